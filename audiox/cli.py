@@ -1,0 +1,54 @@
+"""The ``audiox`` command line. Thin: parses arguments and dispatches to ``audiox.commands.<name>``.
+
+Every :class:`audiox.errors.AudioXError` becomes one line ``error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# subcommand name -> (module under audiox.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "convert": ("convert", "convert an official AudioX checkpoint to the native format and back"),
+    "synth": ("synth", "build the generated multi-modal corpus"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audiox", description="AudioX: anything-to-audio generation.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(f"audiox.commands.{module}")
+        mod.add_arguments(sp)
+        sp.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from audiox.errors import AudioXError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except AudioXError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
