@@ -1,0 +1,83 @@
+"""Reading and writing state dicts: official ``.ckpt`` (``{"state_dict": ...}``) and ``.safetensors``.
+
+Writes are atomic: a temporary file in the destination folder, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from audiox.errors import CheckpointError
+
+SAFETENSORS_SUFFIXES = {".safetensors"}
+TORCH_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Load a flat state dict and its string metadata (safetensors only; empty for .ckpt).
+
+    ``.ckpt`` files are memory-mapped and loaded with ``weights_only=True``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: checkpoint file not found")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in SAFETENSORS_SUFFIXES:
+            from safetensors import safe_open
+
+            with safe_open(str(p), framework="pt") as f:
+                meta = dict(f.metadata() or {})
+                return {k: f.get_tensor(k) for k in f.keys()}, meta
+        if suffix in TORCH_SUFFIXES:
+            try:
+                obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
+                obj = torch.load(p, map_location="cpu", weights_only=True)
+            sd = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+            if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+                raise CheckpointError(f"{p}: not a state dict (expected a mapping of tensors or {{'state_dict': ...}})")
+            return dict(sd), {}
+    except CheckpointError:
+        raise
+    except Exception as e:  # corrupt file: one line naming it
+        detail = str(e).splitlines()[0][:200] if str(e) else ""
+        raise CheckpointError(f"{p}: cannot read checkpoint ({type(e).__name__}: {detail})") from None
+    raise CheckpointError(f"{p}: unknown checkpoint format {suffix!r}; expected .ckpt or .safetensors")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` then move the temp file over ``path``; nothing partial is ever left behind."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def write_safetensors(path: str | os.PathLike, sd: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,
+                      ) -> Path:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.contiguous() for k, v in sd.items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def write_ckpt(path: str | os.PathLike, sd: dict[str, torch.Tensor]) -> Path:
+    """Official layout: ``torch.save({"state_dict": OrderedDict})``."""
+    from collections import OrderedDict
+
+    obj = {"state_dict": OrderedDict((k, v.contiguous()) for k, v in sd.items())}
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))

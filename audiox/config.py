@@ -1,0 +1,451 @@
+"""Typed model configuration, parsed from the official AudioX ``config.json`` structure.
+
+The official JSON (``model_type``, ``model.{pretransform,conditioning,diffusion}``) is accepted as an *input
+format* and parsed at the boundary into frozen dataclasses. Parsing is strict: an unknown key, a missing
+required key, or a value of the wrong type raises :class:`ConfigError` naming the dotted key, e.g.
+``model.diffusion.config.depht: unknown key; expected one of ...``.
+
+Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from audiox.errors import ConfigError
+
+# --------------------------------------------------------------------------------------------------
+# Generic strict parsing
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _parse_value(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _parse_value(arg, value, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: invalid value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{path}: unknown value {value!r}; expected one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        item_tp = args[0] if args else Any
+        return tuple(_parse_value(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected an object, got {type(value).__name__}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{path}: unsupported field type {_type_name(tp)}")  # internal: a schema bug
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, strictly.
+
+    Args:
+        cls: a dataclass type whose field annotations describe the schema.
+        data: the mapping (parsed JSON).
+        path: dotted prefix used in error messages.
+
+    Raises:
+        ConfigError: unknown key, missing required key, or wrong value type; the message names the dotted key.
+    """
+    where = path or "<root>"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise ConfigError(f"{key}: unknown key; expected one of {', '.join(sorted(fields))}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = _parse_value(hints[name], data[name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{key}: missing required key")
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        check(path)
+    return obj
+
+
+def to_dict(obj: Any) -> Any:
+    """Inverse of :func:`from_dict`: dataclasses to plain JSON-ready dicts and lists."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _positive(path: str, **values: int | float) -> None:
+    for name, v in values.items():
+        if v <= 0:
+            raise ConfigError(f"{path + '.' if path else ''}{name}: must be > 0, got {v}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Autoencoder (Oobleck VAE)
+
+
+@dataclass(frozen=True)
+class OobleckEncoderParams:
+    in_channels: int
+    channels: int
+    c_mults: tuple[int, ...]
+    strides: tuple[int, ...]
+    latent_dim: int  # encoder output channels: 2 x VAE latent dim (mean | scale)
+    use_snake: bool = True
+    antialias_activation: bool = False
+
+    def validate(self, path: str) -> None:
+        _positive(path, in_channels=self.in_channels, channels=self.channels, latent_dim=self.latent_dim)
+        if len(self.c_mults) != len(self.strides):
+            raise ConfigError(f"{path}.strides: length {len(self.strides)} != len(c_mults) {len(self.c_mults)}")
+        if not self.use_snake:
+            raise ConfigError(f"{path}.use_snake: only snake activations are supported")
+        if self.antialias_activation:
+            raise ConfigError(f"{path}.antialias_activation: anti-aliased activations are not supported")
+
+
+@dataclass(frozen=True)
+class OobleckDecoderParams:
+    out_channels: int
+    channels: int
+    c_mults: tuple[int, ...]
+    strides: tuple[int, ...]
+    latent_dim: int
+    use_snake: bool = True
+    final_tanh: bool = True
+    use_nearest_upsample: bool = False
+    antialias_activation: bool = False
+
+    def validate(self, path: str) -> None:
+        _positive(path, out_channels=self.out_channels, channels=self.channels, latent_dim=self.latent_dim)
+        if len(self.c_mults) != len(self.strides):
+            raise ConfigError(f"{path}.strides: length {len(self.strides)} != len(c_mults) {len(self.c_mults)}")
+        if not self.use_snake:
+            raise ConfigError(f"{path}.use_snake: only snake activations are supported")
+        if self.use_nearest_upsample:
+            raise ConfigError(f"{path}.use_nearest_upsample: nearest upsampling is not supported")
+        if self.antialias_activation:
+            raise ConfigError(f"{path}.antialias_activation: anti-aliased activations are not supported")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    type: Literal["oobleck"]
+    config: OobleckEncoderParams
+    requires_grad: bool = True
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    type: Literal["oobleck"]
+    config: OobleckDecoderParams
+    requires_grad: bool = True
+
+
+@dataclass(frozen=True)
+class BottleneckConfig:
+    type: Literal["vae"]
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    encoder: EncoderConfig
+    decoder: DecoderConfig
+    latent_dim: int
+    downsampling_ratio: int
+    io_channels: int
+    bottleneck: BottleneckConfig | None = None
+    sample_rate: int | None = None
+
+    def validate(self, path: str) -> None:
+        prod = 1
+        for s in self.encoder.config.strides:
+            prod *= s
+        if prod != self.downsampling_ratio:
+            raise ConfigError(
+                f"{path}.downsampling_ratio: {self.downsampling_ratio} != product of encoder strides {prod}"
+            )
+        vae = self.bottleneck is not None and self.bottleneck.type == "vae"
+        enc_out = self.encoder.config.latent_dim
+        if enc_out != (2 * self.latent_dim if vae else self.latent_dim):
+            raise ConfigError(
+                f"{path}.encoder.config.latent_dim: {enc_out} does not match latent_dim {self.latent_dim}")
+        if self.decoder.config.latent_dim != self.latent_dim:
+            raise ConfigError(f"{path}.decoder.config.latent_dim: must equal latent_dim {self.latent_dim}")
+
+
+@dataclass(frozen=True)
+class PretransformConfig:
+    type: Literal["autoencoder"]
+    config: AutoencoderConfig
+    iterate_batch: bool = False
+    scale: float = 1.0
+    model_half: bool = False
+    chunked: bool = False
+
+
+# --------------------------------------------------------------------------------------------------
+# Conditioners
+
+
+@dataclass(frozen=True)
+class ClipConditionerParams:
+    """Video conditioner: CLIP vision tower per frame + temporal transformer + raw-reshape projection."""
+
+    clip_model_name: str = "clip-vit-base-patch32"
+    video_fps: int = 5
+    duration: int = 10  # seconds; hard-wired to 10 in the release (Temp_pos_embedding, proj)
+    clip_config_path: str | None = None  # local HF CLIPVisionConfig json (default: ViT-B/32 geometry)
+
+
+@dataclass(frozen=True)
+class T5ConditionerParams:
+    t5_model_name: str = "t5-base"
+    max_length: int = 128
+    enable_grad: bool = False
+    project_out: bool = False
+
+
+@dataclass(frozen=True)
+class AudioAutoencoderConditionerParams:
+    sample_rate: int
+    pretransform_config: PretransformConfig
+    latent_seq_len: int = 215
+    duration: float = 10.0
+
+
+@dataclass(frozen=True)
+class NumberConditionerParams:
+    min_val: float = 0.0
+    max_val: float = 1.0
+
+
+_CONDITIONER_PARAMS: dict[str, type] = {
+    "clip": ClipConditionerParams,
+    "t5": T5ConditionerParams,
+    "audio_autoencoder": AudioAutoencoderConditionerParams,
+    "number": NumberConditionerParams,
+}
+
+
+@dataclass(frozen=True)
+class ConditionerConfig:
+    id: str
+    type: str
+    config: Any = None
+
+    def validate(self, path: str) -> None:
+        if self.type not in _CONDITIONER_PARAMS:
+            raise ConfigError(
+                f"{path}.type: unknown conditioner type {self.type!r}; expected one of {', '.join(_CONDITIONER_PARAMS)}"
+            )
+        params = from_dict(_CONDITIONER_PARAMS[self.type], self.config or {}, f"{path}.config")
+        object.__setattr__(self, "config", params)
+
+
+@dataclass(frozen=True)
+class ConditioningConfig:
+    configs: tuple[ConditionerConfig, ...]
+    cond_dim: int
+
+    def validate(self, path: str) -> None:
+        ids = [c.id for c in self.configs]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ConfigError(f"{path}.configs: duplicate conditioner id {sorted(dup)[0]!r}")
+
+    def get(self, cond_id: str) -> ConditionerConfig:
+        for c in self.configs:
+            if c.id == cond_id:
+                return c
+        raise KeyError(cond_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Diffusion (DiT)
+
+
+@dataclass(frozen=True)
+class DiTParams:
+    io_channels: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    cond_token_dim: int = 0
+    global_cond_dim: int = 0
+    project_cond_tokens: bool = True
+    transformer_type: Literal["continuous_transformer"] = "continuous_transformer"
+    video_fps: int | None = None  # popped by the official code; unused by the DiT
+    patch_size: int = 1
+    input_concat_dim: int = 0
+    prepend_cond_dim: int = 0
+    global_cond_type: Literal["prepend"] = "prepend"
+    timestep_features_dim: int = 256
+
+    def validate(self, path: str) -> None:
+        _positive(path, io_channels=self.io_channels, embed_dim=self.embed_dim, depth=self.depth,
+                  num_heads=self.num_heads)
+        if self.embed_dim % self.num_heads:
+            raise ConfigError(f"{path}.num_heads: embed_dim {self.embed_dim} is not divisible by {self.num_heads}")
+        head_dim = self.embed_dim // self.num_heads
+        cond_dim = self.embed_dim if self.project_cond_tokens else self.cond_token_dim
+        if self.cond_token_dim and cond_dim % head_dim:
+            raise ConfigError(f"{path}.cond_token_dim: {cond_dim} is not a multiple of the head size {head_dim}")
+        if self.cond_token_dim and self.num_heads % (cond_dim // head_dim):
+            raise ConfigError(f"{path}.num_heads: {self.num_heads} not divisible by kv heads {cond_dim // head_dim}")
+        if self.patch_size != 1:
+            raise ConfigError(f"{path}.patch_size: only 1 is supported")
+        if self.input_concat_dim or self.prepend_cond_dim:
+            raise ConfigError(f"{path}: input_concat_dim / prepend_cond_dim are not supported")
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    type: Literal["dit"]
+    config: DiTParams
+    cross_attention_cond_ids: tuple[str, ...] = ()
+    global_cond_ids: tuple[str, ...] = ()
+    prepend_cond_ids: tuple[str, ...] = ()
+    input_concat_ids: tuple[str, ...] = ()
+    diffusion_objective: Literal["v"] = "v"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    pretransform: PretransformConfig
+    conditioning: ConditioningConfig
+    diffusion: DiffusionConfig
+    io_channels: int
+
+    def validate(self, path: str) -> None:
+        ids = {c.id for c in self.conditioning.configs}
+        d = self.diffusion
+        for attr in ("cross_attention_cond_ids", "global_cond_ids", "prepend_cond_ids", "input_concat_ids"):
+            for i, cid in enumerate(getattr(d, attr)):
+                if cid not in ids:
+                    raise ConfigError(f"{path}.diffusion.{attr}[{i}]: no conditioner with id {cid!r}")
+        if d.prepend_cond_ids or d.input_concat_ids:
+            raise ConfigError(f"{path}.diffusion: prepend_cond_ids / input_concat_ids are not supported")
+        latent = self.pretransform.config.latent_dim
+        if d.config.io_channels != latent:
+            raise ConfigError(
+                f"{path}.diffusion.config.io_channels: {d.config.io_channels} != pretransform latent_dim {latent}"
+            )
+        for cid in d.cross_attention_cond_ids:
+            if d.config.cond_token_dim != self.conditioning.cond_dim:
+                raise ConfigError(
+                    f"{path}.diffusion.config.cond_token_dim: {d.config.cond_token_dim} != "
+                    f"conditioning.cond_dim {self.conditioning.cond_dim} (needed by {cid!r})"
+                )
+
+
+@dataclass(frozen=True)
+class AudioXConfig:
+    """The whole model config (official ``config.json`` structure)."""
+
+    model_type: Literal["diffusion_cond"]
+    sample_size: int  # audio samples generated per window
+    sample_rate: int  # Hz
+    audio_channels: int
+    model: ModelConfig
+    video_fps: int | None = None
+    training: dict[str, Any] | None = None  # kept as given; typed by the training module
+
+    def validate(self, path: str) -> None:
+        _positive(path, sample_size=self.sample_size, sample_rate=self.sample_rate,
+                  audio_channels=self.audio_channels)
+        ratio = self.model.pretransform.config.downsampling_ratio
+        if self.sample_size < ratio:
+            raise ConfigError(f"sample_size: {self.sample_size} is shorter than one latent frame ({ratio} samples)")
+
+    @property
+    def latent_length(self) -> int:
+        """Latent frames per generated window (official: sample_size // downsampling_ratio)."""
+        return self.sample_size // self.model.pretransform.config.downsampling_ratio
+
+    @property
+    def downsampling_ratio(self) -> int:
+        return self.model.pretransform.config.downsampling_ratio
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.pretransform.config.latent_dim
+
+
+def parse_config(data: dict[str, Any]) -> AudioXConfig:
+    """Parse an official-structure config mapping. Raises :class:`ConfigError` naming the bad key."""
+    return from_dict(AudioXConfig, data)
+
+
+def load_config(path: str | Path) -> AudioXConfig:
+    """Read and parse a ``config.json``. Raises :class:`ConfigError` on a missing or invalid file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not valid JSON ({e})") from None
+    return parse_config(data)
+
+
+def config_to_json(cfg: AudioXConfig) -> str:
+    return json.dumps(to_dict(cfg), indent=2) + "\n"
+
+
+__all__ = [
+    "AudioXConfig", "AutoencoderConfig", "ConditionerConfig", "ConditioningConfig", "DiTParams",
+    "DiffusionConfig", "ModelConfig", "PretransformConfig", "ClipConditionerParams", "T5ConditionerParams",
+    "AudioAutoencoderConditionerParams", "NumberConditionerParams", "from_dict", "to_dict", "parse_config",
+    "load_config", "config_to_json", "field",
+]

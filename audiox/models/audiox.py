@@ -1,0 +1,89 @@
+"""The whole AudioX model: DiT + conditioners + VAE, with the official module tree (and so its key names).
+
+``model.model.*`` is the DiT, ``conditioner.conditioners.{id}.*`` the conditioners, ``pretransform.model.*`` the
+VAE that maps generated latents to audio.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from audiox.config import AudioXConfig
+from audiox.models.autoencoder import AutoencoderPretransform
+from audiox.models.conditioners.audio import AudioConditioner
+from audiox.models.conditioners.multi import Conditioning, MultiConditioner, assemble
+from audiox.models.dit import DiT
+
+
+class DiTWrapper(nn.Module):
+    """Holds the DiT as ``.model`` (official prefix ``model.model.*``)."""
+
+    def __init__(self, dit: DiT) -> None:
+        super().__init__()
+        self.model = dit
+
+
+class AudioXModel(nn.Module):
+    """DiT, conditioners and VAE built from an :class:`AudioXConfig`.
+
+    Args:
+        cfg: the parsed config.
+        clip_overrides: CLIP vision config fields that differ from ViT-B/32 (inferred from a checkpoint).
+    """
+
+    def __init__(self, cfg: AudioXConfig, *, clip_overrides: dict | None = None) -> None:
+        super().__init__()
+        self.config = cfg
+        self.model = DiTWrapper(DiT(cfg.model.diffusion.config))
+        self.conditioner = MultiConditioner(cfg.model.conditioning, clip_overrides=clip_overrides)
+        self.pretransform = AutoencoderPretransform(cfg.model.pretransform)
+
+    @property
+    def dit(self) -> DiT:
+        return self.model.model
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    def audio_conditioners(self) -> dict[str, AudioConditioner]:
+        return {k: m for k, m in self.conditioner.conditioners.items() if isinstance(m, AudioConditioner)}
+
+    def share_vae(self) -> list[str]:
+        """Point every audio conditioner whose VAE equals the main one at the main VAE (one copy in memory).
+
+        Returns the conditioner ids that now share. The state dict still lists both key prefixes.
+        """
+        shared = []
+        main_sd = self.pretransform.state_dict()
+        for cid, cond in self.audio_conditioners().items():
+            if cond.pretransform is self.pretransform:
+                shared.append(cid)
+                continue
+            sd = cond.pretransform.state_dict()
+            if sd.keys() == main_sd.keys() and all(
+                sd[k].shape == main_sd[k].shape and sd[k].device.type != "meta" and torch.equal(sd[k], main_sd[k])
+                for k in sd
+            ):
+                cond.pretransform = self.pretransform
+                shared.append(cid)
+        return shared
+
+    def condition(self, inputs: dict, *, sample_audio: bool = True, generator: torch.Generator | None = None,
+                  audio_noise: dict[str, torch.Tensor] | None = None) -> Conditioning:
+        """Run the conditioners and assemble the cross-attention context (see :class:`MultiConditioner`)."""
+        outputs = self.conditioner(inputs, sample_audio=sample_audio, generator=generator, audio_noise=audio_noise)
+        return assemble(outputs, self.config.model.diffusion)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, latent_dim, N) -> audio (B, channels, N * downsampling_ratio)."""
+        with torch.no_grad():
+            return self.pretransform.decode(latents.to(next(self.pretransform.parameters()).dtype)).float()
+
+    def encode(self, audio: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None,
+               ) -> torch.Tensor:
+        """Audio (B, channels, L) -> latents (B, latent_dim, L // downsampling_ratio) with the main VAE."""
+        with torch.no_grad():
+            dtype = next(self.pretransform.parameters()).dtype
+            return self.pretransform.encode(audio.to(dtype), sample=sample, generator=generator).float()

@@ -1,0 +1,174 @@
+"""Oobleck audio VAE (encoder, decoder, Gaussian bottleneck), key-compatible with the official checkpoint.
+
+Module layout mirrors the official state dict: ``encoder.layers.{i}`` / ``decoder.layers.{i}`` Sequentials,
+residual units as ``.layers.{0..3}``, weight-normalised convs with ``weight_g`` / ``weight_v``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from audiox.config import AutoencoderConfig, OobleckDecoderParams, OobleckEncoderParams, PretransformConfig
+from audiox.nn.snake import SnakeBeta
+from audiox.nn.wnconv import WNConv1d, WNConvTranspose1d
+
+
+class ResidualUnit(nn.Module):
+    """x + conv1x1(snake(conv7_dilated(snake(x)))). Shapes (B, C, T) -> (B, C, T)."""
+
+    def __init__(self, channels: int, dilation: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            SnakeBeta(channels),
+            WNConv1d(channels, channels, 7, dilation=dilation, padding=3 * dilation),
+            SnakeBeta(channels),
+            WNConv1d(channels, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.layers(x)
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            ResidualUnit(cin, 1), ResidualUnit(cin, 3), ResidualUnit(cin, 9), SnakeBeta(cin),
+            WNConv1d(cin, cout, 2 * stride, stride=stride, padding=math.ceil(stride / 2)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            SnakeBeta(cin),
+            WNConvTranspose1d(cin, cout, 2 * stride, stride=stride, padding=math.ceil(stride / 2)),
+            ResidualUnit(cout, 1), ResidualUnit(cout, 3), ResidualUnit(cout, 9),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class OobleckEncoder(nn.Module):
+    """Audio (B, in_channels, L) -> (B, latent_dim, L // prod(strides))."""
+
+    def __init__(self, p: OobleckEncoderParams) -> None:
+        super().__init__()
+        mults = (1, *p.c_mults)
+        c = p.channels
+        layers: list[nn.Module] = [WNConv1d(p.in_channels, c * mults[0], 7, padding=3)]
+        for i, s in enumerate(p.strides):
+            layers.append(EncoderBlock(c * mults[i], c * mults[i + 1], s))
+        layers += [SnakeBeta(c * mults[-1]), WNConv1d(c * mults[-1], p.latent_dim, 3, padding=1)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class OobleckDecoder(nn.Module):
+    """Latents (B, latent_dim, N) -> audio (B, out_channels, N * prod(strides))."""
+
+    def __init__(self, p: OobleckDecoderParams) -> None:
+        super().__init__()
+        mults = (1, *p.c_mults)
+        c = p.channels
+        layers: list[nn.Module] = [WNConv1d(p.latent_dim, c * mults[-1], 7, padding=3)]
+        for i in range(len(p.strides), 0, -1):
+            layers.append(DecoderBlock(c * mults[i], c * mults[i - 1], p.strides[i - 1]))
+        layers += [
+            SnakeBeta(c * mults[0]),
+            WNConv1d(c * mults[0], p.out_channels, 7, padding=3, bias=False),
+            nn.Tanh() if p.final_tanh else nn.Identity(),
+        ]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def vae_sample(encoded: torch.Tensor, *, sample: bool, generator: torch.Generator | None = None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Gaussian VAE bottleneck: mean + (softplus(scale) + 1e-4) * eps.
+
+    Args:
+        encoded: (B, 2*D, N) encoder output, channels [:D] = mean, [D:] = scale.
+        sample: False returns the mean (deterministic); True draws eps ~ N(0, 1).
+        generator: RNG for eps when sampling (explicit; no global seeding).
+        noise: optional eps (B, D, N) to use instead of drawing (reproduces a stored draw).
+
+    Returns:
+        (B, D, N) latents.
+    """
+    mean, scale = encoded.chunk(2, dim=1)
+    if not sample:
+        return mean
+    std = nn.functional.softplus(scale) + 1e-4
+    if noise is None:
+        noise = torch.randn(mean.shape, generator=generator, device="cpu" if generator is None else
+                            generator.device, dtype=mean.dtype).to(mean.device)
+    return mean + std * noise
+
+
+class AudioAutoencoder(nn.Module):
+    """Oobleck VAE. ``encode`` maps (B, C, L) audio to (B, D, L // ratio) latents; ``decode`` inverts it.
+
+    The official bottleneck samples on every encode; here ``sample=`` is explicit.
+    """
+
+    def __init__(self, cfg: AutoencoderConfig, *, iterate_batch: bool = False) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.iterate_batch = iterate_batch
+        self.encoder = OobleckEncoder(cfg.encoder.config)
+        self.decoder = OobleckDecoder(cfg.decoder.config)
+        self.is_vae = cfg.bottleneck is not None and cfg.bottleneck.type == "vae"
+        self.latent_dim = cfg.latent_dim
+        self.downsampling_ratio = cfg.downsampling_ratio
+        self.io_channels = cfg.io_channels
+
+    def encode_raw(self, audio: torch.Tensor) -> torch.Tensor:
+        """Encoder output before the bottleneck: (B, C, L) -> (B, 2D, L // ratio) for a VAE."""
+        if self.iterate_batch and audio.shape[0] > 1:
+            return torch.cat([self.encoder(a[None]) for a in audio])
+        return self.encoder(audio)
+
+    def encode(self, audio: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Audio (B, io_channels, L samples) -> latents (B, latent_dim, L // downsampling_ratio).
+
+        Args:
+            sample: draw from the posterior (official behaviour) instead of taking its mean.
+            generator / noise: source of the posterior noise when ``sample`` is True.
+        """
+        enc = self.encode_raw(audio)
+        return vae_sample(enc, sample=sample, generator=generator, noise=noise) if self.is_vae else enc
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, latent_dim, N) -> audio (B, io_channels, N * downsampling_ratio)."""
+        if self.iterate_batch and latents.shape[0] > 1:
+            return torch.cat([self.decoder(z[None]) for z in latents])
+        return self.decoder(latents)
+
+
+class AutoencoderPretransform(nn.Module):
+    """Holds the VAE as ``.model`` (the official key prefix ``pretransform.model.*``); latent scale 1."""
+
+    def __init__(self, cfg: PretransformConfig) -> None:
+        super().__init__()
+        self.model = AudioAutoencoder(cfg.config, iterate_batch=cfg.iterate_batch)
+        self.scale = cfg.scale
+
+    def encode(self, audio: torch.Tensor, **kw) -> torch.Tensor:
+        return self.model.encode(audio, **kw) / self.scale
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(latents * self.scale)

@@ -1,0 +1,106 @@
+"""MultiConditioner: one conditioner per id (``conditioner.conditioners.{id}``) and the routing of their outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from audiox.config import ConditioningConfig, DiffusionConfig
+from audiox.errors import ConfigError
+from audiox.models.conditioners.audio import AudioConditioner
+from audiox.models.conditioners.number import NumberConditioner
+from audiox.models.conditioners.text import T5Conditioner
+from audiox.models.conditioners.video import VideoConditioner
+
+
+def build_conditioner(cond_type: str, params: Any, cond_dim: int, *, clip_overrides: dict | None = None) -> nn.Module:
+    """One conditioner from its typed config. Unknown types are rejected by the config parser already."""
+    if cond_type == "clip":
+        return VideoConditioner(params, cond_dim, clip_overrides=clip_overrides)
+    if cond_type == "t5":
+        return T5Conditioner(params, cond_dim)
+    if cond_type == "audio_autoencoder":
+        return AudioConditioner(params, cond_dim)
+    if cond_type == "number":
+        return NumberConditioner(params, cond_dim)
+    raise ConfigError(f"conditioner type {cond_type!r} is not supported")
+
+
+@dataclass
+class Conditioning:
+    """Assembled DiT conditioning for a batch.
+
+    Attributes:
+        cross_attn_cond: (B, M, Dc) concatenated condition tokens in ``cross_attention_cond_ids`` order.
+        spans: id -> (start, end) token range of each condition inside ``cross_attn_cond``.
+        masks: id -> mask as returned by the conditioner (kept for inspection; the DiT ignores masks).
+    """
+
+    cross_attn_cond: torch.Tensor | None
+    spans: dict[str, tuple[int, int]]
+    masks: dict[str, torch.Tensor]
+
+    def zeros_except(self, keep: dict[str, torch.Tensor]) -> torch.Tensor:
+        """An all-zero context (the official CFG null) with the given id ranges replaced (negative prompts)."""
+        assert self.cross_attn_cond is not None
+        out = torch.zeros_like(self.cross_attn_cond)
+        for cid, tokens in keep.items():
+            s, e = self.spans[cid]
+            out[:, s:e] = tokens.to(out.dtype)
+        return out
+
+
+class MultiConditioner(nn.Module):
+    def __init__(self, cfg: ConditioningConfig, *, clip_overrides: dict | None = None) -> None:
+        super().__init__()
+        self.cond_dim = cfg.cond_dim
+        self.types = {c.id: c.type for c in cfg.configs}
+        self.conditioners = nn.ModuleDict({
+            c.id: build_conditioner(c.type, c.config, cfg.cond_dim, clip_overrides=clip_overrides)
+            for c in cfg.configs
+        })
+
+    def ids_of_type(self, cond_type: str) -> list[str]:
+        return [cid for cid, t in self.types.items() if t == cond_type]
+
+    def forward(self, inputs: dict[str, Any], *, sample_audio: bool = True, generator: torch.Generator | None = None,
+                audio_noise: dict[str, torch.Tensor] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Run every conditioner on its input.
+
+        Args:
+            inputs: id -> input: video (B, T, 3, H, W) 0..255; text list[str] or {"input_ids", "attention_mask"};
+                audio (B, C, L) at the model rate; numbers list[float]. Every id must be present (use an all-zero
+                tensor or "" for a missing modality).
+            sample_audio: sample the audio conditioner's VAE posterior (official) or use its mean.
+            generator / audio_noise: posterior noise source; audio_noise maps id -> (B, D, N) noise.
+        """
+        out = {}
+        for cid, cond in self.conditioners.items():
+            if cid not in inputs:
+                raise ConfigError(f"conditioning input {cid!r} is missing (a missing modality is passed as its "
+                                  "empty value: zeros or \"\")")
+            x = inputs[cid]
+            if isinstance(cond, AudioConditioner):
+                noise = (audio_noise or {}).get(cid)
+                out[cid] = cond(x, sample=sample_audio, generator=generator, noise=noise)
+            elif isinstance(cond, T5Conditioner) and isinstance(x, dict):
+                out[cid] = cond.encode_ids(x["input_ids"], x["attention_mask"])
+            else:
+                out[cid] = cond(x)
+        return out
+
+
+def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], diffusion: DiffusionConfig) -> Conditioning:
+    """Concatenate conditioner outputs along the token axis in ``cross_attention_cond_ids`` order."""
+    tokens, spans, masks, pos = [], {}, {}, 0
+    for cid in diffusion.cross_attention_cond_ids:
+        t, m = outputs[cid]
+        tokens.append(t)
+        spans[cid] = (pos, pos + t.shape[1])
+        masks[cid] = m
+        pos += t.shape[1]
+    ctx = torch.cat(tokens, dim=1) if tokens else None
+    return Conditioning(ctx, spans, masks)

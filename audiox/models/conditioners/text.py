@@ -1,0 +1,103 @@
+"""T5 text conditioner. The T5 encoder is *not* part of model.ckpt: it loads from a local Hugging Face folder.
+
+The folder is given by ``text_encoder_path`` (API), ``--t5-path`` (CLI) or the ``AUDIOX_T5_PATH`` environment
+variable. Nothing is downloaded. The official path runs T5 in float16; ``dtype`` chooses otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from audiox.config import T5ConditionerParams
+from audiox.errors import ConfigError
+
+T5_PATH_ENV = "AUDIOX_T5_PATH"
+
+
+def resolve_t5_path(name: str, path: str | os.PathLike | None) -> Path:
+    """Find the local T5 folder or raise a one-line ConfigError naming the option to set."""
+    candidates = [path, os.environ.get(T5_PATH_ENV)]
+    for c in candidates:
+        if c:
+            p = Path(c).expanduser()
+            if not (p / "config.json").is_file():
+                raise ConfigError(f"text encoder folder {p} has no config.json (expected a local Hugging Face "
+                                  f"{name!r} folder)")
+            return p
+    raise ConfigError(f"text encoder {name!r} is needed but no local copy was given: pass text_encoder_path= "
+                      f"(CLI: --t5-path DIR) or set {T5_PATH_ENV} to a Hugging Face {name!r} folder")
+
+
+class T5Conditioner(nn.Module):
+    """Text list -> tokens (B, max_length, cond_dim) with padding rows zeroed, and a bool mask (B, max_length).
+
+    Args:
+        params: conditioner config (``max_length`` tokens).
+        cond_dim: output width; a ``proj_out`` Linear exists only when it differs from the T5 width.
+        encoder: a transformers ``T5EncoderModel`` (kept outside the state dict, as in the release).
+        tokenizer: the matching tokenizer, or None when callers pass token ids (:meth:`encode_ids`).
+        dtype: T5 compute dtype (float16 = official numerics).
+    """
+
+    def __init__(self, params: T5ConditionerParams, cond_dim: int, *, encoder: nn.Module | None = None,
+                 tokenizer=None, dtype: torch.dtype = torch.float16, width: int = 768) -> None:
+        super().__init__()
+        self.params = params
+        self.max_length = params.max_length
+        self.dtype_t5 = dtype
+        self.proj_out = nn.Identity() if width == cond_dim and not params.project_out else nn.Linear(width, cond_dim)
+        # Stored outside _modules: not a checkpoint key, not moved by .to() of the wrapper.
+        self.__dict__["encoder"] = None
+        self.tokenizer = tokenizer
+        if encoder is not None:
+            self.set_encoder(encoder, tokenizer)
+
+    def set_encoder(self, encoder: nn.Module, tokenizer=None) -> None:
+        encoder = encoder.eval().requires_grad_(False).to(self.dtype_t5)
+        self.__dict__["encoder"] = encoder
+        if tokenizer is not None:
+            self.tokenizer = tokenizer
+
+    @classmethod
+    def from_local(cls, params: T5ConditionerParams, cond_dim: int, path: str | os.PathLike | None = None,
+                   dtype: torch.dtype = torch.float16) -> T5Conditioner:
+        """Load tokenizer and encoder from a local folder (see :func:`resolve_t5_path`)."""
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        folder = resolve_t5_path(params.t5_model_name, path)
+        try:
+            tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            enc = T5EncoderModel.from_pretrained(folder, local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"text encoder folder {folder} could not be loaded: {str(e).splitlines()[0]}") from None
+        return cls(params, cond_dim, encoder=enc, tokenizer=tok, dtype=dtype, width=enc.config.d_model)
+
+    def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Texts -> (input_ids, attention_mask), each (B, max_length) int64; right padding, eos kept."""
+        if self.tokenizer is None:
+            raise ConfigError("text conditioner has no tokenizer: load it with a local text encoder folder")
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding="max_length",
+                             return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"]
+
+    def encode_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids (B, L) -> (tokens (B, L, cond_dim) float32 with padding rows zero, mask (B, L) bool)."""
+        enc = self.__dict__["encoder"]
+        if enc is None:
+            raise ConfigError("text conditioner has no encoder: give a local T5 folder (text_encoder_path / "
+                              f"--t5-path / {T5_PATH_ENV})")
+        device = next(enc.parameters()).device
+        mask = attention_mask.to(device)
+        with torch.no_grad():
+            h = enc(input_ids=input_ids.to(device), attention_mask=mask).last_hidden_state
+        h = self.proj_out(h.float())
+        h = h * mask[..., None].to(h.dtype)
+        return h, mask.bool()
+
+    def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.tokenize(texts)
+        return self.encode_ids(ids, mask)

@@ -1,0 +1,156 @@
+"""Video conditioner: CLIP vision tower per frame, a temporal transformer per token position, a projection.
+
+Key-compatible with ``conditioner.conditioners.video_prompt.*``. An image is a still video (the frame
+repeated). An all-zero video means "no video" and maps to the learned ``empty_visual_feat``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiox.config import ClipConditionerParams
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+# CLIP ViT-B/32 geometry (openai/clip-vit-base-patch32 vision tower)
+DEFAULT_CLIP_VISION = dict(
+    hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, patch_size=32,
+    image_size=224, projection_dim=512, hidden_act="quick_gelu", layer_norm_eps=1e-5, num_channels=3,
+)
+
+
+def build_clip_vision(overrides: dict[str, Any] | None = None) -> nn.Module:
+    """An HF ``CLIPVisionModelWithProjection`` built from a config (no download); weights come from model.ckpt."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    kw = {**DEFAULT_CLIP_VISION, **(overrides or {})}
+    config = CLIPVisionConfig(**kw)
+    config._attn_implementation = "sdpa"
+    return CLIPVisionModelWithProjection(config)
+
+
+class _PreNorm(nn.Module):
+    def __init__(self, dim: int, fn: nn.Module) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.norm(x))
+
+
+class _TemporalAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dim_head: int) -> None:
+        super().__init__()
+        self.heads = heads
+        inner = heads * dim_head
+        self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(0.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        q, k, v = self.to_qkv(x).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # scale 1/sqrt(dim_head)
+        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+
+
+class _TemporalFeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, dim),
+                                 nn.Dropout(0.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TemporalTransformer(nn.Module):
+    """Pre-norm transformer over time: (N, T, D) -> (N, T, D), final LayerNorm."""
+
+    def __init__(self, dim: int, depth: int = 4, heads: int = 16, dim_head: int = 64, mlp_dim: int = 3072) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([
+            nn.ModuleList([_PreNorm(dim, _TemporalAttention(dim, heads, dim_head)),
+                           _PreNorm(dim, _TemporalFeedForward(dim, mlp_dim))])
+            for _ in range(depth)
+        ])
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for attn, ff in self.layers:
+            x = attn(x) + x
+            x = ff(x) + x
+        return self.norm(x)
+
+
+class VideoConditioner(nn.Module):
+    """Frames (B, T, 3, H, W), uint8 or float in 0..255 -> tokens (B, num_tokens, cond_dim), mask (B, 1).
+
+    Args:
+        params: conditioner config (fps x duration = T frames).
+        cond_dim: output token width (768 in the release; equals the CLIP width).
+        clip_overrides: CLIP vision config fields differing from ViT-B/32 (e.g. inferred from a checkpoint).
+        num_tokens: output tokens (128 in the release).
+    """
+
+    def __init__(self, params: ClipConditionerParams, cond_dim: int, *, clip_overrides: dict | None = None,
+                 num_tokens: int = 128) -> None:
+        super().__init__()
+        clip = build_clip_vision(clip_overrides)
+        c = clip.config
+        width = c.hidden_size
+        self.frames = params.video_fps * params.duration
+        self.image_size = c.image_size
+        self.tokens_per_frame = (c.image_size // c.patch_size) ** 2 + 1
+        self.num_tokens = num_tokens
+        self.cond_dim = cond_dim
+        if width != cond_dim:
+            raise ValueError(f"CLIP width {width} != cond_dim {cond_dim}")  # internal: the raw reshape needs it
+        # Registration order matches the official state-dict order.
+        self.empty_visual_feat = nn.Parameter(torch.zeros(1, num_tokens, cond_dim))
+        self.Temp_pos_embedding = nn.Parameter(torch.randn(1, self.frames, width))
+        self.visual_encoder_model = clip
+        self.proj = nn.Linear(self.frames * self.tokens_per_frame, num_tokens)
+        self.Temp_transformer = TemporalTransformer(width)
+        self.register_buffer("clip_mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("clip_std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
+
+    @torch.no_grad()
+    def clip_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) in 0..255 -> CLIP last_hidden_state before post_layernorm (N, tokens_per_frame, width)."""
+        x = frames.to(torch.float32) / 255.0
+        x = (x - self.clip_mean) / self.clip_std
+        dtype = self.visual_encoder_model.vision_model.embeddings.patch_embedding.weight.dtype
+        out = self.visual_encoder_model.vision_model(pixel_values=x.to(dtype))
+        return out.last_hidden_state
+
+    def forward(self, video: torch.Tensor, *, clip_batch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args:
+            video: (B, T, 3, H, W), T = fps x duration frames, H = W = CLIP image size, values 0..255.
+            clip_batch: frames per CLIP call (0 = all at once); bounds memory for long batches.
+
+        Returns:
+            tokens (B, num_tokens, cond_dim) and mask (B, 1) of ones.
+        """
+        b, t = video.shape[:2]
+        if t != self.frames or tuple(video.shape[2:]) != (3, self.image_size, self.image_size):
+            raise ValueError(f"video must be (B, {self.frames}, 3, {self.image_size}, {self.image_size}), "
+                             f"got {tuple(video.shape)}")
+        is_zero = (video.reshape(b, -1) == 0).all(dim=1)
+        flat = video.reshape(b * t, *video.shape[2:])
+        step = clip_batch or flat.shape[0]
+        feats = torch.cat([self.clip_features(flat[i:i + step]) for i in range(0, flat.shape[0], step)])
+        q, w = feats.shape[1], feats.shape[2]
+        pos = self.Temp_pos_embedding
+        h = feats.to(pos.dtype).view(b, t, q, w).transpose(1, 2).reshape(b * q, t, w)  # (b q) t w
+        h = self.Temp_transformer(h + pos)
+        h = h.view(b, q, t, w).transpose(1, 2).reshape(b, t * q, w)  # b (t q) w, contiguous
+        # Official quirk: raw row-major reinterpretation, not a transpose.
+        y = self.proj(h.reshape(b * w, t * q)).reshape(b, self.num_tokens, w)
+        y = torch.where(is_zero[:, None, None], self.empty_visual_feat.to(y.dtype), y)
+        return y, torch.ones(b, 1, device=y.device)

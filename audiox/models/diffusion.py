@@ -1,0 +1,107 @@
+"""v-objective preconditioning and classifier-free guidance around the DiT.
+
+Noise levels sigma in (0, inf) map to the DiT's time t = atan(sigma) * 2 / pi (cosine schedule,
+alpha = cos(pi t / 2), sigma_t = sin(pi t / 2)). The denoiser is
+D(x, sigma) = c_skip x + c_out DiT(c_in x, t), c_skip = 1/(sigma^2+1), c_out = -sigma/sqrt(sigma^2+1),
+c_in = 1/sqrt(sigma^2+1) (sigma_data = 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from audiox.models.dit import DiT
+
+KV = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def sigma_to_t(sigma: torch.Tensor) -> torch.Tensor:
+    return sigma.atan() / math.pi * 2
+
+
+def t_to_sigma(t: torch.Tensor) -> torch.Tensor:
+    return (t * math.pi / 2).tan()
+
+
+def v_scalings(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(c_skip, c_out, c_in), each shaped like ``sigma``."""
+    c_skip = 1 / (sigma**2 + 1)
+    c_out = -sigma / (sigma**2 + 1) ** 0.5
+    c_in = 1 / (sigma**2 + 1) ** 0.5
+    return c_skip, c_out, c_in
+
+
+def v_target(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training pair for time t (B,): noisy input alpha x0 + sigma eps and target v = alpha eps - sigma x0."""
+    alpha = torch.cos(t * math.pi / 2)[:, None, None]
+    sigma = torch.sin(t * math.pi / 2)[:, None, None]
+    return alpha * x0 + sigma * noise, alpha * noise - sigma * x0
+
+
+def cfg_combine(cond: torch.Tensor, uncond: torch.Tensor, scale: float, scale_phi: float = 0.0) -> torch.Tensor:
+    """uncond + (cond - uncond) * scale, optionally rescaled towards the conditional std (phi in [0, 1]).
+
+    Std is the unbiased std over the channel dim (dim 1) per (batch, frame), as in the release.
+    """
+    out = uncond + (cond - uncond) * scale
+    if scale_phi != 0.0:
+        std_c = cond.std(dim=1, keepdim=True)
+        std_o = out.std(dim=1, keepdim=True)
+        out = scale_phi * (out * (std_c / std_o)) + (1 - scale_phi) * out
+    return out
+
+
+def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | None, *, cfg_scale: float = 1.0,
+                   uncond_kv: KV | None = None, scale_phi: float = 0.0) -> torch.Tensor:
+    """DiT output with classifier-free guidance, as ONE forward on the doubled batch [cond; uncond].
+
+    Args:
+        x: (B, C, T) DiT input; t: (B,) times.
+        cond_kv: per-layer cross-attention k/v of the condition (:meth:`DiT.context_kv`), or None.
+        cfg_scale: guidance scale; 1 runs the conditional branch only.
+        uncond_kv: k/v of the unconditional branch (default: of an all-zero context, the official null).
+    """
+    if cfg_scale == 1.0 or cond_kv is None:
+        return dit(x, t, context_kv=cond_kv)
+    if uncond_kv is None:
+        raise ValueError("uncond_kv is required when cfg_scale != 1")
+    kv = [(torch.cat([kc, ku]), torch.cat([vc, vu])) for (kc, vc), (ku, vu) in zip(cond_kv, uncond_kv)]
+    out = dit(torch.cat([x, x]), torch.cat([t, t]), context_kv=kv)
+    cond, uncond = out.chunk(2)
+    return cfg_combine(cond, uncond, cfg_scale, scale_phi)
+
+
+def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: float = 1.0,
+                  scale_phi: float = 0.0, negative_cond: torch.Tensor | None = None,
+                  ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A k-diffusion-style denoiser D(x (B, C, T), sigma (B,)) -> (B, C, T) with guidance.
+
+    The context projections are computed once here and reused at every call (every sampler step).
+
+    Args:
+        cross_attn_cond: (B, M, Dc) condition tokens.
+        cfg_scale: guidance scale (1 = no guidance).
+        scale_phi: CFG rescale factor (0 = off).
+        negative_cond: (B, M, Dc) context of the unconditional branch; default all zeros (the official null).
+    """
+    param = next(dit.parameters())
+    cond_kv = uncond_kv = None
+    with torch.no_grad():
+        if cross_attn_cond is not None:
+            cross_attn_cond = cross_attn_cond.to(param.dtype)
+            cond_kv = dit.context_kv(cross_attn_cond)
+            if cfg_scale != 1.0:
+                null = torch.zeros_like(cross_attn_cond) if negative_cond is None else negative_cond.to(param.dtype)
+                uncond_kv = dit.context_kv(null)
+
+    def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        sigma = sigma.to(x.dtype).reshape(-1)
+        c_skip, c_out, c_in = (s[:, None, None] for s in v_scalings(sigma))
+        v = guided_forward(dit, (x * c_in).to(param.dtype), sigma_to_t(sigma), cond_kv, cfg_scale=cfg_scale,
+                           uncond_kv=uncond_kv, scale_phi=scale_phi)
+        return v.to(x.dtype) * c_out + x * c_skip
+
+    return denoise
