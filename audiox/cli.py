@@ -17,22 +17,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen ``command``'s module is imported (the others stay cheap)."""
     parser = argparse.ArgumentParser(prog="audiox", description="AudioX: anything-to-audio generation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        mod = importlib.import_module(f"audiox.commands.{module}")
-        mod.add_arguments(sp)
-        sp.set_defaults(_module=mod)
+        if name == command:
+            mod = importlib.import_module(f"audiox.commands.{module}")
+            mod.add_arguments(sp)
+            sp.set_defaults(_module=mod)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from audiox.errors import AudioXError
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
