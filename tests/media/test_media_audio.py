@@ -1,0 +1,175 @@
+"""audiox.media.audio: decoding (soundfile and PyAV), resampling, channels, slicing, saving."""
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiox.errors import MediaError
+from audiox.media import audio as audio_mod
+from audiox.media.audio import fit_length, load_audio, peak_normalize, save_audio
+
+
+def _sine(freq: float, sr: int, seconds: float, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(sr * seconds))) / sr
+    return (amp * np.sin(2 * math.pi * freq * t)).astype(np.float32)
+
+
+def _peak_hz(x: torch.Tensor, sr: int) -> float:
+    spec = torch.fft.rfft(x.double()).abs()
+    return float(spec.argmax()) * sr / x.shape[-1]
+
+
+def _encode_pyav(path: Path, codec: str, samples: np.ndarray, sr: int) -> None:
+    """Encode mono float32 ``samples`` with an FFmpeg codec into ``path``."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=sr, layout="mono")
+        fmt = stream.codec_context.codec.audio_formats[0].name
+        for i in range(0, len(samples), 1152):
+            chunk = samples[None, i : i + 1152]
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = sr, i, Fraction(1, sr)
+            if fmt != "fltp":
+                frame = av.AudioResampler(format=fmt, layout="mono", rate=sr).resample(frame)[0]
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def test_resample_and_upmix_preserve_frequency(tmp_path):
+    path = tmp_path / "sine48k.wav"
+    sf.write(path, _sine(1000.0, 48000, 1.0), 48000, subtype="FLOAT")
+    x = load_audio(path, sample_rate=44100, channels=2)
+    assert x.shape == (2, 44100) and x.dtype == torch.float32
+    assert torch.equal(x[0], x[1])
+    assert abs(_peak_hz(x[0], 44100) - 1000.0) <= 1.0
+    assert abs(float(x[0, 1000:-1000].abs().max()) - 0.5) < 0.01
+
+
+def test_flac_and_downmix_average(tmp_path):
+    left, right = _sine(300.0, 16000, 0.5), _sine(700.0, 16000, 0.5, amp=0.25)
+    path = tmp_path / "stereo.flac"
+    sf.write(path, np.stack([left, right], axis=1), 16000, subtype="PCM_24")
+    mono = load_audio(path, sample_rate=16000, channels=1)
+    assert mono.shape == (1, 8000)
+    torch.testing.assert_close(mono[0], torch.from_numpy((left + right) / 2), atol=1e-5, rtol=0)
+    stereo = load_audio(path, sample_rate=16000, channels=2)
+    torch.testing.assert_close(stereo[1], torch.from_numpy(right), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec", "sr"), [(".m4a", "aac", 44100), (".mp3", "libmp3lame", 44100), (".opus", "libopus", 48000)]
+)
+def test_compressed_formats_load(tmp_path, suffix, codec, sr):
+    path = tmp_path / f"tone{suffix}"
+    _encode_pyav(path, codec, _sine(440.0, sr, 1.0), sr)
+    x = load_audio(path, sample_rate=22050, channels=2)
+    assert x.shape[0] == 2 and abs(x.shape[1] - 22050) < 0.1 * 22050
+    assert abs(_peak_hz(x[0, 2000:20000], 22050) - 440.0) <= 2.0
+
+
+def test_ogg_vorbis_loads(tmp_path):
+    path = tmp_path / "tone.ogg"
+    sf.write(path, _sine(440.0, 44100, 1.0), 44100, format="OGG", subtype="VORBIS")
+    x = load_audio(path, sample_rate=44100, channels=1)
+    assert x.shape == (1, 44100)
+    assert abs(_peak_hz(x[0], 44100) - 440.0) <= 1.0
+
+
+def test_pyav_fallback_used_for_m4a(tmp_path, monkeypatch):
+    path = tmp_path / "tone.m4a"
+    _encode_pyav(path, "aac", _sine(440.0, 44100, 0.5), 44100)
+    calls = []
+    real = audio_mod._decode_pyav
+    monkeypatch.setattr(audio_mod, "_decode_pyav", lambda *a: calls.append(a) or real(*a))
+    load_audio(path, sample_rate=44100, channels=1)
+    assert len(calls) == 1
+
+
+def test_slice_in_seconds_after_resampling(tmp_path):
+    ramp = np.linspace(-1, 1, 16000, dtype=np.float32)
+    path = tmp_path / "ramp.wav"
+    sf.write(path, ramp, 16000, subtype="FLOAT")
+    x = load_audio(path, sample_rate=16000, channels=1, start=0.5, duration=0.25)
+    assert torch.equal(x[0], torch.from_numpy(ramp[8000:12000]))
+    tail = load_audio(path, sample_rate=16000, channels=1, start=0.9, duration=1.0)
+    assert tail.shape == (1, 1600)  # the file ends first
+    y = load_audio(path, sample_rate=44100, channels=1, start=0.25, duration=0.5)
+    assert y.shape == (1, 22050)
+    full = load_audio(path, sample_rate=44100, channels=1)
+    torch.testing.assert_close(y, full[:, 11025:33075], atol=1e-4, rtol=0)
+
+
+def test_errors_name_the_path(tmp_path):
+    missing = tmp_path / "missing.wav"
+    with pytest.raises(MediaError, match="missing.wav: file not found"):
+        load_audio(missing, sample_rate=44100, channels=2)
+    empty_bytes = tmp_path / "empty.wav"
+    empty_bytes.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty.wav"):
+        load_audio(empty_bytes, sample_rate=44100, channels=2)
+    zero = tmp_path / "zero.wav"
+    sf.write(zero, np.zeros((0, 1), np.float32), 44100)
+    with pytest.raises(MediaError, match="zero.wav.*zero samples"):
+        load_audio(zero, sample_rate=44100, channels=2)
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(MediaError, match="corrupt.mp3"):
+        load_audio(corrupt, sample_rate=44100, channels=2)
+    short = tmp_path / "short.wav"
+    sf.write(short, _sine(100.0, 8000, 0.5), 8000)
+    with pytest.raises(MediaError, match="short.wav: start 1.000 s is past the end"):
+        load_audio(short, sample_rate=8000, channels=1, start=1.0)
+
+
+def test_peak_normalize_and_fit_length():
+    x = torch.tensor([[0.1, -0.4], [0.2, 0.0]])
+    torch.testing.assert_close(peak_normalize(x), x / 0.4)
+    assert torch.equal(peak_normalize(torch.zeros(2, 3)), torch.zeros(2, 3))
+    y = torch.arange(1.0, 6.0).expand(2, 5)
+    assert fit_length(y, 3).tolist() == [[1, 2, 3]] * 2
+    assert fit_length(y, 3, align="right").tolist() == [[3, 4, 5]] * 2
+    assert fit_length(y, 7).tolist() == [[1, 2, 3, 4, 5, 0, 0]] * 2
+    assert fit_length(y, 7, align="right").tolist() == [[0, 0, 1, 2, 3, 4, 5]] * 2
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_save_round_trip_pcm16(tmp_path, suffix):
+    x = torch.from_numpy(np.stack([_sine(440.0, 8000, 0.25), _sine(880.0, 8000, 0.25, amp=0.9)]))
+    path = save_audio(tmp_path / f"out{suffix}", x, 8000)
+    assert path == tmp_path / f"out{suffix}"
+    data, sr = sf.read(path, dtype="int16", always_2d=True)
+    assert sr == 8000 and data.shape == (2000, 2)
+    assert np.array_equal(data.T, (x * 32767).to(torch.int16).numpy())  # official conversion (truncation)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{suffix}"]
+
+
+def test_save_float_and_normalize(tmp_path):
+    x = torch.tensor([[0.25, -0.5, 0.125]])
+    path = save_audio(tmp_path / "f.wav", x, 16000, subtype="FLOAT")
+    assert np.array_equal(sf.read(path, dtype="float32", always_2d=True)[0].T, x.numpy())
+    path = save_audio(tmp_path / "n.wav", x, 16000, normalize=True, subtype="FLOAT")
+    assert np.array_equal(sf.read(path, dtype="float32", always_2d=True)[0].T, (x / 0.5).numpy())
+
+
+def test_save_errors_leave_no_file(tmp_path, monkeypatch):
+    x = torch.zeros(1, 100)
+    with pytest.raises(MediaError, match=r"out.mp3: unknown audio suffix"):
+        save_audio(tmp_path / "out.mp3", x, 8000)
+    target = tmp_path / "keep.wav"
+    target.write_bytes(b"old")
+
+    def failing_write(file, *args, **kwargs):
+        Path(file).write_bytes(b"RIFF partial")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(audio_mod.sf, "write", failing_write)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_audio(target, x, 8000)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.wav"] and target.read_bytes() == b"old"
