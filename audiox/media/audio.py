@@ -223,6 +223,10 @@ def save_audio(
 
     Returns:
         The written path.
+
+    Raises:
+        MediaError: unknown suffix, subtype invalid for the format, missing directory, or a libsndfile failure.
+        InputError: bad audio shape or sample rate.
     """
     path = Path(path)
     fmt = _SUBTYPES_BY_SUFFIX.get(path.suffix.lower())
@@ -252,6 +256,9 @@ def save_audio(
     try:
         sf.write(tmp, np.ascontiguousarray(data), sample_rate, subtype=subtype, format=fmt)
         os.replace(tmp, path)
+    except sf.LibsndfileError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise MediaError(f"{path}: could not write the audio ({e.__class__.__name__})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -110,7 +110,8 @@ def mux_audio_into_video(
         ``Path(out_path)``.
 
     Raises:
-        MediaError: missing/undecodable input, no video stream, ``start`` past the end, unknown suffix.
+        MediaError: missing/undecodable input, no video stream, ``start`` past the end, unknown suffix, or
+            an FFmpeg failure while writing.
         InputError: bad audio shape, rate, ``start`` or ``duration``.
     """
     video_path, out_path = Path(video_path), Path(out_path)
@@ -154,6 +155,9 @@ def mux_audio_into_video(
         try:
             _write(tmp, fmt, in_stream, packets, samples, sample_rate, start)
             os.replace(tmp, out_path)
+        except av.FFmpegError as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise MediaError(f"{out_path}: could not write the video ({e.__class__.__name__})") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -122,6 +122,8 @@ def test_errors_name_the_path(tmp_path):
     corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     with pytest.raises(MediaError, match="corrupt.mp3"):
         load_audio(corrupt, sample_rate=44100, channels=2)
+    with pytest.raises(MediaError, match="v2a-sample-1.mp4: no audio stream"):
+        load_audio("/work/shared/media/v2a-sample-1.mp4", sample_rate=44100, channels=2)
     short = tmp_path / "short.wav"
     sf.write(short, _sine(100.0, 8000, 0.5), 8000)
     with pytest.raises(MediaError, match="short.wav: start 1.000 s is past the end"):

@@ -91,6 +91,6 @@ def test_failure_mid_write_keeps_previous_output(tmp_path, monkeypatch):
         raise av.FFmpegError(0, "encoder exploded")
 
     monkeypatch.setattr(mux_mod, "_encode_audio", broken)
-    with pytest.raises(av.FFmpegError):
+    with pytest.raises(MediaError, match="keep.mp4: could not write"):
         mux_audio_into_video(SAMPLE, _sine(1.0), SR, target)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.mp4"] and target.read_bytes() == before
