@@ -245,7 +245,13 @@ class ClipConditionerParams:
     clip_model_name: str = "clip-vit-base-patch32"
     video_fps: int = 5
     duration: int = 10  # seconds; hard-wired to 10 in the release (Temp_pos_embedding, proj)
-    clip_config_path: str | None = None  # local HF CLIPVisionConfig json (default: ViT-B/32 geometry)
+    # Extensions (defaults = the release). CLIPVisionConfig fields overriding ViT-B/32 (e.g. a tiny test tower):
+    clip_config: dict[str, Any] | None = None
+    num_tokens: int = 128  # output tokens of the Linear(frames x tokens_per_frame -> num_tokens)
+    temporal_depth: int = 4
+    temporal_heads: int = 16
+    temporal_dim_head: int = 64
+    temporal_mlp_dim: int = 3072
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,10 @@ class T5ConditionerParams:
     max_length: int = 128
     enable_grad: bool = False
     project_out: bool = False
+    # Extension: an inline HF T5Config (fields) builds the encoder here and stores its weights in the checkpoint
+    # (``conditioner.conditioners.<id>.encoder.*``), with a byte-level tokenizer that needs no files.
+    t5_config: dict[str, Any] | None = None
+    tokenizer: Literal["auto", "byt5"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -198,10 +198,12 @@ def attach_text_encoders(model: AudioXModel, path: str | os.PathLike | None, *, 
 
     for cid in model.conditioner.ids_of_type("t5"):
         cond: T5Conditioner = model.conditioner.conditioners[cid]
+        if cond.encoder_model is not None:
+            continue
         try:
             loaded = T5Conditioner.from_local(cond.params, model.conditioner.cond_dim, path, dtype=dtype)
         except ConfigError:
             if required:
                 raise
             continue
-        cond.set_encoder(loaded.__dict__["encoder"].to(device), loaded.tokenizer)
+        cond.set_encoder(loaded.encoder_model.to(device), loaded.tokenizer)

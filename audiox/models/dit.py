@@ -118,7 +118,8 @@ class ContinuousTransformer(nn.Module):
         self.layers = nn.ModuleList([TransformerBlock(dim, heads, dim_context) for _ in range(depth)])
         self.project_in = nn.Linear(dim_in, dim, bias=False)
         self.project_out = nn.Linear(dim, dim_out, bias=False)
-        self.rotary_pos_emb = RotaryEmbedding(max(dim // heads // 2, 32))
+        # Official: max(head_dim / 2, 32) dims; capped at head_dim so that narrow test models work.
+        self.rotary_pos_emb = RotaryEmbedding(min(max(dim // heads // 2, 32), dim // heads))
 
 
 class DiT(nn.Module):

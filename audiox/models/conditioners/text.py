@@ -49,16 +49,34 @@ class T5Conditioner(nn.Module):
         self.params = params
         self.max_length = params.max_length
         self.dtype_t5 = dtype
-        self.proj_out = nn.Identity() if width == cond_dim and not params.project_out else nn.Linear(width, cond_dim)
-        # Stored outside _modules: not a checkpoint key, not moved by .to() of the wrapper.
-        self.__dict__["encoder"] = None
         self.tokenizer = tokenizer
+        self.__dict__["_external"] = None
+        if params.t5_config is not None:
+            # Inline encoder: a registered submodule (its weights are checkpoint keys), float32, byte tokenizer.
+            from transformers import T5Config, T5EncoderModel
+
+            cfg = T5Config(**params.t5_config)
+            width = cfg.d_model
+            self.dtype_t5 = None
+            self.encoder = T5EncoderModel(cfg)
+            if params.tokenizer == "byt5":
+                from transformers import ByT5Tokenizer
+
+                self.tokenizer = ByT5Tokenizer()
+        self.proj_out = nn.Identity() if width == cond_dim and not params.project_out else nn.Linear(width, cond_dim)
         if encoder is not None:
             self.set_encoder(encoder, tokenizer)
 
+    @property
+    def encoder_model(self) -> nn.Module | None:
+        """The inline (registered) encoder, else the external one (kept out of the state dict, as in the release)."""
+        inline = self._modules.get("encoder")
+        return inline if inline is not None else self.__dict__["_external"]
+
     def set_encoder(self, encoder: nn.Module, tokenizer=None) -> None:
-        encoder = encoder.eval().requires_grad_(False).to(self.dtype_t5)
-        self.__dict__["encoder"] = encoder
+        """Attach an external, frozen encoder (e.g. t5-base from a local folder), cast to the T5 dtype."""
+        encoder = encoder.eval().requires_grad_(False)
+        self.__dict__["_external"] = encoder.to(self.dtype_t5) if self.dtype_t5 is not None else encoder
         if tokenizer is not None:
             self.tokenizer = tokenizer
 
@@ -86,13 +104,13 @@ class T5Conditioner(nn.Module):
 
     def encode_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids (B, L) -> (tokens (B, L, cond_dim) float32 with padding rows zero, mask (B, L) bool)."""
-        enc = self.__dict__["encoder"]
+        enc = self.encoder_model
         if enc is None:
             raise ConfigError("text conditioner has no encoder: give a local T5 folder (text_encoder_path / "
                               f"--t5-path / {T5_PATH_ENV})")
         device = next(enc.parameters()).device
         mask = attention_mask.to(device)
-        with torch.no_grad():
+        with torch.set_grad_enabled(self.params.enable_grad and torch.is_grad_enabled()):
             h = enc(input_ids=input_ids.to(device), attention_mask=mask).last_hidden_state
         h = self.proj_out(h.float())
         h = h * mask[..., None].to(h.dtype)

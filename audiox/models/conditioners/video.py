@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiox.config import ClipConditionerParams
+from audiox.errors import ConfigError
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -95,13 +96,12 @@ class VideoConditioner(nn.Module):
         params: conditioner config (fps x duration = T frames).
         cond_dim: output token width (768 in the release; equals the CLIP width).
         clip_overrides: CLIP vision config fields differing from ViT-B/32 (e.g. inferred from a checkpoint).
-        num_tokens: output tokens (128 in the release).
     """
 
-    def __init__(self, params: ClipConditionerParams, cond_dim: int, *, clip_overrides: dict | None = None,
-                 num_tokens: int = 128) -> None:
+    def __init__(self, params: ClipConditionerParams, cond_dim: int, *, clip_overrides: dict | None = None) -> None:
         super().__init__()
-        clip = build_clip_vision(clip_overrides)
+        num_tokens = params.num_tokens
+        clip = build_clip_vision({**(params.clip_config or {}), **(clip_overrides or {})})
         c = clip.config
         width = c.hidden_size
         self.frames = params.video_fps * params.duration
@@ -110,13 +110,14 @@ class VideoConditioner(nn.Module):
         self.num_tokens = num_tokens
         self.cond_dim = cond_dim
         if width != cond_dim:
-            raise ValueError(f"CLIP width {width} != cond_dim {cond_dim}")  # internal: the raw reshape needs it
+            raise ConfigError(f"video conditioner: CLIP width {width} != conditioning.cond_dim {cond_dim}")
         # Registration order matches the official state-dict order.
         self.empty_visual_feat = nn.Parameter(torch.zeros(1, num_tokens, cond_dim))
         self.Temp_pos_embedding = nn.Parameter(torch.randn(1, self.frames, width))
         self.visual_encoder_model = clip
         self.proj = nn.Linear(self.frames * self.tokens_per_frame, num_tokens)
-        self.Temp_transformer = TemporalTransformer(width)
+        self.Temp_transformer = TemporalTransformer(width, params.temporal_depth, params.temporal_heads,
+                                                    params.temporal_dim_head, params.temporal_mlp_dim)
         self.register_buffer("clip_mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("clip_std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
 

@@ -1,0 +1,126 @@
+"""Named model configs (official JSON structure) and ``build_model``.
+
+``debug`` is a tiny, self-contained model for tests and smoke runs: every part (including a byte-level T5
+text encoder) is built from the config, so it needs no files. ``official`` is the released AudioX geometry.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audiox.config import AudioXConfig, parse_config
+from audiox.errors import ConfigError
+
+
+def _oobleck(channels: int, latent: int, strides: list[int], mults: list[int], audio_ch: int) -> dict[str, Any]:
+    return {
+        "type": "autoencoder",
+        "iterate_batch": False,
+        "config": {
+            "encoder": {"type": "oobleck", "requires_grad": False, "config": {
+                "in_channels": audio_ch, "channels": channels, "c_mults": mults, "strides": strides,
+                "latent_dim": 2 * latent, "use_snake": True}},
+            "decoder": {"type": "oobleck", "config": {
+                "out_channels": audio_ch, "channels": channels, "c_mults": mults, "strides": strides,
+                "latent_dim": latent, "use_snake": True, "final_tanh": False}},
+            "bottleneck": {"type": "vae"},
+            "latent_dim": latent,
+            "downsampling_ratio": int(torch.tensor(strides).prod()),
+            "io_channels": audio_ch,
+        },
+    }
+
+
+def debug_config(*, sample_rate: int = 8000, audio_channels: int = 1, cond_dim: int = 32) -> dict[str, Any]:
+    """Tiny model: 64x VAE (8 latent channels), 2-block DiT of width 64, 1-layer 32-px CLIP, byte-level T5.
+
+    One window is 8192 samples (128 latent frames); the video prompt is 2 s at 5 fps (10 frames of 32x32);
+    the audio prompt is 4096 samples (64 latents).
+    """
+    vae = _oobleck(4, 8, [2, 4, 8], [1, 2, 4], audio_channels)
+    return {
+        "model_type": "diffusion_cond",
+        "sample_size": 8192,
+        "sample_rate": sample_rate,
+        "audio_channels": audio_channels,
+        "video_fps": 5,
+        "model": {
+            "pretransform": vae,
+            "conditioning": {
+                "cond_dim": cond_dim,
+                "configs": [
+                    {"id": "video_prompt", "type": "clip", "config": {
+                        "video_fps": 5, "duration": 2, "num_tokens": 8,
+                        "clip_config": {"hidden_size": cond_dim, "intermediate_size": 64, "num_hidden_layers": 1,
+                                        "num_attention_heads": 2, "patch_size": 16, "image_size": 32,
+                                        "projection_dim": 16},
+                        "temporal_depth": 1, "temporal_heads": 2, "temporal_dim_head": 16, "temporal_mlp_dim": 64}},
+                    {"id": "text_prompt", "type": "t5", "config": {
+                        "max_length": 32, "tokenizer": "byt5",
+                        "t5_config": {"vocab_size": 384, "d_model": cond_dim, "d_kv": 16, "d_ff": 64, "num_layers": 1,
+                                      "num_heads": 2, "dropout_rate": 0.0, "feed_forward_proj": "relu",
+                                      "is_encoder_decoder": False, "use_cache": False}}},
+                    {"id": "audio_prompt", "type": "audio_autoencoder", "config": {
+                        "sample_rate": sample_rate, "latent_seq_len": 64, "pretransform_config": copy.deepcopy(vae)}},
+                ],
+            },
+            "diffusion": {
+                "type": "dit",
+                "cross_attention_cond_ids": ["video_prompt", "text_prompt", "audio_prompt"],
+                "global_cond_ids": [],
+                "config": {"io_channels": 8, "embed_dim": 64, "depth": 2, "num_heads": 4, "cond_token_dim": cond_dim,
+                           "global_cond_dim": 0, "project_cond_tokens": False,
+                           "transformer_type": "continuous_transformer"},
+            },
+            "io_channels": 8,
+        },
+    }
+
+
+def official_config() -> dict[str, Any]:
+    """The released HKUSTAudio/AudioX config.json (configs/audiox-official.json holds the same JSON)."""
+    from audiox.models import _official_config
+
+    return copy.deepcopy(_official_config.CONFIG)
+
+
+PRESETS = {"debug": debug_config, "official": official_config}
+
+
+def get_preset(name: str) -> AudioXConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown model preset {name!r}; expected one of {', '.join(PRESETS)}")
+    return parse_config(PRESETS[name]())
+
+
+def config_from(spec: str | Path | dict | AudioXConfig) -> AudioXConfig:
+    """A config from a preset name, a JSON path, a mapping or an :class:`AudioXConfig`."""
+    if isinstance(spec, AudioXConfig):
+        return spec
+    if isinstance(spec, dict):
+        return parse_config(spec)
+    if isinstance(spec, str) and spec in PRESETS:
+        return get_preset(spec)
+    p = Path(spec)
+    if not p.is_file():
+        raise ConfigError(f"{spec}: neither a preset ({', '.join(PRESETS)}) nor a config file")
+    try:
+        return parse_config(json.loads(p.read_text()))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{p}: not valid JSON ({e})") from None
+
+
+def build_model(spec: str | Path | dict | AudioXConfig, *, seed: int = 0):
+    """A freshly initialised :class:`AudioXModel` (weights from a seeded generator; no global seeding leaks)."""
+    from audiox.models.audiox import AudioXModel
+
+    cfg = config_from(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AudioXModel(cfg)
+    return model
