@@ -25,7 +25,8 @@ def stage2(official, official_model):
     aid = m.conditioner.ids_of_type("audio_autoencoder")[0]
     batch = {
         vid: torch.cat([video, torch.zeros_like(video)]).float(),
-        tid: {"input_ids": exp[f"cond.{tid}.input_ids"], "attention_mask": exp[f"cond.{tid}.attention_mask_tokenizer"]},
+        tid: {"input_ids": exp[f"cond.{tid}.input_ids"],
+              "attention_mask": exp[f"cond.{tid}.attention_mask_tokenizer"]},
         aid: torch.cat([audio, torch.zeros_like(audio)]),
     }
     with torch.no_grad():

@@ -1,0 +1,6 @@
+"""Generation pipeline (layer L4): ``AudioXPipeline`` and ``AudioOutput``."""
+
+from audiox.pipeline.core import AudioXPipeline, SamplerSettings
+from audiox.pipeline.output import AudioOutput
+
+__all__ = ["AudioOutput", "AudioXPipeline", "SamplerSettings"]

@@ -1,0 +1,330 @@
+"""``AudioXPipeline``: anything-to-audio generation with one call.
+
+Text, video, image and audio prompts in any combination; negative prompts; inpainting of time ranges;
+continuation of a clip; outputs longer than the model window (overlapping windows, each conditioned on the
+previous one through the audio prompt and on its own slice of the video).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audiox.errors import InputError
+from audiox.models.audiox import AudioXModel
+from audiox.models.diffusion import make_denoiser
+from audiox.pipeline.inputs import (
+    DEFAULT_VIDEO_PROMPTS,
+    Geometry,
+    as_list,
+    audio_prompt_tensor,
+    batch_size_of,
+    check_text,
+    geometry_of,
+    load_audio_clip,
+    load_video_prompt,
+    parse_ranges,
+)
+from audiox.pipeline.output import AudioOutput
+from audiox.pipeline.windows import crossfade_paste, known_latent_mask, plan_windows, restore_known
+
+log = logging.getLogger(__name__)
+
+MAX_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Defaults of the released model's README: dpmpp-3m-sde, CFG 7, sigma 0.3..500 (steps 100: its UI default)."""
+
+    steps: int = 100
+    cfg_scale: float = 7.0
+    sampler: str = "dpmpp-3m-sde"
+    sigma_min: float = 0.3
+    sigma_max: float = 500.0
+    rho: float = 1.0
+    scale_phi: float = 0.0
+
+
+class AudioXPipeline:
+    """Generation front end around an :class:`AudioXModel`.
+
+    Args:
+        model: a loaded model (eval mode).
+        device: where to run (default: the model's device).
+        defaults: sampler defaults for this model.
+        source: where the model came from (recorded in the settings sidecar).
+    """
+
+    def __init__(self, model: AudioXModel, *, device: str | torch.device | None = None,
+                 defaults: SamplerSettings | None = None, source: str = "") -> None:
+        self.model = model.eval()
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.defaults = defaults or SamplerSettings()
+        self.geometry: Geometry = geometry_of(model)
+        self.source = source
+        self.overlap_seconds = min(2.0, self.geometry.window_seconds / 4)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, *, device: str | torch.device | None = None,
+                        dtype: torch.dtype | None = None, text_encoder_path: str | os.PathLike | None = None,
+                        ) -> AudioXPipeline:
+        """Load an official-format folder (config.json + model.ckpt) or a native folder (+ model.safetensors).
+
+        Args:
+            path: model folder or weights file.
+            device: "cpu", "cuda", ... (default: cuda if available).
+            dtype: DiT and encoder dtype (default float32; bfloat16 is faster on CPUs with AMX). The VAE stays
+                float32.
+            text_encoder_path: local T5 folder for official models (or env ``AUDIOX_T5_PATH``).
+        """
+        from audiox.checkpoint.official import load_model
+
+        if path is None:
+            raise InputError("no model given: pass a model folder (official config.json + model.ckpt, or a "
+                             "native folder); a built-in model is not shipped yet")
+        dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model = load_model(path, device=dev, text_encoder_path=text_encoder_path, require_text_encoder=True)
+        if dtype is not None and dtype != torch.float32:
+            model.model.to(dtype)
+            for cid, cond in model.conditioner.conditioners.items():
+                if model.conditioner.types[cid] == "clip":
+                    cond.to(dtype)
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        return cls(model, device=dev, defaults=_read_defaults(folder), source=str(path))
+
+    # ----------------------------------------------------------------------------------------------
+    def __call__(
+        self, text: str | list[str] | None = None, *, video: Any = None, image: Any = None, audio: Any = None,
+        negative_text: str | list[str] | None = None, seconds: float | None = None,
+        inpaint: list[tuple[float, float]] | list[str] | None = None, continue_audio: bool = False,
+        music: bool = False, video_start: float = 0.0, steps: int | None = None, cfg_scale: float | None = None,
+        sampler: str | None = None, sigma_min: float | None = None, sigma_max: float | None = None,
+        scale_phi: float | None = None, seed: int | None = None, generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> AudioOutput:
+        """Generate audio.
+
+        Args:
+            text: prompt(s). With a video/image and no text, the official video prompt is used
+                ("Generate general audio for the video", or "... music ..." with ``music=True``).
+            video: video path or frames (T, 3, S, S) 0..255; image: image path or (3, S, S) frames; a list of
+                either gives a batch.
+            audio: audio path or (C, L) tensor at the model rate: the audio prompt, and the clip to inpaint or
+                continue.
+            negative_text: what to steer away from (replaces the text of the unconditional branch).
+            seconds: output length (default: one model window; for inpainting, the clip length).
+            inpaint: time ranges (seconds) of ``audio`` to regenerate; the rest is kept.
+            continue_audio: extend ``audio``: its samples are kept and the rest up to ``seconds`` is generated.
+            steps, cfg_scale, sampler, sigma_min, sigma_max, scale_phi: sampler settings (defaults: the model's).
+            seed / generator: randomness (a fresh seed is drawn and recorded when both are None).
+            progress: show progress bars.
+
+        Returns:
+            :class:`AudioOutput` with audio (B, C, T).
+        """
+        from audiox.sampling.registry import SAMPLER_NAMES
+
+        d = self.defaults
+        steps = d.steps if steps is None else steps
+        cfg_scale = d.cfg_scale if cfg_scale is None else cfg_scale
+        sampler = d.sampler if sampler is None else sampler
+        sigma_min = d.sigma_min if sigma_min is None else sigma_min
+        sigma_max = d.sigma_max if sigma_max is None else sigma_max
+        scale_phi = d.scale_phi if scale_phi is None else scale_phi
+        # 1. Check inputs
+        if sampler not in SAMPLER_NAMES:
+            raise InputError(f"unknown sampler {sampler!r}; expected one of: {', '.join(sorted(SAMPLER_NAMES))}")
+        if not isinstance(steps, int) or steps < 1:
+            raise InputError(f"steps: must be a positive integer, got {steps!r}")
+        if not cfg_scale > 0:
+            raise InputError(f"cfg_scale: must be > 0, got {cfg_scale}")
+        if not 0 < sigma_min < sigma_max:
+            raise InputError(f"sigma_min/sigma_max: need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+        if seconds is not None and not (0 < seconds <= MAX_SECONDS):
+            raise InputError(f"seconds: must be in (0, {MAX_SECONDS:g}], got {seconds}")
+        if (inpaint or continue_audio) and audio is None:
+            raise InputError("inpaint / continue need an audio clip (audio=...)")
+        if inpaint and continue_audio:
+            raise InputError("choose inpaint or continue, not both")
+        geo = self.geometry
+        b = batch_size_of(text, video, image, audio)
+        texts = [check_text(t) for t in as_list(text, b, "text")]
+        negs = [check_text(t, "negative_text") for t in as_list(negative_text, b, "negative_text")]
+        videos, images = as_list(video, b, "video"), as_list(image, b, "image")
+        for i in range(b):
+            if text is None and (videos[i] is not None or images[i] is not None):
+                texts[i] = DEFAULT_VIDEO_PROMPTS["music" if music else "audio"]
+        clips = [load_audio_clip(a, geo) for a in as_list(audio, b, "audio")]
+        # 2. Canvas: total length and the known (kept) samples
+        total, known, reference = self._canvas(clips, seconds, inpaint, continue_audio)
+        # 3. Randomness
+        if generator is None:
+            seed = secrets.randbits(31) if seed is None else int(seed)
+            generator = torch.Generator().manual_seed(seed)
+        else:
+            seed = None
+        settings = dict(text=texts, negative_text=negative_text and negs, video=_describe(video),
+                        image=_describe(image), audio=_describe(audio), seconds=total / geo.sample_rate,
+                        inpaint=[list(r) for r in parse_ranges(inpaint, 1e9)], continue_audio=continue_audio,
+                        video_start=video_start, steps=steps, cfg_scale=cfg_scale, sampler=sampler,
+                        sigma_min=sigma_min, sigma_max=sigma_max, scale_phi=scale_phi, seed=seed, model=self.source)
+        run = SamplerSettings(steps=steps, cfg_scale=cfg_scale, sampler=sampler, sigma_min=sigma_min,
+                              sigma_max=sigma_max, rho=d.rho, scale_phi=scale_phi)
+        # 4. Windows
+        canvas = torch.zeros(b, geo.channels, total)
+        latents_out = []
+        windows = plan_windows(total, geo.window, int(self.overlap_seconds * geo.sample_rate))
+        from tqdm.auto import tqdm
+
+        for k, win in enumerate(tqdm(windows, desc="windows", disable=not progress or len(windows) == 1)):
+            filled = reference.clone()
+            filled_known = known.clone()
+            if k > 0:  # the overlap with the previous window is known now
+                ov_end = windows[k - 1].start + windows[k - 1].length
+                filled[..., : min(ov_end, total)] = torch.where(known, reference, canvas)[..., : min(ov_end, total)]
+                filled_known[: min(ov_end, total)] = True
+            lat, out = self._window(win, texts, negs, videos, images, clips, filled, filled_known, video_start,
+                                    inpainting=bool(inpaint), run=run, generator=generator, progress=progress)
+            fade = 0 if k == 0 else int(self.overlap_seconds * geo.sample_rate)
+            crossfade_paste(canvas, out, win.start, fade)
+            hop_lat = lat if k == len(windows) - 1 else lat[..., : (windows[k + 1].start - win.start) // geo.ratio]
+            latents_out.append(hop_lat if k == 0 else hop_lat[..., fade // geo.ratio:])
+        keeps = bool(known.any())
+        if keeps:
+            canvas = restore_known(canvas, reference, known, int(0.02 * geo.sample_rate))
+        return AudioOutput(canvas, geo.sample_rate, torch.cat(latents_out, dim=-1), settings, keeps_input_audio=keeps)
+
+    # ----------------------------------------------------------------------------------------------
+    def _canvas(self, clips: list[torch.Tensor | None], seconds: float | None, inpaint: Any, continue_audio: bool,
+                ) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """Total samples, known-sample mask (T,), and the reference audio (B, C, T) holding the caller's clip."""
+        geo = self.geometry
+        sr = geo.sample_rate
+        lens = {c.shape[-1] for c in clips if c is not None}
+        if (inpaint or continue_audio) and (len(lens) != 1 or any(c is None for c in clips)):
+            raise InputError("inpaint / continue need one audio clip length for the whole batch")
+        clip_len = lens.pop() if lens else 0
+        if inpaint:
+            ranges = parse_ranges(inpaint, clip_len / sr)
+            total = clip_len if seconds is None else int(round(seconds * sr))
+            if total < clip_len:
+                raise InputError(f"seconds: {seconds} is shorter than the clip to inpaint ({clip_len / sr:.2f} s)")
+        elif continue_audio:
+            total = int(round((seconds if seconds is not None else clip_len / sr + geo.window_seconds / 2) * sr))
+            if total <= clip_len:
+                raise InputError(f"seconds: {total / sr:.2f} must be longer than the clip to continue "
+                                 f"({clip_len / sr:.2f} s)")
+            ranges = []
+        else:
+            total = geo.window if seconds is None else int(round(seconds * sr))
+            ranges = []
+        if total < geo.ratio:
+            raise InputError(f"seconds: {total / sr:.4f} is shorter than one latent frame ({geo.ratio} samples)")
+        known = torch.zeros(total, dtype=torch.bool)
+        reference = torch.zeros(len(clips), geo.channels, total)
+        if inpaint or continue_audio:
+            for i, c in enumerate(clips):
+                reference[i, :, :clip_len] = c[:, :total]
+            known[:clip_len] = True
+            for s, e in ranges:
+                known[int(round(s * sr)): int(round(e * sr))] = False
+        return total, known, reference
+
+    def _window(self, win, texts, negs, videos, images, clips, filled: torch.Tensor, filled_known,
+                video_start: float, *, inpainting: bool, run: SamplerSettings, generator: torch.Generator,
+                progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generate one window: returns latents (B, D, N) and decoded audio (B, C, window)."""
+        from audiox.sampling.registry import sample
+
+        geo, model = self.geometry, self.model
+        b = len(texts)
+        n_lat = geo.window_latents
+        t0 = win.start / geo.sample_rate
+        inputs: dict[str, Any] = {}
+        if geo.text_id:
+            inputs[geo.text_id] = texts
+        if geo.video_id:
+            inputs[geo.video_id] = torch.stack([
+                load_video_prompt(videos[i], images[i], geo, start=video_start + t0)[: geo.video_frames]
+                for i in range(b)]).float()
+        if geo.audio_id:
+            prompts = []
+            known_end = _known_end(filled_known, win.start)
+            for i in range(b):
+                if inpainting:  # the clip with its holes zeroed, from the window start
+                    masked = filled[i] * filled_known.to(filled.dtype)
+                    prompts.append(audio_prompt_tensor(masked[:, win.start:], geo))
+                elif known_end > win.start:  # continuation / later windows: the material just before the new part
+                    prompts.append(audio_prompt_tensor(filled[i], geo, end=known_end))
+                else:  # a plain audio prompt (or none)
+                    prompts.append(audio_prompt_tensor(clips[i], geo))
+            inputs[geo.audio_id] = torch.stack(prompts)
+        dev = self.device
+        inputs = {k2: v.to(dev) if isinstance(v, torch.Tensor) else v for k2, v in inputs.items()}
+        with torch.no_grad():
+            cond = model.condition(inputs, sample_audio=True, generator=generator)
+            negative = None
+            if any(negs) and geo.text_id:
+                neg_tokens, _ = model.conditioner.conditioners[geo.text_id](negs)
+                negative = cond.zeros_except({geo.text_id: neg_tokens})
+            denoise = make_denoiser(model.dit, cond.cross_attn_cond, cfg_scale=run.cfg_scale,
+                                    scale_phi=run.scale_phi, negative_cond=negative)
+            seg = filled[..., win.start: win.start + win.length]
+            mask = known_latent_mask(filled_known, win.start, n_lat, geo.ratio)
+            if bool(mask.any()):
+                seg = torch.nn.functional.pad(seg, (0, win.length - seg.shape[-1]))
+                x0 = model.encode(seg.to(dev))[..., :n_lat]
+                denoise = _keep_known(denoise, x0, mask.to(dev))
+            noise = torch.randn(b, model.config.latent_dim, n_lat, generator=generator).to(dev)
+            noise_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+            lat = sample(run.sampler, denoise, noise, steps=run.steps, sigma_min=run.sigma_min,
+                         sigma_max=run.sigma_max, rho=run.rho, seed=noise_seed, progress=progress)
+            audio = model.decode(lat).cpu()
+        return lat.float().cpu(), audio
+
+
+def _keep_known(denoise, x0: torch.Tensor, mask: torch.Tensor):
+    """Denoiser whose estimate equals ``x0`` on known latent frames (works with every sampler)."""
+    m = mask.to(x0.dtype)[None, None, :]
+
+    def wrapped(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return denoise(x, sigma) * (1 - m) + x0.to(x.dtype) * m
+
+    return wrapped
+
+
+def _known_end(known: torch.Tensor, start: int = 0) -> int:
+    """End (exclusive) of the known run that begins at or covers ``start`` (for audio prompts)."""
+    idx = start
+    while idx < known.shape[0] and bool(known[idx]):
+        idx += 1
+    return idx
+
+
+def _describe(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_describe(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return f"tensor{tuple(value.shape)}"
+    return str(value)
+
+
+def _read_defaults(folder: Path) -> SamplerSettings:
+    """Optional ``generation.json`` beside the weights overrides the sampler defaults."""
+    import json
+
+    from audiox.config import from_dict
+
+    p = folder / "generation.json"
+    if not p.is_file():
+        return SamplerSettings()
+    return from_dict(SamplerSettings, json.loads(p.read_text()), "generation")

@@ -1,0 +1,218 @@
+"""Turning user inputs (paths, tensors, strings) into conditioning tensors of the right geometry.
+
+Every check raises a one-line :class:`InputError` / :class:`MediaError` naming the argument or file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audiox.errors import InputError
+from audiox.models.audiox import AudioXModel
+from audiox.models.conditioners.audio import AudioConditioner
+from audiox.models.conditioners.video import VideoConditioner
+
+DEFAULT_VIDEO_PROMPTS = {"audio": "Generate general audio for the video", "music": "Generate music for the video"}
+
+MediaLike = str | os.PathLike | torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Lengths the model expects, derived from its config.
+
+    Attributes:
+        sample_rate: Hz; channels: audio channels; window: samples per generated window; ratio: samples per latent.
+        video_id / audio_id / text_id: conditioner ids (None when the model has no such conditioner).
+        video_frames, video_fps, image_size: video prompt geometry; audio_samples: audio prompt length (samples).
+    """
+
+    sample_rate: int
+    channels: int
+    window: int
+    ratio: int
+    video_id: str | None
+    video_frames: int
+    video_fps: float
+    image_size: int
+    audio_id: str | None
+    audio_samples: int
+    text_id: str | None
+
+    @property
+    def window_latents(self) -> int:
+        return self.window // self.ratio
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_latents * self.ratio / self.sample_rate
+
+    @property
+    def video_seconds(self) -> float:
+        return self.video_frames / self.video_fps if self.video_fps else 0.0
+
+
+def geometry_of(model: AudioXModel) -> Geometry:
+    cfg = model.config
+    conds = model.conditioner.conditioners
+    vid = next((k for k, m in conds.items() if isinstance(m, VideoConditioner)), None)
+    aid = next((k for k, m in conds.items() if isinstance(m, AudioConditioner)), None)
+    tid = next(iter(model.conditioner.ids_of_type("t5")), None)
+    v: VideoConditioner | None = conds[vid] if vid else None
+    a: AudioConditioner | None = conds[aid] if aid else None
+    vparams = cfg.model.conditioning.get(vid).config if vid else None
+    return Geometry(
+        sample_rate=cfg.sample_rate, channels=cfg.audio_channels, window=cfg.sample_size,
+        ratio=cfg.downsampling_ratio, video_id=vid, video_frames=v.frames if v else 0,
+        video_fps=float(vparams.video_fps) if vparams else 0.0, image_size=v.image_size if v else 0,
+        audio_id=aid, audio_samples=a.samples if a else 0, text_id=tid,
+    )
+
+
+def as_list(value: Any, n: int, name: str) -> list[Any]:
+    """Broadcast a single value to ``n`` items, or check a list has ``n`` items."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise InputError(f"{name}: got {len(value)} items for a batch of {n}")
+        return list(value)
+    return [value] * n
+
+
+def batch_size_of(text: Any, video: Any, image: Any, audio: Any) -> int:
+    sizes = {len(v) for v in (text, video, image, audio) if isinstance(v, (list, tuple))}
+    if len(sizes) > 1:
+        raise InputError(f"batched inputs disagree on the batch size: {sorted(sizes)}")
+    return sizes.pop() if sizes else 1
+
+
+def check_text(text: Any, name: str = "text") -> str:
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise InputError(f"{name}: expected a string, got {type(text).__name__}")
+    return text.strip()
+
+
+def load_video_prompt(video: MediaLike, image: MediaLike, geo: Geometry, *, start: float = 0.0,
+                      seconds: float | None = None) -> torch.Tensor:
+    """One video prompt (T', 3, S, S) uint8 covering ``seconds`` (default: the conditioner's window).
+
+    A path is decoded at the model's fps; an image becomes a still video; None gives all zeros ("no video").
+    """
+    from audiox.media import load_image_as_video, read_video_frames
+
+    secs = geo.video_seconds if seconds is None else seconds
+    n = max(int(round(secs * geo.video_fps)), geo.video_frames)
+    if video is not None and image is not None:
+        raise InputError("give either video or image, not both")
+    if video is None and image is None:
+        return torch.zeros(n, 3, geo.image_size, geo.image_size, dtype=torch.uint8)
+    if geo.video_id is None:
+        raise InputError("this model has no video/image conditioner")
+    if image is not None:
+        if isinstance(image, torch.Tensor):
+            img = _check_frames(image[None] if image.dim() == 3 else image, geo, "image")[:1]
+            return img.expand(n, -1, -1, -1).clone()
+        return load_image_as_video(_existing(image, "image"), n_frames=n, size=geo.image_size)
+    if isinstance(video, torch.Tensor):
+        frames = _check_frames(video, geo, "video")
+        if frames.shape[0] < n:  # pad by repeating the last frame, as the official reader does
+            frames = torch.cat([frames, frames[-1:].expand(n - frames.shape[0], -1, -1, -1)])
+        return frames[:n]
+    return read_video_frames(_existing(video, "video"), fps=geo.video_fps, seconds=n / geo.video_fps, start=start,
+                             size=geo.image_size)
+
+
+def _existing(path: Any, name: str) -> Path:
+    from audiox.errors import MediaError
+
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(f"{p}: {name} file not found")
+    return p
+
+
+def _check_frames(frames: torch.Tensor, geo: Geometry, name: str) -> torch.Tensor:
+    if frames.dim() != 4 or frames.shape[1] != 3 or tuple(frames.shape[2:]) != (geo.image_size, geo.image_size):
+        raise InputError(f"{name}: expected frames (T, 3, {geo.image_size}, {geo.image_size}) with values 0..255, "
+                         f"got {tuple(frames.shape)}")
+    return frames
+
+
+def load_audio_clip(audio: MediaLike, geo: Geometry, name: str = "audio") -> torch.Tensor | None:
+    """An audio clip (C, L) at the model rate and channel count; a tensor must already be at the model rate."""
+    from audiox.media import load_audio
+
+    if audio is None:
+        return None
+    if isinstance(audio, torch.Tensor):
+        a = audio[None] if audio.dim() == 1 else audio
+        if a.dim() != 2:
+            raise InputError(f"{name}: expected a (channels, samples) tensor, got {tuple(audio.shape)}")
+        if a.shape[0] == 1 and geo.channels > 1:
+            a = a.repeat(geo.channels, 1)
+        a = a[: geo.channels].float()
+    else:
+        a = load_audio(_existing(audio, name), sample_rate=geo.sample_rate, channels=geo.channels)
+    if a.shape[-1] == 0:
+        raise InputError(f"{name}: the clip is empty")
+    return a
+
+
+def audio_prompt_tensor(clip: torch.Tensor | None, geo: Geometry, *, end: int | None = None) -> torch.Tensor:
+    """The audio-prompt input (C, audio_samples): the ``audio_samples`` before ``end`` (default: the clip start).
+
+    Shorter material is zero-padded at the end; None gives zeros ("no audio").
+    """
+    out = torch.zeros(geo.channels, geo.audio_samples)
+    if clip is None or geo.audio_id is None:
+        return out
+    if end is None:
+        seg = clip[:, : geo.audio_samples]
+    else:
+        seg = clip[:, max(0, end - geo.audio_samples): end]
+    out[:, : seg.shape[1]] = seg
+    return out
+
+
+def parse_ranges(ranges: Any, clip_seconds: float, name: str = "inpaint") -> list[tuple[float, float]]:
+    """Validate ``[(start, end), ...]`` in seconds inside the clip; sorted, merged."""
+    if ranges is None:
+        return []
+    out = []
+    for r in ranges:
+        if isinstance(r, str):
+            r = parse_range_text(r, name)
+        try:
+            s, e = float(r[0]), float(r[1])
+        except (TypeError, ValueError, IndexError):
+            raise InputError(f"{name}: expected (start, end) pairs in seconds, got {r!r}") from None
+        if not (0 <= s < e):
+            raise InputError(f"{name}: range {s:g}-{e:g} s is empty or negative")
+        if e > clip_seconds + 1e-6:
+            raise InputError(f"{name}: range {s:g}-{e:g} s ends after the clip ({clip_seconds:.2f} s)")
+        out.append((s, e))
+    out.sort()
+    merged: list[tuple[float, float]] = []
+    for s, e in out:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def parse_range_text(text: str, name: str = "inpaint") -> tuple[float, float]:
+    """'2.0-4.5' -> (2.0, 4.5)."""
+    parts = text.replace(":", "-").split("-")
+    if len(parts) != 2:
+        raise InputError(f"{name}: expected START-END in seconds (e.g. 2.0-4.5), got {text!r}")
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise InputError(f"{name}: expected START-END in seconds (e.g. 2.0-4.5), got {text!r}") from None
