@@ -5,7 +5,7 @@ seed=...)``). The pieces are pure functions usable on their own: ``get_sigmas_*`
 ``sample_*`` in :mod:`.samplers`, noise sources in :mod:`.noise`.
 """
 
-from audiox.sampling.noise import BrownianTreeNoise, GaussianNoise, NoiseSource, StoredNoise
+from audiox.sampling.noise import BrownianTreeNoise, GaussianNoise, NoiseSource, StoredNoise, draw_tree_seed
 from audiox.sampling.registry import SAMPLER_NAMES, STOCHASTIC, get_sampler, sample
 from audiox.sampling.samplers import (
     Callback,
@@ -29,6 +29,7 @@ __all__ = [
     "BrownianTreeNoise",
     "Callback",
     "Denoiser",
+    "draw_tree_seed",
     "GaussianNoise",
     "NoiseSource",
     "StoredNoise",

@@ -110,7 +110,7 @@ class BrownianTreeNoise:
         if time not in ("sigma", "log_sigma"):
             raise InputError(f"BrownianTreeNoise: unknown time {time!r}; expected 'sigma' or 'log_sigma'")
         self.time = time
-        t0, t1 = sorted((self._t(sigma_min), self._t(sigma_max)))
+        t0, t1 = sorted((float(self._t(sigma_min)), float(self._t(sigma_max))))
         if isinstance(seed, Sequence):
             seeds = [int(s) for s in seed]
             if len(seeds) != x.shape[0]:
@@ -123,18 +123,33 @@ class BrownianTreeNoise:
             self.batched = False
         self.trees = [torchsde.BrownianTree(t0, w0, t1, entropy=s) for s in seeds]
 
-    def _t(self, sigma: float | Tensor) -> float:
-        s = torch.as_tensor(sigma, dtype=torch.float64)
-        return float(-s.log() if self.time == "log_sigma" else s)
+    def _t(self, sigma: float | Tensor) -> Tensor:
+        s = torch.as_tensor(sigma)
+        return -s.log() if self.time == "log_sigma" else s
 
     def __call__(self, sigma: Tensor, sigma_next: Tensor) -> Tensor:
         ta, tb = self._t(sigma), self._t(sigma_next)
-        lo, hi = min(ta, tb), max(ta, tb)
-        sign = 1.0 if tb >= ta else -1.0
+        lo, hi = sorted((float(ta), float(tb)))
         with warnings.catch_warnings():
             # torchsde rounds the tree's end points to its tolerance (1e-6) and clamps queries that fall just
             # outside, e.g. a float32 sigma_min of 0.0019999998 vs a rounded 0.002; the clamp is what we want.
             warnings.filterwarnings("ignore", message="Should have t", category=UserWarning)
             w = torch.stack([tree(lo, hi) for tree in self.trees])
         w = w if self.batched else w[0]
-        return w * (sign / abs(tb - ta) ** 0.5)
+        sign = 1.0 if float(tb) >= float(ta) else -1.0
+        return w * sign / (tb - ta).abs().sqrt()
+
+
+def draw_tree_seed(generator: torch.Generator) -> int:
+    """Draw a Brownian-tree seed the way k-diffusion does when it is given none: randint(0, 2**63 - 1).
+
+    The official sampler draws it from the global RNG right when the SDE sampler starts; drawing it from a generator
+    in the same state (e.g. seeded with the official seed and advanced past the same draws) gives the same tree.
+
+    Args:
+        generator: the RNG to draw from (CPU or the device's).
+
+    Returns:
+        A seed for :class:`BrownianTreeNoise`.
+    """
+    return int(torch.randint(0, 2**63 - 1, [], generator=generator, device=generator.device))
