@@ -78,10 +78,10 @@ def sample(
 ) -> Tensor:
     """Build the schedule, scale the initial noise and run the named sampler (the official ``sample_k`` flow).
 
-    Sigmas are ``get_sigmas_<schedule>(steps, sigma_min, sigma_max, rho)`` (zero appended); the start is
-    ``noise_init * sigmas[0]``. ``k-dpm-fast`` / ``dpm-fast`` instead spend exactly ``steps`` denoiser calls between
-    sigma_max and sigma_min, and ``k-dpm-adaptive`` / ``dpm-adaptive`` choose their own steps (rtol = atol = 0.01, as
-    the official code), both starting from ``noise_init * sigma_max``.
+    Sigmas are ``get_sigmas_<schedule>(steps, sigma_min, sigma_max, rho)`` (zero appended) and the start is
+    ``noise_init * sigmas[0]`` (sigma_max rounded to float32), for every sampler as in the official code.
+    ``k-dpm-fast`` / ``dpm-fast`` then spend exactly ``steps`` denoiser calls between sigma_max and sigma_min, and
+    ``k-dpm-adaptive`` / ``dpm-adaptive`` choose their own steps (rtol = atol = 0.01, as the official code).
 
     Args:
         name: a key of :data:`SAMPLER_NAMES`, e.g. ``'dpmpp-3m-sde'`` (the official default).
@@ -114,13 +114,14 @@ def sample(
     if schedule not in SCHEDULES:
         raise InputError(f"schedule: unknown {schedule!r}; expected one of: {', '.join(SCHEDULES)}")
 
+    make = get_sigmas_karras if schedule == "karras" else get_sigmas_polyexponential
+    sigmas = make(steps, sigma_min, sigma_max, rho, device=noise_init.device)
+    x = noise_init * sigmas[0]  # as the official sample_k, for every sampler (sigmas[0] is sigma_max in float32)
     kwargs: dict[str, Any] = {"noise": noise, "callback": callback, "progress": progress}
     if fn not in _NO_SEED:
         kwargs["seed"] = seed
     if fn is sample_dpm_fast:
-        return fn(denoise, noise_init * sigma_max, sigma_min, sigma_max, steps, **kwargs)
+        return fn(denoise, x, sigma_min, sigma_max, steps, **kwargs)
     if fn is sample_dpm_adaptive:
-        return fn(denoise, noise_init * sigma_max, sigma_min, sigma_max, **kwargs)
-    make = get_sigmas_karras if schedule == "karras" else get_sigmas_polyexponential
-    sigmas = make(steps, sigma_min, sigma_max, rho, device=noise_init.device)
-    return fn(denoise, noise_init * sigmas[0], sigmas, **kwargs)
+        return fn(denoise, x, sigma_min, sigma_max, **kwargs)
+    return fn(denoise, x, sigmas, **kwargs)

@@ -119,7 +119,7 @@ def test_karras_schedule_and_range_samplers_dispatch():
         seen.clear()
         infos = []
         sample(name, record, noise, steps=7, sigma_min=0.1, sigma_max=10.0, callback=infos.append)
-        assert torch.allclose(infos[0]["x"], noise * 10.0)
+        assert torch.equal(infos[0]["x"], noise * get_sigmas_polyexponential(7, 0.1, 10.0)[0])
         assert seen[0] == pytest.approx(10.0, rel=1e-6) and min(seen) >= 0.1 * (1 - 1e-5)
         if name == "k-dpm-fast":
             assert len(seen) == 7
@@ -133,3 +133,13 @@ def test_stochastic_samplers_via_registry_need_noise_or_seed():
             sample(name, _denoise, noise, **args)
         a = sample(name, _denoise, noise, seed=5, **args)
         assert torch.equal(a, sample(name, _denoise, noise, seed=5, **args))
+
+
+def test_progress_bar_only_when_asked(capsys):
+    noise = torch.randn(1, 2, 3, generator=torch.Generator().manual_seed(0))
+    for name in ("euler", "dpm-fast", "dpm-adaptive"):
+        sample(name, _denoise, noise, steps=3, sigma_min=0.1, sigma_max=10.0)
+        assert capsys.readouterr().err == ""
+        sample(name, _denoise, noise, steps=3, sigma_min=0.1, sigma_max=10.0, progress=True)
+        err = capsys.readouterr().err
+        assert "it" in err and ("3/3" in err or name == "dpm-adaptive"), err  # adaptive has no known total
