@@ -52,12 +52,14 @@ def ancestral_step(sigma_from: Tensor, sigma_to: Tensor, eta: float = 1.0) -> tu
     return sigma_down, sigma_up
 
 
-def gaussian_or_given(noise: NoiseSource | None, x: Tensor, seed: int | None, who: str) -> NoiseSource:
+def gaussian_or_given(noise: NoiseSource | None, x: Tensor, seed: int | Sequence[int] | None, who: str) -> NoiseSource:
     """``noise`` if given, else :class:`GaussianNoise` from a generator seeded with ``seed`` on x's device."""
     if noise is not None:
         return noise
     if seed is None:
         raise InputError(f"{who}: stochastic sampler needs a noise source (noise=...) or a seed (seed=...)")
+    if not isinstance(seed, int):
+        raise InputError(f"{who}: seed must be an int (per-row seeds need a Brownian-tree sampler), got {seed!r}")
     generator = torch.Generator(device=x.device).manual_seed(int(seed))
     return GaussianNoise(x, generator)
 

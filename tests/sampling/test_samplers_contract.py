@@ -97,6 +97,12 @@ def test_stochastic_samplers_seeded_not_global(fn):
     assert torch.equal(a, b) and not torch.allclose(a, c)
     with pytest.raises(InputError, match="needs a noise source .* or a seed"):
         fn(Recorder(), _x(), SIGMAS)
+    if fn is sample_dpmpp_2s_ancestral:  # Gaussian default noise: one generator, so one int seed
+        with pytest.raises(InputError, match="seed must be an int"):
+            fn(Recorder(), _x(), SIGMAS, seed=[1, 2])
+    else:  # Brownian default noise: one tree per row, and a row does not depend on its batch
+        rows = fn(Recorder(), _x(), SIGMAS, seed=[7, 8])
+        torch.testing.assert_close(rows[1:], fn(Recorder(), _x()[1:], SIGMAS, seed=[8]))
     # eta = 0 is an ODE solver: no noise needed, none drawn
     fn(Recorder(), _x(), SIGMAS, eta=0.0, noise=_never)
 
