@@ -1,0 +1,97 @@
+"""Choosing the dataset for a ``--data`` argument and building a resumable, rank-aware DataLoader.
+
+``--data`` may be a ``manifest.jsonl`` (raw media), a pre-encoded folder (``audiox preencode`` output) or tar
+shards (a glob, brace range or comma-separated list of ``.tar`` paths). Distribution is explicit: each rank's
+sampler takes its own positions of one seeded stream, so Lightning's distributed sampler is turned off
+(``use_distributed_sampler=False``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from audiox.data.dataset import (
+    PREENCODED_META,
+    Geometry,
+    ManifestDataset,
+    PreEncodedDataset,
+    ResumableSampler,
+    collate,
+)
+from audiox.errors import ConfigError
+from audiox.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def data_kind(data: str) -> str:
+    """"preencoded", "manifest" or "webdataset" for a ``--data`` value."""
+    p = Path(data)
+    if p.is_dir():
+        if (p / PREENCODED_META).is_file():
+            return "preencoded"
+        if (p / "manifest.jsonl").is_file():
+            return "manifest"
+        raise ConfigError(f"{data}: folder is neither pre-encoded ({PREENCODED_META}) nor holds a manifest.jsonl")
+    if ".tar" in data:
+        return "webdataset"
+    if p.is_file():
+        return "manifest"
+    raise ConfigError(f"{data}: no such manifest, pre-encoded folder or tar shards")
+
+
+def open_dataset(data: str, geometry: Geometry, cfg: TrainConfig, *, rank: int = 0, world: int = 1,
+                 start: int = 0, split: str | None = "train") -> Dataset | IterableDataset:
+    """The dataset for ``data`` (see :func:`data_kind`); ``start`` only matters for tar shards.
+
+    Raises:
+        ConfigError: unknown data, or a pre-encoded folder made for another geometry.
+    """
+    kind = data_kind(data)
+    if kind == "preencoded":
+        ds = PreEncodedDataset(data, max_tries=cfg.max_skip_tries)
+        if ds.geometry != geometry:
+            raise ConfigError(f"{data}: pre-encoded for {ds.geometry}, but the model expects {geometry}")
+        return ds
+    if kind == "manifest":
+        path = Path(data) / "manifest.jsonl" if Path(data).is_dir() else Path(data)
+        return ManifestDataset(path, geometry, split=split, random_crop=cfg.random_crop, max_tries=cfg.max_skip_tries)
+    from audiox.data.webdataset import WebDatasetStream
+
+    return WebDatasetStream(data, geometry, seed=cfg.seed, rank=rank, world=world, start=start,
+                            random_crop=cfg.random_crop)
+
+
+def check_preencoded(ds: PreEncodedDataset, model: Any) -> None:
+    """Refuse pre-encoded data made by other frozen weights, or a config that trains a pre-encoded part."""
+    from audiox.training.preencode import frozen_fingerprint
+
+    have = ds.meta.get("fingerprint")
+    if have is not None and have != frozen_fingerprint(model):
+        raise ConfigError(f"{ds.folder}: pre-encoded with other frozen encoder weights than this model's; "
+                          "run `audiox preencode` with this model")
+    trained = [n for n, p in model.named_parameters() if p.requires_grad and
+               ("visual_encoder_model." in n or ".encoder." in n.split("pretransform")[0])]
+    if trained:
+        raise ConfigError(f"training.trainable: {trained[0]} belongs to an encoder whose outputs are pre-encoded")
+
+
+def make_dataloader(ds: Dataset | IterableDataset, cfg: TrainConfig, *, rank: int = 0, world: int = 1,
+                    start: int = 0) -> DataLoader:
+    """A DataLoader of ``cfg.batch_size`` items whose stream starts after ``start`` samples of this rank.
+
+    Args:
+        ds: from :func:`open_dataset`.
+        rank / world: this process and the process count.
+        start: samples this rank already consumed (resume: steps x batch_size x accumulate_grad_batches).
+    """
+    common: dict[str, Any] = dict(batch_size=cfg.batch_size, num_workers=cfg.num_workers, collate_fn=collate,
+                                  persistent_workers=cfg.num_workers > 0, drop_last=True)
+    if isinstance(ds, IterableDataset):
+        return DataLoader(ds, **common)
+    sampler = ResumableSampler(len(ds), seed=cfg.seed, rank=rank, world=world, start=start)
+    return DataLoader(ds, sampler=sampler, **common)

@@ -1,0 +1,280 @@
+"""The frozen half of a training step, and ``preencode``: running it once and storing the results in shards.
+
+Frozen outputs per item: the VAE encoder output of the target window (mean | scale, before the posterior draw),
+CLIP hidden states of every video frame before the temporal transformer, the T5 hidden states and mask, and the
+audio-prompt VAE encoder output. A pre-encoded folder (``meta.json``, ``index.jsonl``, ``empty.safetensors``,
+``shard-NNNNN.safetensors``) is read by :class:`audiox.data.dataset.PreEncodedDataset`; training on it never runs
+the frozen encoders. Long clips become one item per ``sample_size`` window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from audiox.checkpoint.io import atomic_write
+from audiox.data.dataset import (
+    PREENCODED_EMPTY,
+    PREENCODED_FORMAT,
+    PREENCODED_INDEX,
+    PREENCODED_META,
+    Geometry,
+    build_item,
+    collate,
+)
+from audiox.data.manifest import read_manifest
+from audiox.errors import AudioXError, ConfigError, InputError
+from audiox.models.conditioners.audio import set_audio_channels
+
+log = logging.getLogger(__name__)
+
+FEATURE_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+SUPPORTED_TYPES = ("clip", "t5", "audio_autoencoder")
+_FROZEN_RX = re.compile(r"(^|\.)pretransform\.|^conditioner\.conditioners\.[^.]+\.(visual_encoder_model|encoder)\.")
+
+
+def conditioner_ids(model: nn.Module) -> dict[str, str]:
+    """Conditioner type -> id for the types training supports (at most one conditioner of each)."""
+    out = {}
+    for t in SUPPORTED_TYPES:
+        ids = model.conditioner.ids_of_type(t)
+        if len(ids) > 1:
+            raise ConfigError(f"training supports one {t!r} conditioner, the model has {ids}")
+        if ids:
+            out[t] = ids[0]
+    return out
+
+
+def geometry_for(model: nn.Module) -> Geometry:
+    """The :class:`Geometry` of a model's training items (window, VAE hop, video and audio-prompt sizes)."""
+    cfg = model.config
+    ids = conditioner_ids(model)
+    conds = model.conditioner.conditioners
+    kw: dict[str, Any] = {}
+    if "clip" in ids:
+        c = conds[ids["clip"]]
+        params = next(x.config for x in cfg.model.conditioning.configs if x.id == ids["clip"])
+        kw.update(video_fps=float(params.video_fps), video_frames=c.frames, video_size=c.image_size)
+    if "audio_autoencoder" in ids:
+        kw["prompt_samples"] = conds[ids["audio_autoencoder"]].samples
+    return Geometry(sample_rate=cfg.sample_rate, channels=cfg.audio_channels, sample_size=cfg.sample_size,
+                    hop=cfg.downsampling_ratio, **kw)
+
+
+def frozen_fingerprint(model: nn.Module) -> str:
+    """A short hash of the frozen encoders' weights (VAE, CLIP, text encoder), to match pre-encoded data."""
+    h = hashlib.sha256()
+
+    def add(name: str, t: torch.Tensor) -> None:
+        h.update(name.encode())
+        h.update(t.detach().flatten()[:256].float().cpu().numpy().tobytes())
+
+    for name, t in sorted(model.state_dict().items()):
+        if _FROZEN_RX.search(name):
+            add(name, t)
+    for cid in model.conditioner.ids_of_type("t5"):
+        c = model.conditioner.conditioners[cid]
+        if c._modules.get("encoder") is None and c.encoder_model is not None:  # external T5, not in the state dict
+            for name, t in sorted(c.encoder_model.state_dict().items())[:16]:
+                add(name, t)
+    return h.hexdigest()[:16]
+
+
+def _grad(module: nn.Module, grad: bool) -> torch.autograd.grad_mode.set_grad_enabled:
+    return torch.set_grad_enabled(grad and any(p.requires_grad for p in module.parameters()))
+
+
+def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False) -> dict[str, torch.Tensor]:
+    """Run the frozen encoders on a raw batch.
+
+    Args:
+        model: the AudioXModel.
+        batch: ``audio`` (B, C, S); ``video`` (B, T, 3, H, W) 0..255; ``text`` list of B str; ``audio_prompt``
+            (B, C, P), for the conditioners the model has (``audio`` may be absent).
+        grad: keep gradients for encoders that have trainable parameters (CLIP, T5).
+
+    Returns:
+        ``latents_raw`` (B, 2D, N); ``video_features`` (B, T, Q, W) and ``video_empty`` (B,) bool;
+        ``text_hidden`` (B, L, Wt) and ``text_mask`` (B, L) bool; ``prompt_raw`` (B, 2D', Np) and
+        ``prompt_empty`` (B,) bool (an all-zero video / prompt means "absent" and maps to the empty features).
+    """
+    ids = conditioner_ids(model)
+    conds = model.conditioner.conditioners
+    out: dict[str, torch.Tensor] = {}
+    if "audio" in batch:
+        vae = model.pretransform.model
+        w = next(vae.parameters())
+        with torch.no_grad():
+            out["latents_raw"] = vae.encode_raw(set_audio_channels(batch["audio"], vae.io_channels).to(w)).float()
+    if "clip" in ids:
+        c = conds[ids["clip"]]
+        v = batch["video"]
+        b, t = v.shape[:2]
+        if t != c.frames or tuple(v.shape[2:]) != (3, c.image_size, c.image_size):
+            raise InputError(f"video must be (B, {c.frames}, 3, {c.image_size}, {c.image_size}), got {tuple(v.shape)}")
+        out["video_empty"] = (v.reshape(b, -1) == 0).all(dim=1)
+        x = v.reshape(b * t, *v.shape[2:]).to(torch.float32) / 255.0
+        x = (x - c.clip_mean) / c.clip_std
+        vm = c.visual_encoder_model.vision_model
+        with _grad(vm, grad):
+            h = vm(pixel_values=x.to(vm.embeddings.patch_embedding.weight.dtype)).last_hidden_state
+        out["video_features"] = h.reshape(b, t, *h.shape[1:])
+    if "t5" in ids:
+        c = conds[ids["t5"]]
+        input_ids, mask = c.tokenize(list(batch["text"]))
+        enc = c.encoder_model
+        if enc is None:
+            raise ConfigError("the text conditioner has no encoder: give a local T5 folder (--t5-path)")
+        dev = next(enc.parameters()).device
+        with _grad(enc, grad):
+            out["text_hidden"] = enc(input_ids=input_ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state
+        out["text_mask"] = mask.to(dev).bool()
+    if "audio_autoencoder" in ids:
+        c = conds[ids["audio_autoencoder"]]
+        a = batch["audio_prompt"]
+        b = a.shape[0]
+        out["prompt_empty"] = (a.reshape(b, -1) == 0).all(dim=1)
+        vae = c.pretransform.model
+        with torch.no_grad():
+            raw = vae.encode_raw(set_audio_channels(a, vae.io_channels).to(next(vae.parameters())))
+        if raw.shape[2] != c.latent_seq_len:
+            raise InputError(f"audio prompt gives {raw.shape[2]} latents, expected {c.latent_seq_len}")
+        out["prompt_raw"] = raw.float()
+    return out
+
+
+def _windows(seconds: float, geo: Geometry) -> list[int]:
+    n = max(1, math.ceil(round(seconds * geo.sample_rate) / geo.sample_size))
+    return [k * geo.sample_size for k in range(n)]
+
+
+@torch.no_grad()
+def preencode(model: nn.Module, manifest: str | os.PathLike, out: str | os.PathLike, *, split: str | None = "train",
+              batch_size: int = 8, shard_items: int = 256, dtype: str = "fp32", force: bool = False,
+              progress: bool = False) -> dict[str, Any]:
+    """Encode every window of every manifest entry with the frozen encoders and write shards to ``out``.
+
+    Args:
+        model: the AudioXModel whose frozen encoders to run (the one you will train).
+        manifest: ``manifest.jsonl``; entries of ``split`` (None = all).
+        out: output folder (must be empty unless ``force``).
+        batch_size: items per encoder call. shard_items: items per shard file.
+        dtype: storage dtype of the CLIP and T5 features ("fp32", "fp16", "bf16"); VAE outputs stay float32.
+
+    Returns:
+        Summary: ``items``, ``shards``, ``skipped`` (unreadable entries, logged by path), ``folder``.
+    """
+    from safetensors.torch import save_file
+
+    if dtype not in FEATURE_DTYPES:
+        raise InputError(f"dtype: expected one of {', '.join(FEATURE_DTYPES)}, got {dtype!r}")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise InputError(f"{out}: folder is not empty; pass --force to overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    geo = geometry_for(model)
+    root = Path(manifest).parent
+    entries = [e for e in read_manifest(manifest) if split is None or e.split == split]
+    jobs = [(e, off) for e in entries for off in _windows(e.seconds, geo)]
+    fdt = FEATURE_DTYPES[dtype]
+    index: list[dict[str, Any]] = []
+    shard: dict[str, torch.Tensor] = {}
+    skipped: list[str] = []
+    n_shards = 0
+    video_shape: list[int] | None = None
+
+    def flush() -> None:
+        nonlocal shard, n_shards
+        if shard:
+            name = f"shard-{n_shards:05d}.safetensors"
+            tensors = dict(shard)
+            atomic_write(out / name, lambda tmp: save_file(tensors, tmp))
+            n_shards += 1
+            shard = {}
+
+    for start in range(0, len(jobs), batch_size):
+        items = []
+        for e, off in jobs[start:start + batch_size]:
+            try:
+                items.append(build_item(e, root, geo, 0, offset=off))
+            except (AudioXError, OSError, RuntimeError, ValueError) as err:
+                log.warning("skipping unreadable sample %s (%s: %s)", root / e.audio, type(err).__name__, err)
+                skipped.append(str(root / e.audio))
+        if not items:
+            continue
+        feats = encode_frozen(model, collate(items))
+        for i, it in enumerate(items):
+            key = str(len(index))
+            shard_name = f"shard-{n_shards:05d}.safetensors"
+            rec = {"id": it["id"], "shard": shard_name, "key": key, "path": it["path"], "task": it["task"],
+                   "text": it["text"], "offset": it["offset"], "video_empty": False, "prompt_empty": False}
+            shard[f"{key}/latents_raw"] = feats["latents_raw"][i].float().contiguous()
+            shard[f"{key}/padding_mask"] = it["padding_mask"].contiguous()
+            if "video_features" in feats:
+                video_shape = list(feats["video_features"].shape[1:])
+                rec["video_empty"] = bool(feats["video_empty"][i])
+                v = feats["video_features"][i].to(fdt)
+                shard[f"{key}/video_features"] = (v[:0].reshape(0) if rec["video_empty"] else v).contiguous()
+            if "text_hidden" in feats:
+                shard[f"{key}/text_hidden"] = feats["text_hidden"][i].to(fdt).contiguous()
+                shard[f"{key}/text_mask"] = feats["text_mask"][i].cpu().contiguous()
+            if "prompt_raw" in feats:
+                rec["prompt_empty"] = bool(feats["prompt_empty"][i])
+                shard[f"{key}/prompt_raw"] = feats["prompt_raw"][i].float().contiguous()
+            shard = {k: v.cpu() for k, v in shard.items()}
+            index.append(rec)
+            if len(index) % shard_items == 0:
+                flush()
+        if progress:
+            log.info("pre-encoded %d / %d windows", min(start + batch_size, len(jobs)), len(jobs))
+    flush()
+    if not index:
+        raise InputError(f"{manifest}: no readable entries to pre-encode")
+    _write_empty(model, geo, out, fdt)
+    tensors = sorted({k.split("/", 1)[1] for k in _first_shard_keys(out, index)})
+    lines = "".join(json.dumps(r) + "\n" for r in index)
+    atomic_write(out / PREENCODED_INDEX, lambda tmp: Path(tmp).write_text(lines))
+    meta = {"format": PREENCODED_FORMAT, "version": 1, "geometry": geo.to_dict(), "tensors": tensors,
+            "video_features_shape": video_shape, "feature_dtype": dtype, "items": len(index), "shards": n_shards,
+            "skipped": skipped, "source": str(Path(manifest).resolve()), "fingerprint": frozen_fingerprint(model)}
+    atomic_write(out / PREENCODED_META, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
+    log.info("pre-encoded %d windows into %d shards in %s (%d unreadable skipped)", len(index), n_shards, out,
+             len(skipped))
+    return {"items": len(index), "shards": n_shards, "skipped": skipped, "folder": str(out)}
+
+
+def _first_shard_keys(out: Path, index: list[dict[str, Any]]) -> list[str]:
+    from safetensors import safe_open
+
+    rec = index[0]
+    with safe_open(str(out / rec["shard"]), framework="pt") as f:
+        return [k for k in f.keys() if k.startswith(rec["key"] + "/")]
+
+
+def _write_empty(model: nn.Module, geo: Geometry, out: Path, fdt: torch.dtype) -> None:
+    """Encodings of the empty text and of a silent audio prompt (modality dropout, prompt masking)."""
+    from safetensors.torch import save_file
+
+    batch: dict[str, Any] = {"text": [""]}
+    if geo.prompt_samples:
+        batch["audio_prompt"] = torch.zeros(1, geo.channels, geo.prompt_samples)
+    if geo.video_frames:
+        batch["video"] = torch.zeros(1, geo.video_frames, 3, geo.video_size, geo.video_size, dtype=torch.uint8)
+    feats = encode_frozen(model, batch)
+    tensors = {}
+    if "text_hidden" in feats:
+        tensors["text_hidden"] = feats["text_hidden"][0].to(fdt).cpu().contiguous()
+        tensors["text_mask"] = feats["text_mask"][0].cpu().contiguous()
+    if "prompt_raw" in feats:
+        tensors["prompt_raw"] = feats["prompt_raw"][0].float().cpu().contiguous()
+    atomic_write(out / PREENCODED_EMPTY, lambda tmp: save_file(tensors, tmp))
