@@ -12,7 +12,10 @@ import sys
 
 # subcommand name -> (module under audiox.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("generate", "generate audio or music from text, video, image and audio prompts"),
     "convert": ("convert", "convert an official AudioX checkpoint to the native format and back"),
+    "train": ("train", "train or fine-tune a model (multi-modal masked training)"),
+    "preencode": ("preencode", "pre-encode a data set with the frozen encoders (VAE latents, text, video)"),
     "synth": ("synth", "build the generated multi-modal corpus"),
 }
 

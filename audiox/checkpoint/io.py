@@ -5,6 +5,7 @@ Writes are atomic: a temporary file in the destination folder, then ``os.replace
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from audiox.errors import CheckpointError
 
 SAFETENSORS_SUFFIXES = {".safetensors"}
 TORCH_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
+ALIASES_META = "audiox.aliases"  # safetensors metadata: JSON {alias key: stored key} for tied weights
 
 
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -33,7 +35,10 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 
             with safe_open(str(p), framework="pt") as f:
                 meta = dict(f.metadata() or {})
-                return {k: f.get_tensor(k) for k in f.keys()}, meta
+                sd = {k: f.get_tensor(k) for k in f.keys()}
+            for alias, target in json.loads(meta.get(ALIASES_META, "{}")).items():
+                sd[alias] = sd[target]  # tied weights, stored once
+            return sd, meta
         if suffix in TORCH_SUFFIXES:
             try:
                 obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
@@ -69,10 +74,23 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
 def write_safetensors(path: str | os.PathLike, sd: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,
                       ) -> Path:
+    """Write a flat state dict; tensors that are the same view (tied weights) are stored once, as aliases."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.contiguous() for k, v in sd.items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for k, v in sd.items():
+        ident = (v.device, v.data_ptr(), v.dtype, tuple(v.shape), v.stride(), v.storage_offset())
+        if v.numel() and ident in seen:
+            aliases[k] = seen[ident]
+            continue
+        seen[ident] = k
+        tensors[k] = v.contiguous()
+    meta = dict(metadata or {})
+    if aliases:
+        meta[ALIASES_META] = json.dumps(aliases)
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def write_ckpt(path: str | os.PathLike, sd: dict[str, torch.Tensor]) -> Path:

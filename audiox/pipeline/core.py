@@ -177,10 +177,16 @@ class AudioXPipeline:
                         sigma_min=sigma_min, sigma_max=sigma_max, scale_phi=scale_phi, seed=seed, model=self.source)
         run = SamplerSettings(steps=steps, cfg_scale=cfg_scale, sampler=sampler, sigma_min=sigma_min,
                               sigma_max=sigma_max, rho=d.rho, scale_phi=scale_phi)
-        # 4. Windows
+        # 4. Video frames, decoded once for the whole output (each window takes its own slice)
+        frames = None
+        if geo.video_id:
+            need = total / geo.sample_rate + geo.video_seconds
+            frames = [load_video_prompt(videos[i], images[i], geo, start=video_start, seconds=need) for i in range(b)]
+        # 5. Windows
         canvas = torch.zeros(b, geo.channels, total)
         latents_out = []
-        windows = plan_windows(total, geo.window, int(self.overlap_seconds * geo.sample_rate))
+        overlap_samples = max(1, round(self.overlap_seconds * geo.sample_rate / geo.ratio)) * geo.ratio
+        windows = plan_windows(total, geo.window, min(overlap_samples, geo.window // 2))
         from tqdm.auto import tqdm
 
         for k, win in enumerate(tqdm(windows, desc="windows", disable=not progress or len(windows) == 1)):
@@ -190,16 +196,16 @@ class AudioXPipeline:
                 ov_end = windows[k - 1].start + windows[k - 1].length
                 filled[..., : min(ov_end, total)] = torch.where(known, reference, canvas)[..., : min(ov_end, total)]
                 filled_known[: min(ov_end, total)] = True
-            lat, out = self._window(win, texts, negs, videos, images, clips, filled, filled_known, video_start,
+            lat, out = self._window(win, texts, negs, frames, clips, filled, filled_known,
                                     inpainting=bool(inpaint), run=run, generator=generator, progress=progress)
-            fade = 0 if k == 0 else int(self.overlap_seconds * geo.sample_rate)
-            crossfade_paste(canvas, out, win.start, fade)
-            hop_lat = lat if k == len(windows) - 1 else lat[..., : (windows[k + 1].start - win.start) // geo.ratio]
-            latents_out.append(hop_lat if k == 0 else hop_lat[..., fade // geo.ratio:])
+            overlap = 0 if k == 0 else windows[k - 1].start + windows[k - 1].length - win.start
+            crossfade_paste(canvas, out, win.start, overlap)
+            latents_out.append(lat[..., overlap // geo.ratio:])  # the part no earlier window produced
         keeps = bool(known.any())
         if keeps:
             canvas = restore_known(canvas, reference, known, int(0.02 * geo.sample_rate))
-        return AudioOutput(canvas, geo.sample_rate, torch.cat(latents_out, dim=-1), settings, keeps_input_audio=keeps)
+        latents = torch.cat(latents_out, dim=-1)[..., : -(-total // geo.ratio)]
+        return AudioOutput(canvas, geo.sample_rate, latents, settings, keeps_input_audio=keeps)
 
     # ----------------------------------------------------------------------------------------------
     def _canvas(self, clips: list[torch.Tensor | None], seconds: float | None, inpaint: Any, continue_audio: bool,
@@ -237,8 +243,8 @@ class AudioXPipeline:
                 known[int(round(s * sr)): int(round(e * sr))] = False
         return total, known, reference
 
-    def _window(self, win, texts, negs, videos, images, clips, filled: torch.Tensor, filled_known,
-                video_start: float, *, inpainting: bool, run: SamplerSettings, generator: torch.Generator,
+    def _window(self, win, texts, negs, frames: list[torch.Tensor] | None, clips, filled: torch.Tensor, filled_known,
+                *, inpainting: bool, run: SamplerSettings, generator: torch.Generator,
                 progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate one window: returns latents (B, D, N) and decoded audio (B, C, window)."""
         from audiox.sampling.registry import sample
@@ -251,9 +257,8 @@ class AudioXPipeline:
         if geo.text_id:
             inputs[geo.text_id] = texts
         if geo.video_id:
-            inputs[geo.video_id] = torch.stack([
-                load_video_prompt(videos[i], images[i], geo, start=video_start + t0)[: geo.video_frames]
-                for i in range(b)]).float()
+            first = int(round(t0 * geo.video_fps))  # this window's slice of the (pre-decoded) video
+            inputs[geo.video_id] = torch.stack([f[first: first + geo.video_frames] for f in frames]).float()
         if geo.audio_id:
             prompts = []
             known_end = _known_end(filled_known, win.start)
