@@ -10,7 +10,6 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
@@ -19,6 +18,9 @@ venv: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check audiox tests benchmarks
+
+demo: $(STAMP)
+	$(BIN)/audiox demo --out demo_out
 
 test: $(STAMP)
 	$(BIN)/ruff check audiox tests benchmarks

@@ -12,6 +12,7 @@ import sys
 
 # subcommand name -> (module under audiox.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "run every task once with the built-in model and write the results to a folder"),
     "generate": ("generate", "generate audio or music from text, video, image and audio prompts"),
     "convert": ("convert", "convert an official AudioX checkpoint to the native format and back"),
     "train": ("train", "train or fine-tune a model (multi-modal masked training)"),

@@ -27,6 +27,8 @@ _EXPORTS = {
     "is_image_path": "image",
     "IMAGE_SUFFIXES": "image",
     "mux_audio_into_video": "mux",
+    "save_spectrogram": "spectrogram",
+    "spectrogram_db": "spectrogram",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -37,6 +37,12 @@ from audiox.pipeline.windows import crossfade_paste, known_latent_mask, plan_win
 log = logging.getLogger(__name__)
 
 MAX_SECONDS = 600.0
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "assets" / "builtin"
+
+
+def builtin_model_dir() -> Path | None:
+    """The model folder shipped inside the package, or None while none is shipped."""
+    return BUILTIN_DIR if (BUILTIN_DIR / "config.json").is_file() else None
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class AudioXPipeline:
         """
         from audiox.checkpoint.official import load_model
 
+        if path is None:
+            path = builtin_model_dir()
         if path is None:
             raise InputError("no model given: pass a model folder (official config.json + model.ckpt, or a "
                              "native folder); a built-in model is not shipped yet")
