@@ -216,8 +216,32 @@ def render_music(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fp
     return frames
 
 
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range conversion of an ``(H, W, 3)`` uint8 image to planar 4:2:0, ``(H * 3 // 2, W)`` uint8.
+
+    Args:
+        rgb: RGB image with even height and width.
+    """
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+    cb = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
+    cr = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
+    h, w = y.shape
+
+    def sub(c: np.ndarray) -> np.ndarray:  # 2x2 box average
+        return (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]) / 4.0
+
+    planes = [np.rint(np.clip(p, 0, 255)).astype(np.uint8) for p in (y, sub(cb), sub(cr))]
+    return np.concatenate([planes[0], planes[1].reshape(h // 4, w), planes[2].reshape(h // 4, w)], axis=0)
+
+
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
-    """Encode ``(F, H, W, 3)`` uint8 frames as H.264 MP4, byte-reproducibly (bitexact, one thread, fixed options).
+    """Encode ``(F, H, W, 3)`` uint8 frames as H.264 MP4, byte-reproducibly.
+
+    Reproducibility: bitexact muxing (no version strings or dates), one thread, our own RGB->YUV conversion, and a
+    constant quantiser with the floating-point-driven decisions (adaptive quantisation, mb-tree, psy, scene cuts,
+    adaptive B-frames, weighted prediction) off: with CRF, the output changed with the process's floating-point
+    state (e.g. after importing torch).
 
     Args:
         path: output file.
@@ -231,9 +255,12 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
-        stream.codec_context.options = {"preset": "veryfast", "crf": "20", "threads": "1", "flags": "+bitexact"}
+        stream.codec_context.options = {"preset": "veryfast", "qp": "22", "threads": "1", "flags": "+bitexact",
+                                        "x264-params": "aq-mode=0:mbtree=0:psy=0:scenecut=0:b-adapt=0:weightp=0"}
         for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            # convert here: FFmpeg's swscale picks SIMD paths by buffer alignment, which can change the rounding
+            yuv = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
+            for packet in stream.encode(yuv):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
