@@ -340,6 +340,7 @@ class DiTParams:
     input_concat_dim: int = 0
     prepend_cond_dim: int = 0
     global_cond_type: Literal["prepend"] = "prepend"
+    project_global_cond: bool = True
     timestep_features_dim: int = 256
 
     def validate(self, path: str) -> None:
@@ -355,8 +356,8 @@ class DiTParams:
             raise ConfigError(f"{path}.num_heads: {self.num_heads} not divisible by kv heads {cond_dim // head_dim}")
         if self.patch_size != 1:
             raise ConfigError(f"{path}.patch_size: only 1 is supported")
-        if self.input_concat_dim or self.prepend_cond_dim:
-            raise ConfigError(f"{path}: input_concat_dim / prepend_cond_dim are not supported")
+        if self.global_cond_dim and not self.project_global_cond and self.global_cond_dim != self.embed_dim:
+            raise ConfigError(f"{path}.global_cond_dim: must equal embed_dim when project_global_cond is false")
 
 
 @dataclass(frozen=True)
@@ -384,8 +385,10 @@ class ModelConfig:
             for i, cid in enumerate(getattr(d, attr)):
                 if cid not in ids:
                     raise ConfigError(f"{path}.diffusion.{attr}[{i}]: no conditioner with id {cid!r}")
-        if d.prepend_cond_ids or d.input_concat_ids:
-            raise ConfigError(f"{path}.diffusion: prepend_cond_ids / input_concat_ids are not supported")
+        for attr, dim_name in (("global_cond_ids", "global_cond_dim"), ("prepend_cond_ids", "prepend_cond_dim"),
+                               ("input_concat_ids", "input_concat_dim")):
+            if getattr(d, attr) and not getattr(d.config, dim_name):
+                raise ConfigError(f"{path}.diffusion.config.{dim_name}: must be > 0 when {attr} is not empty")
         latent = self.pretransform.config.latent_dim
         if d.config.io_channels != latent:
             raise ConfigError(

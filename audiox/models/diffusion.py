@@ -55,7 +55,8 @@ def cfg_combine(cond: torch.Tensor, uncond: torch.Tensor, scale: float, scale_ph
 
 
 def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | None, *, cfg_scale: float = 1.0,
-                   uncond_kv: KV | None = None, scale_phi: float = 0.0) -> torch.Tensor:
+                   uncond_kv: KV | None = None, scale_phi: float = 0.0,
+                   extra: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """DiT output with classifier-free guidance, as ONE forward on the doubled batch [cond; uncond].
 
     Args:
@@ -63,19 +64,23 @@ def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | Non
         cond_kv: per-layer cross-attention k/v of the condition (:meth:`DiT.context_kv`), or None.
         cfg_scale: guidance scale; 1 runs the conditional branch only.
         uncond_kv: k/v of the unconditional branch (default: of an all-zero context, the official null).
+        extra: global / prepend / input-concat conditions, identical in both branches.
     """
+    extra = extra or {}
     if cfg_scale == 1.0 or cond_kv is None:
-        return dit(x, t, context_kv=cond_kv)
+        return dit(x, t, context_kv=cond_kv, **extra)
     if uncond_kv is None:
         raise ValueError("uncond_kv is required when cfg_scale != 1")
     kv = [(torch.cat([kc, ku]), torch.cat([vc, vu])) for (kc, vc), (ku, vu) in zip(cond_kv, uncond_kv)]
-    out = dit(torch.cat([x, x]), torch.cat([t, t]), context_kv=kv)
+    doubled = {k: torch.cat([v, v]) for k, v in extra.items()}
+    out = dit(torch.cat([x, x]), torch.cat([t, t]), context_kv=kv, **doubled)
     cond, uncond = out.chunk(2)
     return cfg_combine(cond, uncond, cfg_scale, scale_phi)
 
 
 def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: float = 1.0,
                   scale_phi: float = 0.0, negative_cond: torch.Tensor | None = None,
+                  extra: dict[str, torch.Tensor] | None = None,
                   ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A k-diffusion-style denoiser D(x (B, C, T), sigma (B,)) -> (B, C, T) with guidance.
 
@@ -86,6 +91,7 @@ def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: 
         cfg_scale: guidance scale (1 = no guidance).
         scale_phi: CFG rescale factor (0 = off).
         negative_cond: (B, M, Dc) context of the unconditional branch; default all zeros (the official null).
+        extra: :meth:`Conditioning.extras` (global / prepend / input-concat conditions).
     """
     param = next(dit.parameters())
     cond_kv = uncond_kv = None
@@ -101,7 +107,7 @@ def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: 
         sigma = sigma.to(x.dtype).reshape(-1)
         c_skip, c_out, c_in = (s[:, None, None] for s in v_scalings(sigma))
         v = guided_forward(dit, (x * c_in).to(param.dtype), sigma_to_t(sigma), cond_kv, cfg_scale=cfg_scale,
-                           uncond_kv=uncond_kv, scale_phi=scale_phi)
+                           uncond_kv=uncond_kv, scale_phi=scale_phi, extra=extra)
         return v.to(x.dtype) * c_out + x * c_skip
 
     return denoise

@@ -140,11 +140,16 @@ class DiT(nn.Module):
             self.to_cond_embed = nn.Sequential(
                 nn.Linear(p.cond_token_dim, self.cond_dim, bias=False), nn.SiLU(),
                 nn.Linear(self.cond_dim, self.cond_dim, bias=False))
-        if p.global_cond_dim > 0:  # present in the checkpoint, unused when global_cond_ids is empty
+        if p.global_cond_dim > 0:  # present in the AudioX checkpoint, unused when global_cond_ids is empty
+            gd = d if p.project_global_cond else p.global_cond_dim
             self.to_global_embed = nn.Sequential(
-                nn.Linear(p.global_cond_dim, d, bias=False), nn.SiLU(), nn.Linear(d, d, bias=False))
-        self.transformer = ContinuousTransformer(d, p.depth, p.num_heads, c, c, self.cond_dim)
-        self.preprocess_conv = nn.Conv1d(c, c, 1, bias=False)
+                nn.Linear(p.global_cond_dim, gd, bias=False), nn.SiLU(), nn.Linear(gd, gd, bias=False))
+        if p.prepend_cond_dim > 0:
+            self.to_prepend_embed = nn.Sequential(
+                nn.Linear(p.prepend_cond_dim, d, bias=False), nn.SiLU(), nn.Linear(d, d, bias=False))
+        dim_in = c + p.input_concat_dim
+        self.transformer = ContinuousTransformer(d, p.depth, p.num_heads, dim_in, c, self.cond_dim)
+        self.preprocess_conv = nn.Conv1d(dim_in, dim_in, 1, bias=False)
         self.postprocess_conv = nn.Conv1d(c, c, 1, bias=False)
         self.attn_backend = "sdpa"
         self.gradient_checkpointing = False
@@ -174,12 +179,17 @@ class DiT(nn.Module):
         return [blk.cross_attn.context_kv(ctx) for blk in self.transformer.layers]
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cross_attn_cond: torch.Tensor | None = None, *,
-                context_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+                context_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                global_cond: torch.Tensor | None = None, prepend_cond: torch.Tensor | None = None,
+                input_concat_cond: torch.Tensor | None = None) -> torch.Tensor:
         """Args:
             x: (B, C, T) noisy latents (already scaled by c_in).
             t: (B,) diffusion time in [0, 1].
             cross_attn_cond: (B, M, Dc) condition tokens (video | text | audio); no mask, as in the release.
             context_kv: precomputed :meth:`context_kv` output; replaces ``cross_attn_cond`` when given.
+            global_cond: (B, Dg) added to the timestep embedding (Stable-Audio-style timing); unused by AudioX.
+            prepend_cond: (B, P, Dp) tokens prepended before the timestep token.
+            input_concat_cond: (B, Ci, T') concatenated to x along channels (resized to T, nearest).
 
         Returns:
             (B, C, T) v-prediction.
@@ -187,9 +197,19 @@ class DiT(nn.Module):
         if context_kv is None and cross_attn_cond is not None:
             context_kv = self.context_kv(cross_attn_cond)
         temb = self.embed_timestep(t)  # (B, D)
+        if global_cond is not None:
+            temb = self.to_global_embed(global_cond.to(temb.dtype)) + temb
+        if input_concat_cond is not None:
+            if input_concat_cond.shape[2] != x.shape[2]:
+                input_concat_cond = F.interpolate(input_concat_cond, (x.shape[2],), mode="nearest")
+            x = torch.cat([x, input_concat_cond.to(x.dtype)], dim=1)
         x = self.preprocess_conv(x) + x
         h = self.transformer.project_in(x.transpose(1, 2))  # (B, T, D)
-        h = torch.cat([temb[:, None, :].to(h.dtype), h], dim=1)  # (B, 1 + T, D)
+        prefix = [temb[:, None, :].to(h.dtype)]  # [prepend tokens..., timestep/global token]
+        if prepend_cond is not None:
+            prefix.insert(0, self.to_prepend_embed(prepend_cond.to(h.dtype)))
+        n_prefix = sum(p.shape[1] for p in prefix)
+        h = torch.cat([*prefix, h], dim=1)  # (B, P + 1 + T, D)
         freqs = self.transformer.rotary_pos_emb(h.shape[1], h.device)
         for i, blk in enumerate(self.transformer.layers):
             kv = context_kv[i] if context_kv is not None else None
@@ -197,5 +217,5 @@ class DiT(nn.Module):
                 h = checkpoint(blk, h, freqs, kv, self.attn_backend, use_reentrant=False)
             else:
                 h = blk(h, freqs, kv, self.attn_backend)
-        out = self.transformer.project_out(h).transpose(1, 2)[:, :, 1:]  # (B, C, T)
+        out = self.transformer.project_out(h).transpose(1, 2)[:, :, n_prefix:]  # (B, C, T)
         return self.postprocess_conv(out) + out

@@ -288,7 +288,7 @@ class AudioXPipeline:
                 neg_tokens, _ = model.conditioner.conditioners[geo.text_id](negs)
                 negative = cond.zeros_except({geo.text_id: neg_tokens})
             denoise = make_denoiser(model.dit, cond.cross_attn_cond, cfg_scale=run.cfg_scale,
-                                    scale_phi=run.scale_phi, negative_cond=negative)
+                                    scale_phi=run.scale_phi, negative_cond=negative, extra=cond.extras())
             seg = filled[..., win.start: win.start + win.length]
             mask = known_latent_mask(filled_known, win.start, n_lat, geo.ratio)
             if bool(mask.any()):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import rel_err
+from fixture_tools import rel_err
 
 TOL = 1e-4
 

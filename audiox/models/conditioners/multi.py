@@ -42,6 +42,14 @@ class Conditioning:
     cross_attn_cond: torch.Tensor | None
     spans: dict[str, tuple[int, int]]
     masks: dict[str, torch.Tensor]
+    global_cond: torch.Tensor | None = None  # (B, Dg)
+    prepend_cond: torch.Tensor | None = None  # (B, P, Dp)
+    input_concat_cond: torch.Tensor | None = None  # (B, Ci, T)
+
+    def extras(self) -> dict[str, torch.Tensor]:
+        """The non-cross-attention conditions, as DiT keyword arguments (empty for AudioX)."""
+        return {k: v for k, v in (("global_cond", self.global_cond), ("prepend_cond", self.prepend_cond),
+                                  ("input_concat_cond", self.input_concat_cond)) if v is not None}
 
     def zeros_except(self, keep: dict[str, torch.Tensor]) -> torch.Tensor:
         """An all-zero context (the official CFG null) with the given id ranges replaced (negative prompts)."""
@@ -94,7 +102,9 @@ class MultiConditioner(nn.Module):
 
 
 def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], diffusion: DiffusionConfig) -> Conditioning:
-    """Concatenate conditioner outputs along the token axis in ``cross_attention_cond_ids`` order."""
+    """Route conditioner outputs: cross-attention tokens concatenated in ``cross_attention_cond_ids`` order;
+    global conditions concatenated along features (B, Dg); prepend tokens along the sequence; input-concat
+    conditions along channels."""
     tokens, spans, masks, pos = [], {}, {}, 0
     for cid in diffusion.cross_attention_cond_ids:
         t, m = outputs[cid]
@@ -103,4 +113,11 @@ def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], diffusion: D
         masks[cid] = m
         pos += t.shape[1]
     ctx = torch.cat(tokens, dim=1) if tokens else None
-    return Conditioning(ctx, spans, masks)
+    glob = [outputs[c][0] for c in diffusion.global_cond_ids]
+    glob = [g[:, 0] if g.dim() == 3 and g.shape[1] == 1 else g for g in glob]
+    prepend = [outputs[c][0] for c in diffusion.prepend_cond_ids]
+    concat = [outputs[c][0] for c in diffusion.input_concat_ids]
+    return Conditioning(ctx, spans, masks,
+                        global_cond=torch.cat(glob, dim=-1) if glob else None,
+                        prepend_cond=torch.cat(prepend, dim=1) if prepend else None,
+                        input_concat_cond=torch.cat(concat, dim=1) if concat else None)
