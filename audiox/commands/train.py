@@ -1,7 +1,7 @@
 """``audiox train --config CFG.json --model debug|PATH --data DATA --out runs/NAME``: train or fine-tune AudioX.
 
 Also the Python entry :func:`train`. Outputs under ``--out``: ``checkpoints/{last,step-*}.ckpt`` (atomic),
-``logs/metrics.csv`` (+ TensorBoard events when ``tensorboard`` is installed), ``demos/step-*/{i.wav,i.png}``,
+``logs/from-step-XXXXXXXX/metrics.csv`` (one per start or resume) (+ TensorBoard events when ``tensorboard`` is installed), ``demos/step-*/{i.wav,i.png}``,
 ``train_config.json`` and, at the end, ``export/native`` (EMA weights; plus ``export/official`` on request).
 Devices and nodes come from the flags or from the torchrun / SLURM environment (Lightning detects both).
 """
@@ -85,12 +85,13 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
             ds = open_dataset(data, geometry, cfg, rank=rank, world=world, start=start)
             return make_dataloader(ds, cfg, rank=rank, world=world, start=start)
 
-    loggers: list[Any] = [CSVLogger(str(out), name="logs", version="")]
+    version = f"from-step-{start_step:08d}"  # a resumed run logs beside the first, never over it
+    loggers: list[Any] = [CSVLogger(str(out), name="logs", version=version)]
     try:
         import tensorboard  # noqa: F401
         from pytorch_lightning.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(str(out), name="tensorboard", version=""))
+        loggers.append(TensorBoardLogger(str(out), name="tensorboard", version=version))
     except ImportError:
         log.info("tensorboard is not installed: CSV logs only")
     callbacks: list[Any] = [PeriodicCheckpoint(ckpt_dir, every=cfg.checkpoint_every, keep=cfg.keep_checkpoints)]

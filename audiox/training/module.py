@@ -155,7 +155,6 @@ class AudioXTrainingModule(pl.LightningModule):
         self.empty = {k: v.clone() for k, v in (empty or {}).items()}
         self.micro_step = 0  # training_step calls so far (saved in checkpoints)
         self.skipped_total = 0  # unreadable samples replaced so far
-        self._ema_seen_step = -1
         log.info("trainable: %d tensors, %.3f M parameters", len(names),
                  sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6)
 
@@ -256,17 +255,16 @@ class AudioXTrainingModule(pl.LightningModule):
         self.log("train/skipped", float(self.skipped_total), batch_size=b)
         return loss
 
-    def on_train_start(self) -> None:
-        self._ema_seen_step = self.global_step
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The optimizer step, then the EMA update (before any end-of-batch hook can save a checkpoint)."""
+        super().optimizer_step(*args, **kwargs)
+        if self.ema is not None:
+            self.ema.update(self.model.dit)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.global_step != self._ema_seen_step:  # an optimizer step happened in this batch
-            self._ema_seen_step = self.global_step
-            if self.ema is not None:
-                self.ema.update(self.model.dit)
-            sched = self.lr_schedulers()
-            if sched is not None and self.global_step % self.cfg.log_every == 0:
-                self.log("train/lr", sched.get_last_lr()[0], batch_size=1)
+        sched = self.lr_schedulers()
+        if sched is not None and self.global_step % self.cfg.log_every == 0:
+            self.log("train/lr", sched.get_last_lr()[0], batch_size=1)
 
     # ------------------------------------------------------------------------------------------ optimizer
     def configure_optimizers(self) -> dict[str, Any]:

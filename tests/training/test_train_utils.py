@@ -19,17 +19,20 @@ FAST = {"batch_size": 2, "num_workers": 0, "schedule": "constant", "lr": 1e-3, "
 
 
 def clip(kind: int, n: int = N) -> np.ndarray:
-    """Deterministic mono test clips: sines of different pitch, noise bursts, a chirp."""
+    """Deterministic mono test clips. Kinds 0 and 1 are sines whose period divides the VAE hop (64 samples), so
+    every latent frame sees the same waveform (stationary latents); 2: noise bursts; 3: a chirp; 4+: gated sines."""
     t = np.arange(n) / SR
-    if kind % 4 == 0:
-        x = 0.5 * np.sin(2 * math.pi * 220 * (1 + kind // 4) * t)
-    elif kind % 4 == 1:
-        x = 0.4 * np.sin(2 * math.pi * 880 * t) * (np.sin(2 * math.pi * 3 * t) > 0)
-    elif kind % 4 == 2:
+    if kind == 0:
+        x = 0.5 * np.sin(2 * math.pi * 250 * t)
+    elif kind == 1:
+        x = 0.3 * np.sin(2 * math.pi * 500 * t + 1.0)
+    elif kind == 2:
         rng = np.random.default_rng(kind)
         x = 0.3 * rng.standard_normal(n) * ((t % 0.25) < 0.08)
-    else:
+    elif kind == 3:
         x = 0.5 * np.sin(2 * math.pi * (200 + 600 * t) * t)
+    else:
+        x = 0.4 * np.sin(2 * math.pi * 110 * kind * t) * (np.sin(2 * math.pi * 3 * t) > 0)
     return x.astype(np.float32)
 
 
@@ -55,19 +58,20 @@ def entry(i: int, task: str, audio: str, *, video: str | None = None, image: str
 
 
 def make_corpus(folder: Path, *, n_text: int = 2, media: bool = False, corrupt: int = 0,
-                long_clip: bool = False) -> Path:
+                long_clip: bool = False, kinds: tuple[int, ...] | None = None) -> Path:
     """Write clips and ``manifest.jsonl``; returns the manifest path.
 
     Args:
         n_text: t2a clips. media: add v2a (MP4), i2a (PNG), inpaint and continue items.
         corrupt: extra entries whose audio file is garbage. long_clip: one 3-window clip (random crops).
+        kinds: clip kinds of the t2a items (default 0, 1, ...).
     """
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
     for i in range(n_text):
-        sf.write(folder / f"a{i}.wav", clip(i), SR)
+        sf.write(folder / f"a{i}.wav", clip(kinds[i] if kinds else i), SR)
         lines.append(entry(i, "t2a", f"a{i}.wav"))
     if media:
         rng = np.random.default_rng(0)
@@ -102,11 +106,14 @@ def train_config(**changes):
 
 
 def read_losses(run: Path) -> list[float]:
-    """Per-step ``train/loss`` values from the run's CSV log."""
+    """Per-step ``train/loss`` values from the run's CSV logs (one folder per start or resume)."""
     import csv
 
-    with open(run / "logs" / "metrics.csv") as f:
-        return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+    out = []
+    for path in sorted((run / "logs").glob("from-step-*/metrics.csv")):
+        with open(path) as f:
+            out += [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+    return out
 
 
 def dit_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
