@@ -151,7 +151,7 @@ def make_sample(cfg: BuildConfig, index: int) -> ManifestEntry:
     render = video.render_sfx if kind == "sfx" else video.render_music
     if task in VIDEO_TASKS:
         video_rel = f"video/{sid}.mp4"
-        frames = render(labels, scene, size=cfg.video_size, fps=cfg.fps, seconds=cfg.seconds)
+        frames = render(labels, scene, size=cfg.video_size, fps=cfg.fps, seconds=cfg.seconds, fmt="yuv420p")
         video.write_mp4(out / video_rel, frames, cfg.fps)
         labels["video"] = {"fps": cfg.fps, "size": [cfg.video_size, cfg.video_size], **scene}
     if task in IMAGE_TASKS:

@@ -69,16 +69,54 @@ def _mask(shape: str, size: int) -> np.ndarray:
     raise ValueError(f"shape: unknown {shape!r}")
 
 
-def _stamp(frame: np.ndarray, mask: np.ndarray, cx: float, cy: float, colour: np.ndarray) -> None:
-    """Paint ``colour`` where ``mask`` is set, centred at pixel ``(cx, cy)``; clipped at the borders."""
-    h, w, _ = frame.shape
-    k = mask.shape[0] // 2
-    x0, y0 = int(round(cx)) - k, int(round(cy)) - k
-    xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + mask.shape[1]), min(h, y0 + mask.shape[0])
-    if xa >= xb or ya >= yb:
-        return
-    m = mask[ya - y0:yb - y0, xa - x0:xb - x0]
-    frame[ya:yb, xa:xb][m] = colour
+def _yuv(rgb: np.ndarray) -> tuple[int, int, int]:
+    """BT.601 limited-range (8-bit integer form) Y, U, V of one RGB colour."""
+    r, g, b = (int(v) for v in rgb)
+    return (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16, ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128,
+            ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128)
+
+
+class _Canvas:
+    """One frame, either ``(H, W, 3)`` RGB or planar YUV 4:2:0 ``(H * 3 // 2, W)`` painted directly (no conversion).
+
+    Args:
+        size: side in pixels (even).
+        fmt: ``"rgb24"`` or ``"yuv420p"``.
+    """
+
+    def __init__(self, size: int, fmt: str) -> None:
+        if fmt == "rgb24":
+            self.data = np.empty((size, size, 3), dtype=np.uint8)
+            self.planes = [(self.data, 1)]
+        elif fmt == "yuv420p":
+            self.data = np.empty((size * 3 // 2, size), dtype=np.uint8)
+            a, q = size * size, size * size // 4
+            flat = self.data.reshape(-1)
+            chroma = [flat[a + i * q: a + (i + 1) * q].reshape(size // 2, size // 2) for i in (0, 1)]
+            self.planes = [(self.data[:size], 1), (chroma[0], 2), (chroma[1], 2)]
+        else:
+            raise ValueError(f"fmt: unknown {fmt!r}")
+        self.fmt = fmt
+
+    def _values(self, rgb: np.ndarray) -> list[np.ndarray | int]:
+        rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+        return [rgb] if self.fmt == "rgb24" else list(_yuv(rgb))
+
+    def fill(self, rgb: np.ndarray) -> None:
+        """Paint the whole frame one colour."""
+        for (plane, _), value in zip(self.planes, self._values(rgb)):
+            plane[:] = value
+
+    def stamp(self, mask: np.ndarray, cx: float, cy: float, rgb: np.ndarray) -> None:
+        """Paint ``rgb`` where ``mask`` is set, centred at pixel ``(cx, cy)``; clipped at the borders."""
+        for (plane, step), value in zip(self.planes, self._values(rgb)):
+            m = mask if step == 1 else mask[::step, ::step]
+            h, w = plane.shape[:2]
+            k = m.shape[0] // 2
+            x0, y0 = int(round(cx / step)) - k, int(round(cy / step)) - k
+            xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + m.shape[1]), min(h, y0 + m.shape[0])
+            if xa < xb and ya < yb:
+                plane[ya:yb, xa:xb][m[ya - y0:yb - y0, xa - x0:xb - x0]] = value
 
 
 def _flash_curve(n_frames: int, fps: int, times: list[float], decay_frames: float = 1.5) -> np.ndarray:
@@ -112,8 +150,9 @@ def sfx_scene(labels: dict[str, Any], rng: np.random.Generator, *, size: int) ->
     return {"objects": objects, "background": [grey, grey, grey + 10], "radius": max(4, size // (4 * max(cols, 2)))}
 
 
-def render_sfx(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fps: int, seconds: float) -> np.ndarray:
-    """Frames ``(F, size, size, 3)`` uint8 of a sound-effect scene.
+def render_sfx(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fps: int, seconds: float,
+               fmt: str = "rgb24") -> np.ndarray:
+    """Frames of a sound-effect scene: ``(F, size, size, 3)`` RGB or ``(F, size * 3 // 2, size)`` YUV 4:2:0 uint8.
 
     Args:
         labels: clip labels (``events``).
@@ -121,11 +160,13 @@ def render_sfx(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fps:
         size: frame side in pixels.
         fps: frames per second.
         seconds: clip length in s.
+        fmt: ``"rgb24"`` or ``"yuv420p"``.
     """
     n = int(round(seconds * fps))
     t = np.arange(n) / fps
     radius = scene["radius"]
-    frames = np.empty((n, size, size, 3), dtype=np.uint8)
+    canvas = _Canvas(size, fmt)
+    frames = np.empty((n, *canvas.data.shape), dtype=np.uint8)
     flash_all = _flash_curve(n, fps, [e["t"] for e in labels["events"]])
     curves = []
     for obj in scene["objects"]:
@@ -145,16 +186,14 @@ def render_sfx(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fps:
     bg = np.array(scene["background"], dtype=np.float32)
     masks: dict[tuple[str, int], np.ndarray] = {}
     for f in range(n):
-        frame = np.empty((size, size, 3), dtype=np.uint8)
-        frame[:] = np.clip(bg + 90 * flash_all[f], 0, 255).astype(np.uint8)
+        canvas.fill(bg + 90 * flash_all[f])
         for obj, (level, flash, lift) in zip(scene["objects"], curves):
             r = int(round(radius * (1 + 0.35 * flash[f])))
             key = (obj["shape"], r)
             if key not in masks:
                 masks[key] = _mask(obj["shape"], r)
-            colour = np.clip(np.array(obj["colour"]) * level[f] + 120 * flash[f], 0, 255).astype(np.uint8)
-            _stamp(frame, masks[key], obj["x"], obj["y"] - lift[f], colour)
-        frames[f] = frame
+            canvas.stamp(masks[key], obj["x"], obj["y"] - lift[f], np.array(obj["colour"]) * level[f] + 120 * flash[f])
+        frames[f] = canvas.data
     return frames
 
 
@@ -183,9 +222,9 @@ def music_scene(labels: dict[str, Any], rng: np.random.Generator, *, size: int) 
             "icons": icons}
 
 
-def render_music(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fps: int, seconds: float
-                 ) -> np.ndarray:
-    """Frames ``(F, size, size, 3)`` uint8 of a music scene pulsing on ``labels["beat_times"]``.
+def render_music(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fps: int, seconds: float,
+                 fmt: str = "rgb24") -> np.ndarray:
+    """Frames of a music scene pulsing on ``labels["beat_times"]`` (shapes as :func:`render_sfx`).
 
     Args:
         labels: clip labels.
@@ -193,6 +232,7 @@ def render_music(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fp
         size: frame side in pixels.
         fps: frames per second.
         seconds: clip length in s.
+        fmt: ``"rgb24"`` or ``"yuv420p"``.
     """
     n = int(round(seconds * fps))
     pulse = _flash_curve(n, fps, labels["beat_times"], decay_frames=2.0)
@@ -200,43 +240,47 @@ def render_music(labels: dict[str, Any], scene: dict[str, Any], *, size: int, fp
     disc = np.array(scene["disc"], dtype=np.float32)
     icon_r = max(3, size // (3 * max(len(scene["icons"]), 3)))
     icon_masks = [(_mask(ic["shape"], icon_r), ic) for ic in scene["icons"]]
-    frames = np.empty((n, size, size, 3), dtype=np.uint8)
+    canvas = _Canvas(size, fmt)
+    frames = np.empty((n, *canvas.data.shape), dtype=np.uint8)
     masks: dict[int, np.ndarray] = {}
     for f in range(n):
-        frame = np.empty((size, size, 3), dtype=np.uint8)
-        frame[:] = np.clip(bg + 60 * pulse[f], 0, 255).astype(np.uint8)
+        canvas.fill(bg + 60 * pulse[f])
         r = int(round(size * 0.18 * (1 + 0.4 * pulse[f])))
         if r not in masks:
             masks[r] = _mask("circle", r)
-        _stamp(frame, masks[r], size / 2, size * 0.42, np.clip(disc + 80 * pulse[f], 0, 255).astype(np.uint8))
+        canvas.stamp(masks[r], size / 2, size * 0.42, disc + 80 * pulse[f])
         for mask, ic in icon_masks:
             boost = 80 * pulse[f] if ic["instrument"] == "drums" else 0.0
-            _stamp(frame, mask, ic["x"], ic["y"], np.clip(np.array(ic["colour"]) + boost, 0, 255).astype(np.uint8))
-        frames[f] = frame
+            canvas.stamp(mask, ic["x"], ic["y"], np.array(ic["colour"]) + boost)
+        frames[f] = canvas.data
     return frames
 
 
 def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 limited-range conversion of an ``(H, W, 3)`` uint8 image to planar 4:2:0, ``(H * 3 // 2, W)`` uint8.
+    """BT.601 limited-range conversion (8-bit integer form) of ``(H, W, 3)`` uint8 RGB to planar 4:2:0.
 
     Args:
         rgb: RGB image with even height and width.
+
+    Returns:
+        ``(H * 3 // 2, W)`` uint8: the Y plane, then U and V (each ``H/2 x W/2``, stored as ``H/4`` rows of ``W``).
     """
-    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
-    y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
-    cb = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
-    cr = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
-    h, w = y.shape
+    h, w, _ = rgb.shape
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
+    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
 
-    def sub(c: np.ndarray) -> np.ndarray:  # 2x2 box average
-        return (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]) / 4.0
+    def box(c: np.ndarray) -> np.ndarray:  # 2x2 sums
+        return c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]
 
-    planes = [np.rint(np.clip(p, 0, 255)).astype(np.uint8) for p in (y, sub(cb), sub(cr))]
-    return np.concatenate([planes[0], planes[1].reshape(h // 4, w), planes[2].reshape(h // 4, w)], axis=0)
+    r, g, b = box(r), box(g), box(b)
+    u = ((-38 * r - 74 * g + 112 * b + 512) >> 10) + 128
+    v = ((112 * r - 94 * g - 18 * b + 512) >> 10) + 128
+    planes = [y.astype(np.uint8), u.reshape(h // 4, w).astype(np.uint8), v.reshape(h // 4, w).astype(np.uint8)]
+    return np.concatenate(planes, axis=0)
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
-    """Encode ``(F, H, W, 3)`` uint8 frames as H.264 MP4, byte-reproducibly.
+    """Encode uint8 frames, ``(F, H, W, 3)`` RGB or ``(F, H * 3 // 2, W)`` YUV 4:2:0, as H.264 MP4, byte-reproducibly.
 
     Reproducibility: bitexact muxing (no version strings or dates), one thread, our own RGB->YUV conversion, and a
     constant quantiser with the floating-point-driven decisions (adaptive quantisation, mb-tree, psy, scene cuts,
@@ -245,21 +289,24 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
 
     Args:
         path: output file.
-        frames: RGB frames.
+        frames: RGB or YUV 4:2:0 frames.
         fps: frames per second.
     """
     import av
 
+    yuv_in = frames.ndim == 3
+    height, width = (frames.shape[1] * 2 // 3, frames.shape[2]) if yuv_in else frames.shape[1:3]
+
     with av.open(str(path), "w", format="mp4", options={"fflags": "+bitexact"}) as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
         stream.codec_context.options = {"preset": "veryfast", "qp": "22", "threads": "1", "flags": "+bitexact",
                                         "x264-params": "aq-mode=0:mbtree=0:psy=0:scenecut=0:b-adapt=0:weightp=0"}
         for frame in frames:
-            # convert here: FFmpeg's swscale picks SIMD paths by buffer alignment, which can change the rounding
-            yuv = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
+            # convert here, not in swscale: its SIMD paths depend on buffer alignment, which can change the rounding
+            yuv = av.VideoFrame.from_ndarray(frame if yuv_in else rgb_to_yuv420p(frame), format="yuv420p")
             for packet in stream.encode(yuv):
                 container.mux(packet)
         for packet in stream.encode():
