@@ -88,6 +88,10 @@ def context_from_features(model: nn.Module, feats: dict[str, torch.Tensor], *, s
     """
     ids = conditioner_ids(model)
     conds = model.conditioner.conditioners
+    diff = model.config.model.diffusion
+    other = [c for k in ("global_cond_ids", "prepend_cond_ids", "input_concat_ids") for c in getattr(diff, k, ())]
+    if other:
+        raise ConfigError(f"training supports cross-attention conditioning only; the model also routes {other}")
     out: dict[str, torch.Tensor] = {}
     if "clip" in ids:
         c = conds[ids["clip"]]

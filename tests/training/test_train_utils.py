@@ -33,7 +33,7 @@ def clip(kind: int, n: int = N) -> np.ndarray:
         x = 0.5 * np.sin(2 * math.pi * (200 + 600 * t) * t)
     else:
         x = 0.4 * np.sin(2 * math.pi * 110 * kind * t) * (np.sin(2 * math.pi * 3 * t) > 0)
-    return x.astype(np.float32)
+    return np.clip(x, -0.9, 0.9).astype(np.float32)
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int = 5) -> None:
