@@ -83,15 +83,16 @@ def _clause(rng: np.random.Generator, cls: dict[str, Any], first_t: float, secon
                            "a high-pitched beep" if cls["pitch_hz"] > 600 else "a low-pitched beep"))
     if name == "footsteps" and rng.random() < 0.6:
         noun = f"footsteps on {'a wooden floor' if cls['surface'] == 'wood' else cls['surface']}"
-    if cls["gain_db"] > -3 and rng.random() < 0.5:
-        noun = "a loud " + noun[2:] if noun.startswith("a ") else noun
-    elif cls["gain_db"] < -7 and rng.random() < 0.5:
-        noun = "a quiet " + noun[2:] if noun.startswith("a ") else noun
+    plain = noun.startswith("a ") and len(noun.split()) == 2  # "a bell", not "a small bell"
+    if plain and cls["gain_db"] > -3 and rng.random() < 0.5:
+        noun = "a loud " + noun[2:]
+    elif plain and cls["gain_db"] < -7 and rng.random() < 0.5:
+        noun = "a quiet " + noun[2:]
     parts = [noun, verb]
     count = cls.get("count", 1)
     if name in ("footsteps", "knocking"):
         speed = "quickly" if cls["rate_hz"] > (2.2 if name == "footsteps" else 4.5) else "slowly"
-        parts.append(speed if rng.random() < 0.5 else f"{count} times")
+        parts.append(speed if rng.random() < 0.5 or count not in COUNTS else _pick(rng, COUNTS[count]))
     elif name not in ("siren", "rain", "wind", "engine") and count in COUNTS and (count > 1 or rng.random() < 0.3):
         parts.append(_pick(rng, COUNTS[count]))
     if rng.random() < 0.7:
@@ -145,6 +146,8 @@ def music_caption(labels: dict[str, Any], rng: np.random.Generator) -> str:
     insts = list(labels["instruments"])
     order = rng.permutation(len(insts))
     inst_text = _join([insts[i] for i in order])
+    lead = labels["parts"]["lead"]
+    others = [insts[i] for i in order if insts[i] != lead]
     key = f"{labels['key']} {mode}"
     piece = _pick(rng, PIECE)
     density = _pick(rng, DENSITY_WORDS[labels["notes_per_beat"]])
@@ -154,11 +157,10 @@ def music_caption(labels: dict[str, Any], rng: np.random.Generator) -> str:
     elif style == 1:
         text = f"{inst_text} playing a {density}, {mood} {piece}, {tempo_word}, around {bpm} beats per minute"
     elif style == 2:
-        text = f"generate music with {insts[order[0]]} instrument"
+        text = f"generate music with {lead} instrument"
     elif style == 3:
         text = f"{mood} music in a {mode} key featuring {inst_text}"
     else:
-        lead, others = insts[order[0]], [insts[i] for i in order[1:]]
         text = (f"a {tempo_word} {piece} in {key}: {density} {lead} accompanied by {_join(others)}" if others
                 else f"a {tempo_word}, {density} solo {lead} {piece} in {key}")
     text = " ".join(text.split())
