@@ -121,8 +121,8 @@ def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False
         b, t = v.shape[:2]
         if t != c.frames or tuple(v.shape[2:]) != (3, c.image_size, c.image_size):
             raise InputError(f"video must be (B, {c.frames}, 3, {c.image_size}, {c.image_size}), got {tuple(v.shape)}")
-        out["video_empty"] = (v.reshape(b, -1) == 0).all(dim=1)
-        x = v.reshape(b * t, *v.shape[2:]).to(torch.float32) / 255.0
+        out["video_empty"] = (v.reshape(b, -1) == 0).all(dim=1).to(c.clip_mean.device)
+        x = v.reshape(b * t, *v.shape[2:]).to(c.clip_mean.device, torch.float32) / 255.0
         x = (x - c.clip_mean) / c.clip_std
         vm = c.visual_encoder_model.vision_model
         with _grad(vm, grad):
@@ -142,7 +142,7 @@ def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False
         c = conds[ids["audio_autoencoder"]]
         a = batch["audio_prompt"]
         b = a.shape[0]
-        out["prompt_empty"] = (a.reshape(b, -1) == 0).all(dim=1)
+        out["prompt_empty"] = (a.reshape(b, -1) == 0).all(dim=1).to(c.empty_audio_feat.device)
         vae = c.pretransform.model
         with torch.no_grad():
             raw = vae.encode_raw(set_audio_channels(a, vae.io_channels).to(next(vae.parameters())))
