@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from audiox.data.manifest import TASKS, read_manifest
-from audiox.data.synth import BuildConfig, build
+from audiox.data.synth import BuildConfig, build, video
 
 N, RATE, SECONDS, SIZE, FPS = 12, 16000, 4.0, 64, 25
 
@@ -121,9 +121,13 @@ def test_images_show_the_scene(corpora):
         assert img.shape == (SIZE, SIZE, 3) and img.std() > 5  # objects/icons visible on the background
         look = e.labels["image"]
         if e.kind == "sfx":
-            for obj in look["objects"]:  # the object's pixel shows its class colour (at rest brightness)
-                pix = img[int(round(obj["y"])), int(round(obj["x"]))].astype(float)
-                assert np.allclose(pix, np.array(obj["colour"]) * 0.75, atol=3)
+            for obj in look["objects"]:  # the object's pixels show its class colour (at rest brightness)
+                mask = video._mask(obj["shape"], look["radius"])
+                k = look["radius"]
+                ys, xs = np.nonzero(mask)
+                i = int(np.argmin((ys - k) ** 2 + (xs - k) ** 2))  # the mask pixel nearest the centre
+                pix = img[int(round(obj["y"])) + ys[i] - k, int(round(obj["x"])) + xs[i] - k].astype(float)
+                assert np.allclose(pix, np.array(obj["colour"]) * 0.75, atol=3), (e.id, obj)
         else:
             hue_warm = look["palette"] == "warm"
             r, _, b = img[2, 2].astype(int)

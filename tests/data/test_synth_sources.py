@@ -135,3 +135,14 @@ def test_missing_soundfont_and_arcade_name_their_packages(monkeypatch, tmp_path)
     monkeypatch.setattr(sources, "FREEDESKTOP_DIR", tmp_path)
     with pytest.raises(MediaError, match="sound-theme-freedesktop"):
         sources.freedesktop_file("bell.oga")
+
+
+def test_every_class_and_instrument_has_a_unique_look():
+    from audiox.data.synth import video
+
+    assert set(video.SFX_LOOK) == set(sfx.CLASS_NAMES)
+    assert len(set(video.SFX_LOOK.values())) == len(video.SFX_LOOK)
+    assert set(music.INSTRUMENTS) | {"drums"} == set(video.INSTRUMENT_LOOK)
+    assert len(set(video.INSTRUMENT_LOOK.values())) == len(video.INSTRUMENT_LOOK)
+    for shape in video.SHAPES:
+        assert video._mask(shape, 8).sum() > 20
