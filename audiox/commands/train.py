@@ -1,8 +1,9 @@
 """``audiox train --config CFG.json --model debug|PATH --data DATA --out runs/NAME``: train or fine-tune AudioX.
 
 Also the Python entry :func:`train`. Outputs under ``--out``: ``checkpoints/{last,step-*}.ckpt`` (atomic),
-``logs/from-step-XXXXXXXX/metrics.csv`` (one per start or resume) (+ TensorBoard events when ``tensorboard`` is installed), ``demos/step-*/{i.wav,i.png}``,
-``train_config.json`` and, at the end, ``export/native`` (EMA weights; plus ``export/official`` on request).
+``logs/from-step-XXXXXXXX/metrics.csv`` (one per start or resume; TensorBoard events beside it when
+``tensorboard`` is installed), ``demos/step-*/{i.wav,i.png}``, ``train_config.json`` and, at the end,
+``export/native`` (EMA weights; plus ``export/official`` on request).
 Devices and nodes come from the flags or from the torchrun / SLURM environment (Lightning detects both).
 """
 
@@ -34,7 +35,7 @@ def _devices(value: str) -> int | str:
 
 def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str = "auto", devices: int | str = "auto",
           num_nodes: int = 1, strategy: str = "auto", resume: bool = False, progress: bool = True,
-          export: bool = True) -> dict[str, Any]:
+          export: bool = True, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train ``model`` on ``data`` with ``cfg`` (a TrainConfig); returns a summary.
 
     Args:
@@ -44,6 +45,7 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         accelerator / devices / num_nodes / strategy: Lightning flags ("ddp", "fsdp", "deepspeed", ...).
         resume: continue from ``out/checkpoints/last.ckpt`` (optimizer, scheduler, EMA, step, data position).
         export: write ``out/export/native`` (EMA weights) at the end.
+        callbacks: extra Lightning callbacks (e.g. timers).
 
     Returns:
         ``steps``, ``loss`` (last logged), ``skipped`` (unreadable samples replaced), ``out``.
@@ -94,7 +96,8 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         loggers.append(TensorBoardLogger(str(out), name="tensorboard", version=version))
     except ImportError:
         log.info("tensorboard is not installed: CSV logs only")
-    callbacks: list[Any] = [PeriodicCheckpoint(ckpt_dir, every=cfg.checkpoint_every, keep=cfg.keep_checkpoints)]
+    callbacks = [PeriodicCheckpoint(ckpt_dir, every=cfg.checkpoint_every, keep=cfg.keep_checkpoints),
+                 *(callbacks or [])]
     if cfg.demo_every:
         callbacks.append(DemoCallback(out / "demos", every=cfg.demo_every, count=cfg.demo_count, steps=cfg.demo_steps,
                                       cfg_scale=cfg.demo_cfg_scale, seed=cfg.seed))
