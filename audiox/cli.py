@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "generate audio or music from text, video, image and audio prompts"),
     "convert": ("convert", "convert an official AudioX checkpoint to the native format and back"),
     "train": ("train", "train or fine-tune a model (multi-modal masked training)"),
+    "train-vae": ("train_vae", "train the model's audio VAE on a corpus"),
+    "evaluate": ("evaluate", "score a model on SynthBench (the generated corpus)"),
     "preencode": ("preencode", "pre-encode a data set with the frozen encoders (VAE latents, text, video)"),
     "synth": ("synth", "build the generated multi-modal corpus"),
 }

@@ -1,0 +1,61 @@
+"""``audiox train-vae``: train the model's Oobleck VAE on a corpus; writes OUT/vae.safetensors and metrics.csv."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="builtin", help="preset name or config.json whose pretransform to train")
+    p.add_argument("--data", required=True, help="corpus manifest.jsonl (or its folder)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--max-steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--crop", type=int, default=32768, help="samples per training crop")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed")
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument("--devices", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.loggers import CSVLogger
+    from torch.utils.data import DataLoader
+
+    from audiox.models.presets import config_from
+    from audiox.training.autoencoder import (
+        CropDataset,
+        VAETrainConfig,
+        VAETrainingModule,
+        load_corpus_audio,
+        save_vae,
+    )
+
+    cfg = config_from(args.model)
+    data = Path(args.data)
+    manifest = data / "manifest.jsonl" if data.is_dir() else data
+    clips = load_corpus_audio(manifest, cfg.sample_rate, cfg.audio_channels)
+    log.info("training the VAE on %d clips", len(clips))
+    tcfg = VAETrainConfig(crop=args.crop, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
+                          seed=args.seed)
+    ds = CropDataset(clips, tcfg.crop, tcfg.max_steps * tcfg.batch_size, tcfg.seed)
+    loader = DataLoader(ds, batch_size=tcfg.batch_size, shuffle=False, num_workers=args.workers)
+    module = VAETrainingModule(cfg.model.pretransform, tcfg)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = pl.Trainer(max_steps=tcfg.max_steps, accelerator=args.accelerator, devices=args.devices,
+                         precision=args.precision, logger=CSVLogger(str(out), name="logs"), log_every_n_steps=10,
+                         enable_checkpointing=False, default_root_dir=str(out))
+    torch.manual_seed(tcfg.seed)
+    trainer.fit(module, loader)
+    path = save_vae(out / "vae.safetensors", module.vae, cfg.model.pretransform)
+    print(f"wrote {path}")
+    return 0
