@@ -133,7 +133,9 @@ def _class_events(cls: SfxClass, rng: np.random.Generator, sample_rate: int, sec
         picks = [str(cls.files[int(rng.integers(len(cls.files)))]) for _ in range(count)]
         clips = [(sources.load_recording(p, sample_rate), p) for p in picks]
     longest = max(len(a) for a, _ in clips) / sample_rate
-    times = _place(rng, count, min(longest, seconds * 0.3), seconds, min_gap=max(0.35, min(longest, 1.5)))
+    fit = max(1, int((seconds - 0.4) // (longest + 0.3)))  # long recordings (alarm: 6 s) play fewer times
+    clips = clips[:fit]
+    times = _place(rng, len(clips), min(longest, seconds * 0.3), seconds, min_gap=max(0.35, min(longest, 1.5)))
     params["count"] = len(times)
     events = []
     for t, (audio, src) in zip(times, clips):
