@@ -280,5 +280,5 @@ def build(cfg: BuildConfig) -> list[ManifestEntry]:
     tmp = out / ".meta.json.tmp"
     tmp.write_text(meta + "\n", encoding="utf-8")
     os.replace(tmp, out / "meta.json")
-    log.info("built %d samples in %s", len(entries), out)
+    log.debug("built %d samples in %s", len(entries), out)
     return entries
