@@ -129,8 +129,10 @@ def make_sample(cfg: BuildConfig, index: int) -> ManifestEntry:
 
     task, split = plan(cfg.seed, index, cfg.test_fraction)
     sid = f"{index:06d}"
-    kind = "sfx" if task in SFX_TASKS else "music" if task in MUSIC_TASKS else \
-        str(np.random.default_rng([cfg.seed, index, _KIND]).choice(["sfx", "music"]))
+    if task in SFX_TASKS or task in MUSIC_TASKS:
+        kind = "sfx" if task in SFX_TASKS else "music"
+    else:  # inpaint / continue: either kind
+        kind = str(np.random.default_rng([cfg.seed, index, _KIND]).choice(["sfx", "music"]))
     rng_audio = np.random.default_rng([cfg.seed, index, _AUDIO])
     rng_text = np.random.default_rng([cfg.seed, index, _CAPTION])
     rng_scene = np.random.default_rng([cfg.seed, index, _SCENE])
@@ -245,6 +247,9 @@ def build(cfg: BuildConfig) -> list[ManifestEntry]:
     Raises:
         ConfigError: bad settings or output folder.
         MediaError: a needed Debian/pip package is missing (the message names it).
+
+    Workers are started with the ``spawn`` method, so a script that calls this with ``workers > 1`` needs the usual
+    ``if __name__ == "__main__":`` guard.
     """
     from audiox.data.synth import sources
 
