@@ -50,6 +50,8 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     Returns:
         ``steps``, ``loss`` (last logged), ``skipped`` (unreadable samples replaced), ``out``.
     """
+    import warnings
+
     import pytorch_lightning as pl
     import torch
     from pytorch_lightning.loggers import CSVLogger
@@ -109,6 +111,8 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         use_distributed_sampler=False, enable_checkpointing=False, logger=loggers, callbacks=callbacks,
         plugins=plugins, enable_progress_bar=progress, enable_model_summary=progress, num_sanity_val_steps=0,
         limit_val_batches=0, default_root_dir=str(out))
+    # the frozen encoders stay in eval mode on purpose (AudioXTrainingModule.train)
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_train_utils import N, SR, clip, make_corpus, train_config
+from test_train_utils import SR, N, clip, make_corpus, train_config
 
 
 @pytest.fixture(scope="module")

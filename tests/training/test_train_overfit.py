@@ -75,3 +75,43 @@ def test_debug_model_overfits_two_clips(tmp_path: Path, one_thread) -> None:
 
     exported = load_model(tmp_path / "run" / "export" / "native")
     assert exported.pretransform.scale == pytest.approx(scale)
+
+
+def test_cli_options_precision_checkpointing_demos_export(tmp_path: Path, one_thread) -> None:
+    """`audiox train` flags end to end: bf16-mixed on CPU, activation checkpointing, accumulation, clipping,
+    demos with spectrograms, official export, and a config file with overrides."""
+    import argparse
+    import json
+
+    from audiox.checkpoint.official import load_model
+    from audiox.commands import train as cmd
+
+    manifest = make_corpus(tmp_path / "data", n_text=2, media=True)
+    (tmp_path / "cfg.json").write_text(json.dumps({
+        "batch_size": 2, "num_workers": 0, "gradient_checkpointing": True, "gradient_clip_val": 1.0,
+        "demo_every": 2, "demo_steps": 3, "demo_count": 2, "log_every": 1, "warmup_steps": 2,
+        "masking": {"video_patch_size": 8, "drop_video_prob": 0.3}}))
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    args = parser.parse_args(["--config", str(tmp_path / "cfg.json"), "--data", str(manifest), "--out",
+                              str(tmp_path / "run"), "--max-steps", "2", "--accumulate", "2", "--precision",
+                              "bf16-mixed", "--accelerator", "cpu", "--devices", "1", "--export-official",
+                              "--no-progress"])
+    assert cmd.run(args) == 0
+    run = tmp_path / "run"
+    assert json.loads((run / "train_config.json").read_text())["accumulate_grad_batches"] == 2
+    losses = read_losses(run)
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    demo = run / "demos" / "step-00000002"
+    assert sorted(p.name for p in demo.iterdir()) == ["0.png", "0.wav", "1.png", "1.wav"]
+    from PIL import Image
+
+    with Image.open(demo / "0.png") as im:
+        assert im.size[0] > 10 and im.size[1] > 10
+    ck = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ck["global_step"] == 2 and ck["audiox"]["micro_step"] == 4
+    native = load_model(run / "export" / "native")
+    official = load_model(run / "export" / "official")
+    ema = {k[len("ema.ema_model."):]: v for k, v in ck["state_dict"].items() if k.startswith("ema.ema_model.")}
+    for k, v in native.dit.state_dict().items():  # the export holds the EMA weights, in both layouts
+        assert torch.equal(v, ema[k]) and torch.equal(official.dit.state_dict()[k], v)
