@@ -1,1 +1,12 @@
-"""training."""
+"""Training and fine-tuning (layer L3; the only package that imports Lightning, and only in its submodules).
+
+- :mod:`audiox.training.config`: ``TrainConfig`` (optimizer, InverseLR / warmup, EMA, precision, masking, parts)
+- :mod:`audiox.training.masking`: seeded multi-modal masking and CFG dropout (training only)
+- :mod:`audiox.training.module`: ``AudioXTrainingModule`` (v objective, EMA, frozen/trainable parts)
+- :mod:`audiox.training.preencode`: the frozen half of a step (``encode_frozen``) and ``preencode`` to shards
+- :mod:`audiox.training.data`: ``--data`` -> dataset and resumable, rank-aware DataLoader
+- :mod:`audiox.training.callbacks`: atomic checkpoints, periodic checkpoints, demos with spectrograms
+- :mod:`audiox.training.ema`: the DiT's exponential moving average
+
+The entry point is ``audiox train`` (:func:`audiox.commands.train.train`); see ``docs/training.md``.
+"""
