@@ -50,26 +50,6 @@ class AudioXModel(nn.Module):
     def audio_conditioners(self) -> dict[str, AudioConditioner]:
         return {k: m for k, m in self.conditioner.conditioners.items() if isinstance(m, AudioConditioner)}
 
-    def share_vae(self) -> list[str]:
-        """Point every audio conditioner whose VAE equals the main one at the main VAE (one copy in memory).
-
-        Returns the conditioner ids that now share. The state dict still lists both key prefixes.
-        """
-        shared = []
-        main_sd = self.pretransform.state_dict()
-        for cid, cond in self.audio_conditioners().items():
-            if cond.pretransform is self.pretransform:
-                shared.append(cid)
-                continue
-            sd = cond.pretransform.state_dict()
-            if sd.keys() == main_sd.keys() and all(
-                sd[k].shape == main_sd[k].shape and sd[k].device.type != "meta" and torch.equal(sd[k], main_sd[k])
-                for k in sd
-            ):
-                cond.pretransform = self.pretransform
-                shared.append(cid)
-        return shared
-
     def condition(self, inputs: dict, *, sample_audio: bool = True, generator: torch.Generator | None = None,
                   audio_noise: dict[str, torch.Tensor] | None = None) -> Conditioning:
         """Run the conditioners and assemble the cross-attention context (see :class:`MultiConditioner`)."""
