@@ -215,3 +215,16 @@ def test_preencoded_folder_from_other_weights_is_refused(tmp_path: Path, model) 
     with pytest.raises(ConfigError, match="other frozen encoder weights"):
         train(build_model("debug", seed=1), str(tmp_path / "pre"), tmp_path / "run", train_config(max_steps=1),
               accelerator="cpu", devices=1, progress=False)
+
+
+def test_training_on_tar_shards(tmp_path: Path, model) -> None:
+    import copy
+
+    from audiox.commands.train import train
+
+    make_corpus(tmp_path, n_text=4)
+    _write_shard(tmp_path / "s-000.tar", tmp_path, ["a0", "a1"], corrupt=True)
+    _write_shard(tmp_path / "s-001.tar", tmp_path, ["a2", "a3"])
+    summary = train(copy.deepcopy(model), str(tmp_path / "s-{000..001}.tar"), tmp_path / "run",
+                    train_config(max_steps=3), accelerator="cpu", devices=1, progress=False, export=False)
+    assert summary["steps"] == 3 and summary["skipped"] >= 1 and np.isfinite(summary["loss"])

@@ -117,3 +117,17 @@ def test_cli_options_precision_checkpointing_demos_export(tmp_path: Path, one_th
     ema = {k[len("ema.ema_model."):]: v for k, v in ck["state_dict"].items() if k.startswith("ema.ema_model.")}
     for k, v in native.dit.state_dict().items():  # the export holds the EMA weights, in both layouts
         assert torch.equal(v, ema[k]) and torch.equal(official.dit.state_dict()[k], v)
+
+    # fine-tuning starts from an official-layout folder: its weights, not a fresh init
+    import pytorch_lightning as pl
+
+    start = {}
+
+    class Grab(pl.Callback):
+        def on_train_start(self, trainer, pl_module) -> None:
+            start.update({k: v.clone() for k, v in pl_module.model.dit.state_dict().items()})
+
+    model = cmd.load_model_spec(str(run / "export" / "official"))
+    cmd.train(model, str(manifest), tmp_path / "ft", cmd.config_from_args(args).replace(max_steps=1),
+              accelerator="cpu", devices=1, progress=False, export=False, callbacks=[Grab()])
+    assert start and all(torch.equal(start[k], v) for k, v in official.dit.state_dict().items())
