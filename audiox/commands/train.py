@@ -70,7 +70,10 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         if not last.exists():
             raise ConfigError(f"--resume: {last} not found")
         ckpt_path = str(last)
-        start_step = int(torch.load(last, map_location="cpu", weights_only=False, mmap=True)["global_step"])
+        if last.is_file():  # sharded checkpoints (folders) name their logs by run count instead
+            start_step = int(torch.load(last, map_location="cpu", weights_only=False, mmap=True)["global_step"])
+        else:
+            start_step = len(list((out / "logs").glob("from-*")))
     elif last.exists():
         raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
     geometry = geometry_for(model)
@@ -85,11 +88,13 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     class _Data(pl.LightningDataModule):
         def train_dataloader(self) -> Any:
             rank, world = self.trainer.global_rank, self.trainer.world_size
-            start = start_step * cfg.batch_size * cfg.accumulate_grad_batches
+            # the checkpoint is restored before the data is set up: global_step is the resumed step
+            start = self.trainer.global_step * cfg.batch_size * cfg.accumulate_grad_batches
             ds = open_dataset(data, geometry, cfg, rank=rank, world=world, start=start)
             return make_dataloader(ds, cfg, rank=rank, world=world, start=start)
 
-    version = f"from-step-{start_step:08d}"  # a resumed run logs beside the first, never over it
+    # a resumed run logs beside the first, never over it
+    version = f"from-step-{start_step:08d}" if last.is_file() or not resume else f"from-run-{start_step:02d}"
     loggers: list[Any] = [CSVLogger(str(out), name="logs", version=version)]
     try:
         import tensorboard  # noqa: F401

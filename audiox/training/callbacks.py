@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def _link_or_copy(src: Path, dst: Path) -> None:
     """Make ``dst`` a copy of file ``src`` atomically (hard link when possible)."""
-    import shutil
 
     def write(tmp: str) -> None:
         os.unlink(tmp)
@@ -76,15 +76,18 @@ class PeriodicCheckpoint(pl.Callback):
         path = self.dirpath / f"step-{step:08d}.ckpt"
         trainer.save_checkpoint(path)
         trainer.strategy.barrier("audiox_checkpoint")
+        single_file = trainer.strategy.broadcast(path.is_file() if trainer.is_global_zero else None, src=0)
         if trainer.is_global_zero:
-            if path.is_file():
+            if single_file:
                 _link_or_copy(path, self.dirpath / LAST)
             old = sorted(self.dirpath.glob("step-*.ckpt"))
             for p in old[: max(len(old) - self.keep, 0)] if self.keep else old:
-                if p.is_file():
+                if p.is_dir():
+                    shutil.rmtree(p)
+                else:
                     p.unlink()
             log.info("checkpoint at step %d: %s", step, path)
-        if not path.exists() or not path.is_file():  # sharded (directory) checkpoints: save last separately
+        if not single_file:  # sharded (folder) checkpoints: every rank saves last separately
             trainer.save_checkpoint(self.dirpath / LAST)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
