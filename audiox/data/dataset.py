@@ -299,11 +299,6 @@ def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-def steps_to_samples(steps: int, batch_size: int, accumulate: int) -> int:
-    """Samples one rank consumes in ``steps`` optimizer steps."""
-    return steps * batch_size * accumulate
-
-
 def latent_mask(padding_mask: torch.Tensor, hop: int) -> torch.Tensor:
     """(B, S) sample mask -> (B, S // hop) latent-frame mask (a frame is real when its first sample is)."""
     return padding_mask[:, ::hop][:, : math.ceil(padding_mask.shape[1] / hop)]
