@@ -12,8 +12,7 @@ from fixture_tools import rel_err
 
 from audiox.models.diffusion import make_denoiser
 from audiox.sampling.noise import StoredNoise
-from audiox.sampling.samplers_dpmpp import sample_dpmpp_3m_sde
-from audiox.sampling.samplers_karras import sample_dpm_2
+from audiox.sampling.registry import sample
 from audiox.sampling.schedules import get_sigmas_polyexponential
 
 STEP_TOL = 1e-4
@@ -45,6 +44,11 @@ def _settings(official, key):
     return s["steps"], s["cfg_scale"], s["sigma_min"], s["sigma_max"], s["seed"]
 
 
+def _sampler(official, key) -> str:
+    """The official sampler name the fixture used (k-dpm-2 and dpmpp-3m-sde here; read, not assumed)."""
+    return official.meta["settings"][key]["sampler_type"]
+
+
 def test_dpm2_schedule_and_initial_noise(official):
     exp = official.expected
     steps, _, smin, smax, seed = _settings(official, "e2e")
@@ -66,13 +70,12 @@ def test_dpm2_teacher_forced_steps(official, official_model, e2e_context):
 
 def test_dpm2_free_running(official, official_model, e2e_context):
     exp = official.expected
-    steps, cfg, _, _, _ = _settings(official, "e2e")
+    steps, cfg, smin, smax, _ = _settings(official, "e2e")
     denoise = make_denoiser(official_model.dit, e2e_context, cfg_scale=cfg)
-    sigmas = exp["e2e.sigmas"]
     seen = []
-    lat = sample_dpm_2(denoise, exp["e2e.initial_noise"] * sigmas[0], sigmas,
-                       callback=lambda info: seen.append(info["i"]))
-    assert seen == list(range(steps))
+    lat = sample(_sampler(official, "e2e"), denoise, exp["e2e.initial_noise"], steps=steps, sigma_min=smin,
+                 sigma_max=smax, rho=1.0, callback=lambda info: seen.append(info["i"]))
+    assert seen == exp["e2e.step_index"].tolist()
     assert rel_err(lat, exp["e2e.latents"]) <= FREE_TOL
     audio = official_model.decode(lat)
     assert audio.shape == exp["e2e.audio"].shape
@@ -88,7 +91,8 @@ def test_dpmpp_3m_sde_with_stored_noise(official, official_model, e2e_context):
     init = torch.randn(exp["sde.initial_noise"].shape, generator=torch.Generator().manual_seed(seed))
     assert torch.equal(init, exp["sde.initial_noise"])
     noise = StoredNoise(exp["sde.injected_noise"])
-    lat = sample_dpmpp_3m_sde(denoise, init * sigmas[0], sigmas, noise=noise)
+    lat = sample(_sampler(official, "sde"), denoise, init, steps=steps, sigma_min=smin, sigma_max=smax, rho=1.0,
+                 noise=noise)
     assert noise.calls == official.meta["sde_noise_calls"]
     pairs = torch.tensor(noise.pairs, dtype=torch.float64)
     assert torch.allclose(pairs, exp["sde.injected_noise_sigma_pairs"], rtol=1e-6)
