@@ -1,0 +1,139 @@
+"""``audiox evaluate``: SynthBench (``synth``) and the training of its reference classifier (``classifier``).
+
+    audiox evaluate synth --model MODEL_DIR --data CORPUS --out report/ [--n N] [--steps S] [--oracle | --noise]
+    audiox evaluate classifier --data CORPUS --out audiox/assets/synthbench [--epochs E] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``synth`` and ``classifier`` actions."""
+    sub = parser.add_subparsers(dest="evaluate_action", metavar="ACTION")
+    s = sub.add_parser("synth", help="score a model on the held-out part of a synthetic corpus (SynthBench)",
+                       description="Generate from held-out prompts of the corpus and score the audio.")
+    s.add_argument("--model", type=Path, default=None, help="model folder (default: the built-in model)")
+    s.add_argument("--data", type=Path, required=True, help="corpus folder (audiox synth build --out ...)")
+    s.add_argument("--out", type=Path, required=True, help="report folder")
+    s.add_argument("--n", type=int, default=None, help="score the first N held-out entries (default: all)")
+    s.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    s.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
+    s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    s.add_argument("--split", default="test", choices=("test", "train"), help="entries to score (default test)")
+    s.add_argument("--cases", nargs="+", default=None, help="input cases (default: all text video image)")
+    s.add_argument("--classifier", type=Path, default=None, help="classifier folder (default: the committed one)")
+    s.add_argument("--no-fd", action="store_true", help="skip the Frechet distance (aisfx)")
+    s.add_argument("--no-pitch", action="store_true", help="skip the CREPE pitch error (torchcrepe)")
+    s.add_argument("--spectrograms", type=int, default=4, help="spectrogram PNGs per case (default 4)")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--oracle", action="store_true", help="score the real held-out audio instead of a model")
+    which.add_argument("--noise", action="store_true", help="score white noise instead of a model")
+    c = sub.add_parser("classifier", help="train the reference classifier on a corpus's train split",
+                       description="Train the SynthBench reference classifier on real corpus audio and report its "
+                                   "held-out accuracy.")
+    c.add_argument("--data", type=Path, required=True, help="corpus folder")
+    c.add_argument("--out", type=Path, required=True, help="output folder (classifier.safetensors + .json)")
+    c.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
+    c.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    c.add_argument("--min-accuracy", type=float, default=0.9, help="fail below this held-out accuracy (default 0.9)")
+
+
+def pipeline_generator(pipe: Any, *, steps: int | None, seed: int) -> Any:
+    """Wrap an :class:`AudioXPipeline` as a SynthBench generator ``fn(entry, case) -> (audio (C, T), rate)``."""
+    from audiox.media import load_audio
+
+    rate, channels = pipe.geometry.sample_rate, pipe.geometry.channels
+
+    def generate(entry: Any, case: Any) -> tuple[Any, int]:
+        kwargs: dict[str, Any] = {"text": case.text, "seconds": case.seconds, "steps": steps, "seed": seed,
+                                  "music": entry.kind == "music"}
+        if case.video is not None:
+            kwargs["video"] = str(case.video)
+        if case.image is not None:
+            kwargs["image"] = str(case.image)
+        if case.audio is not None and case.mode == "inpaint":
+            kwargs["audio"] = str(case.audio)
+            kwargs["inpaint"] = [tuple(s) for s in case.spans]
+        elif case.audio is not None and case.mode == "continue":
+            kwargs["audio"] = load_audio(case.audio, sample_rate=rate, channels=channels,
+                                         duration=case.spans[0][0])
+            kwargs["continue_audio"] = True
+        out = pipe(**kwargs)
+        return out.audio[0].float().cpu(), out.sample_rate
+
+    return generate
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from audiox.evaluation.classifier import load_classifier, load_clip
+    from audiox.evaluation.report import write_report
+    from audiox.evaluation.synthbench import CASES, SynthBench, noise_generator, oracle_generator
+
+    cases = tuple(args.cases) if args.cases else CASES
+    bench = SynthBench(args.data, classifier=load_classifier(args.classifier), split=args.split, n=args.n,
+                       fd=not args.no_fd, pitch=not args.no_pitch, cases=cases)
+    if args.oracle:
+        generator, name = oracle_generator(args.data), "oracle (real held-out audio)"
+    elif args.noise:
+        generator, name = noise_generator(args.seed), "noise (white, 0.1 rms)"
+    else:
+        from audiox.pipeline import AudioXPipeline
+
+        pipe = AudioXPipeline.from_pretrained(args.model, device=args.device)
+        generator, name = pipeline_generator(pipe, steps=args.steps, seed=args.seed), f"model {pipe.source}"
+    result = bench.run(generator, keep_audio=args.spectrograms)
+    shown = {eid for items in result["audio"].values() for eid, _, _ in items}
+    real = {e.id: (load_clip(bench.root, e), e.sample_rate) for e in bench.entries if e.id in shown}
+    meta = {"generator": name, "data": str(args.data), "split": args.split, "entries": len(bench.entries),
+            "steps": args.steps, "seed": args.seed}
+    paths = write_report(args.out, result, meta, real=real)
+    overall = result["summary"].get("all", {}).get("overall", {})
+    print(f"SynthBench: {len(bench.entries)} entries in {result['seconds']:.0f} s; all-inputs sfx accuracy "
+          f"{overall.get('sfx_accuracy')}, music accuracy {overall.get('music_accuracy')} -> {paths['md']}")
+    return 0
+
+
+def _run_classifier(args: argparse.Namespace) -> int:
+    from audiox.errors import InputError
+    from audiox.evaluation.classifier import evaluate_classifier, save_classifier, train_classifier
+
+    clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, progress=True)
+    heldout = evaluate_classifier(clf, args.data, split="test")
+    corpus_meta = Path(args.data) / "meta.json"
+    corpus = json.loads(corpus_meta.read_text(encoding="utf-8")) if corpus_meta.is_file() else {}
+    command = shlex.join(["audiox", "evaluate", "classifier", "--data", str(args.data), "--out", str(args.out),
+                          "--epochs", str(args.epochs), "--seed", str(args.seed)])
+    corpus_command = None
+    if {"n", "seed", "test_fraction"} <= set(corpus):
+        corpus_command = shlex.join(["audiox", "synth", "build", "--out", str(args.data), "--n", str(corpus["n"]),
+                                     "--seed", str(corpus["seed"]), "--test-fraction", str(corpus["test_fraction"])])
+    clf.meta.update(heldout=heldout, command=command, corpus_command=corpus_command,
+                    corpus={k: corpus.get(k) for k in ("seed", "n", "sample_rate", "seconds", "channels",
+                                                       "test_fraction") if k in corpus})
+    path = save_classifier(clf, args.out)
+    print(f"held-out accuracy {heldout['accuracy']} (sfx {heldout['sfx_accuracy']}, music "
+          f"{heldout['music_accuracy']}, n={heldout['n']}) -> {path}")
+    if heldout["accuracy"] is None or heldout["accuracy"] < args.min_accuracy:
+        raise InputError(f"held-out accuracy {heldout['accuracy']} is below --min-accuracy {args.min_accuracy}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen action; returns the exit status."""
+    from audiox.errors import InputError
+
+    action = getattr(args, "evaluate_action", None)
+    if action == "synth":
+        return _run_synth(args)
+    if action == "classifier":
+        return _run_classifier(args)
+    raise InputError("evaluate: missing action; use 'audiox evaluate synth ...' or 'audiox evaluate classifier ...'")
