@@ -59,6 +59,13 @@ class SentenceEncoderConditioner(nn.Module):
         self.__dict__["_encoder"] = enc.to(dev)
         self.__dict__["_tokenizer"] = tok
 
+    @property
+    def encoder_model(self) -> nn.Module:
+        """The frozen encoder (loaded on first access), kept outside the state dict."""
+        if self.__dict__["_encoder"] is None:
+            self.load()
+        return self.__dict__["_encoder"]
+
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.__dict__["_tokenizer"] is None:
             self.load()
@@ -68,9 +75,7 @@ class SentenceEncoderConditioner(nn.Module):
 
     def encode_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pre-tokenised ids (B, L) -> (tokens (B, L, cond_dim), mask (B, L) bool)."""
-        if self.__dict__["_encoder"] is None:
-            self.load()
-        enc = self.__dict__["_encoder"]
+        enc = self.encoder_model
         dev = self.proj_out.weight.device
         if next(enc.parameters()).device != dev:
             enc.to(dev)
