@@ -22,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=200, help="rewrite OUT/vae.safetensors every N steps (atomic)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     module = VAETrainingModule(cfg.model.pretransform, tcfg)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    module.save_path, module.save_every = out / "vae.safetensors", args.save_every
     trainer = pl.Trainer(max_steps=tcfg.max_steps, accelerator=args.accelerator, devices=args.devices,
                          precision=args.precision, logger=CSVLogger(str(out), name="logs"), log_every_n_steps=10,
                          enable_checkpointing=False, default_root_dir=str(out))

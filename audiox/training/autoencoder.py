@@ -106,6 +106,12 @@ class VAETrainingModule(pl.LightningModule):
         self.pretransform_cfg = pretransform
         self.cfg = cfg
         self.vae = AutoencoderPretransform(pretransform).model
+        self.save_path: Path | None = None  # when set, vae.safetensors is rewritten every save_every steps
+        self.save_every = 0
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.save_path is not None and self.save_every and self.global_step % self.save_every == 0:
+            save_vae(self.save_path, self.vae, self.pretransform_cfg)
 
     def losses(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         enc = self.vae.encode_raw(audio)
