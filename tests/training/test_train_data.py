@@ -43,7 +43,7 @@ def test_items_per_task(tmp_path: Path, geo) -> None:
         assert it["audio"].shape == (1, N) and it["padding_mask"].all() and it["skipped"] == []
         assert it["video"].shape == (10, 3, 32, 32) and it["video"].dtype == torch.uint8
         assert it["audio_prompt"].shape == (1, 4096)
-    assert t2a["text"] == "sound number 1" and not t2a["video"].any() and not t2a["audio_prompt"].any()
+    assert t2a["text"] == "BRIGHT WHISTLE, HIGH! (1)" and not t2a["video"].any() and not t2a["audio_prompt"].any()
     assert v2a["video"].float().mean() > 10  # decoded frames (half of each frame is black)
     assert torch.equal(i2a["video"][0], i2a["video"][-1]) and i2a["video"].any()  # a still repeated
     # inpaint: the window with [0.2, 0.5) s zeroed, first 4096 samples; continue: the head [0, 0.6) s, last 4096

@@ -13,6 +13,9 @@ import torch
 SR = 8000
 N = 8192  # the debug preset's window (samples)
 
+# distinct captions, so that a tiny model can tell the clips apart by their text
+CAPTIONS = ("a low steady hum", "BRIGHT WHISTLE, HIGH!", "noise bursts", "a rising chirp")
+
 # fast settings for the debug preset on 2 CPU cores
 FAST = {"batch_size": 2, "num_workers": 0, "schedule": "constant", "lr": 1e-3, "log_every": 1,
         "checkpoint_every": 1000, "use_ema": True, "masking": {"video_patch_size": 8}}
@@ -53,7 +56,7 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 5) -> None:
 def entry(i: int, task: str, audio: str, *, video: str | None = None, image: str | None = None,
           prompt: dict | None = None, seconds: float = N / SR, caption: str | None = None) -> dict:
     return {"id": f"{i:04d}", "split": "train", "kind": "sfx", "task": task, "audio": audio, "video": video,
-            "image": image, "caption": caption if caption is not None else f"sound number {i}",
+            "image": image, "caption": caption if caption is not None else CAPTIONS[i % len(CAPTIONS)] + f" ({i})",
             "audio_prompt": prompt, "sample_rate": SR, "seconds": seconds, "labels": {}}
 
 
