@@ -340,7 +340,7 @@ def test_from_dict_custom_path_and_direct_construction() -> None:
         MaskingConfig().enabled = False  # type: ignore[misc]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_cpu_generator_with_cuda_data_matches_cpu() -> None:
     batch = make_batch()
     cuda = {k: (v.cuda() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
