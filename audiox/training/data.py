@@ -32,10 +32,10 @@ def data_kind(data: str) -> str:
     """"preencoded", "manifest" or "webdataset" for a ``--data`` value."""
     p = Path(data)
     if p.is_dir():
+        if (p / "manifest.jsonl").is_file():  # a corpus folder (its meta.json is the corpus's, not pre-encoded)
+            return "manifest"
         if (p / PREENCODED_META).is_file():
             return "preencoded"
-        if (p / "manifest.jsonl").is_file():
-            return "manifest"
         raise ConfigError(f"{data}: folder is neither pre-encoded ({PREENCODED_META}) nor holds a manifest.jsonl")
     if ".tar" in data:
         return "webdataset"

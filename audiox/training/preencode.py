@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 FEATURE_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 SUPPORTED_TYPES = ("clip", "t5", "audio_autoencoder")
+# other conditioner types that play the role of a supported one (same tokenize / encoder_model / proj_out contract)
+ROLE_OF = {"sentence_encoder": "t5"}
 _FROZEN_RX = re.compile(r"(^|\.)pretransform\.|^conditioner\.conditioners\.[^.]+\.(visual_encoder_model|encoder)\.")
 
 
@@ -46,7 +48,7 @@ def conditioner_ids(model: nn.Module) -> dict[str, str]:
     """Conditioner type -> id for the types training supports (at most one conditioner of each)."""
     out = {}
     for t in SUPPORTED_TYPES:
-        ids = model.conditioner.ids_of_type(t)
+        ids = model.conditioner.ids_of_type(t, *[k for k, role in ROLE_OF.items() if role == t])
         if len(ids) > 1:
             raise ConfigError(f"training supports one {t!r} conditioner, the model has {ids}")
         if ids:
@@ -81,7 +83,7 @@ def frozen_fingerprint(model: nn.Module) -> str:
     for name, t in sorted(model.state_dict().items()):
         if _FROZEN_RX.search(name):
             add(name, t)
-    for cid in model.conditioner.ids_of_type("t5"):
+    for cid in model.conditioner.ids_of_type("t5", "sentence_encoder"):
         c = model.conditioner.conditioners[cid]
         if c._modules.get("encoder") is None and c.encoder_model is not None:  # external T5, not in the state dict
             for name, t in sorted(c.encoder_model.state_dict().items())[:16]:
