@@ -56,8 +56,16 @@ def load_crepe(capacity: str = "tiny") -> torch.nn.Module:
     return net
 
 
+def _frames(audio: torch.Tensor, sample_rate: int, hop_s: float) -> torch.Tensor:
+    """``(N, 1024)`` frames at 16 kHz centred on ``i * hop_s`` s."""
+    x = resample(to_mono(audio), sample_rate, CREPE_RATE)
+    hop = max(1, int(round(hop_s * CREPE_RATE)))
+    return torch.nn.functional.pad(x, (CREPE_WINDOW // 2, CREPE_WINDOW // 2)).unfold(0, CREPE_WINDOW, hop)
+
+
 def crepe_pitch(audio: torch.Tensor, sample_rate: int, *, hop_s: float = 0.01, capacity: str = "tiny",
-                fmin: float = 50.0, fmax: float = 2006.0, batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+                fmin: float = 50.0, fmax: float = 2006.0, batch: int = 512, min_level_db: float | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Frame-wise f0 and periodicity.
 
     Args:
@@ -68,14 +76,23 @@ def crepe_pitch(audio: torch.Tensor, sample_rate: int, *, hop_s: float = 0.01, c
         fmin: lowest pitch considered (Hz).
         fmax: highest pitch considered (Hz).
         batch: frames per forward pass.
+        min_level_db: run the network only on frames whose RMS is within this many dB of the loudest frame
+            (CREPE normalises every frame, so near-silence can look periodic); the others get f0 ``nan`` and
+            periodicity 0. ``None`` runs every frame.
 
     Returns:
         ``(f0_hz (frames,), periodicity (frames,))``; periodicity is the peak bin probability in [0, 1].
     """
-    x = resample(to_mono(audio), sample_rate, CREPE_RATE)
-    hop = max(1, int(round(hop_s * CREPE_RATE)))
-    x = torch.nn.functional.pad(x, (CREPE_WINDOW // 2, CREPE_WINDOW // 2))
-    frames = x.unfold(0, CREPE_WINDOW, hop)  # (N, 1024)
+    frames = _frames(audio, sample_rate, hop_s)  # (N, 1024)
+    rms = frames.square().mean(1).sqrt()
+    keep = torch.ones(frames.shape[0], dtype=torch.bool)
+    if min_level_db is not None:
+        keep = (rms > rms.max() * 10 ** (-min_level_db / 20)) & (rms > 1e-5)
+    f0_all = torch.full((frames.shape[0],), float("nan"))
+    per_all = torch.zeros(frames.shape[0])
+    if not bool(keep.any()):
+        return f0_all, per_all
+    frames = frames[keep]
     frames = frames - frames.mean(1, keepdim=True)
     frames = frames / frames.std(1, keepdim=True).clamp_min(1e-10)
     net = load_crepe(capacity)
@@ -89,8 +106,9 @@ def crepe_pitch(audio: torch.Tensor, sample_rate: int, *, hop_s: float = 0.01, c
     near = (idx >= (centre[:, None] - 4)) & (idx <= (centre[:, None] + 4))
     w = probs * near
     cents = (w * cents_bins[None]).sum(1) / w.sum(1).clamp_min(1e-12)
-    f0 = 10.0 * 2 ** (cents / 1200)
-    return f0.float(), probs.max(1).values.float()
+    f0_all[keep] = (10.0 * 2 ** (cents / 1200)).float()
+    per_all[keep] = probs.max(1).values.float()
+    return f0_all, per_all
 
 
 def dominant_pitch(audio: torch.Tensor, sample_rate: int, *, threshold: float = 0.5, capacity: str = "tiny"
@@ -107,14 +125,8 @@ def dominant_pitch(audio: torch.Tensor, sample_rate: int, *, threshold: float = 
     Returns:
         Pitch in Hz, or ``nan`` when no frame is voiced.
     """
-    f0, per = crepe_pitch(audio, sample_rate, capacity=capacity)
-    # skip near-silent frames: CREPE normalises every frame, so silence can look periodic
-    env = resample(to_mono(audio), sample_rate, CREPE_RATE)
-    hop = int(round(0.01 * CREPE_RATE))
-    rms = torch.nn.functional.pad(env, (CREPE_WINDOW // 2, CREPE_WINDOW // 2)).unfold(0, CREPE_WINDOW, hop)
-    rms = rms.square().mean(1).sqrt()[: f0.shape[0]]
-    loud = rms > rms.max() * 10 ** (-40 / 20)
-    voiced = (per >= threshold) & loud[: per.shape[0]]
+    f0, per = crepe_pitch(audio, sample_rate, hop_s=0.02, capacity=capacity, min_level_db=20.0)
+    voiced = per >= threshold
     if not bool(voiced.any()):
         return float("nan")
     cents = 1200 * np.log2(f0[voiced].double().numpy() / 10.0)

@@ -139,6 +139,7 @@ class SynthBench:
         classifier: the reference classifier (default: the committed one).
         split: which entries to score (``"test"``: the held-out ones).
         n: score at most this many entries (first ``n`` in manifest order; ``None``: all).
+        ids: score only these entry ids (in manifest order; applied before ``n``).
         fd: compute the Frechet distance on aisfx embeddings (needs ``aisfx``).
         pitch: compute the CREPE pitch error (needs ``torchcrepe``).
         cases: which input cases to run.
@@ -148,6 +149,7 @@ class SynthBench:
     classifier: ReferenceClassifier | None = None
     split: str = "test"
     n: int | None = None
+    ids: tuple[str, ...] | None = None
     fd: bool = True
     pitch: bool = True
     cases: tuple[str, ...] = CASES
@@ -161,6 +163,8 @@ class SynthBench:
         if self.classifier is None:
             self.classifier = load_classifier()
         entries = [e for e in read_manifest(self.root / "manifest.jsonl") if e.split == self.split]
+        if self.ids is not None:
+            entries = [e for e in entries if e.id in set(self.ids)]
         if not entries:
             raise ConfigError(f"{self.root}: no {self.split!r} entries to score")
         self.entries = entries[: self.n] if self.n is not None else entries
