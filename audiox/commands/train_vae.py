@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--save-every", type=int, default=200, help="rewrite OUT/vae.safetensors every N steps (atomic)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (1 is fastest when other processes share the cores)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         save_vae,
     )
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = config_from(args.model)
     data = Path(args.data)
     manifest = data / "manifest.jsonl" if data.is_dir() else data
