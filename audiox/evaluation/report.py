@@ -128,7 +128,8 @@ def write_report(out_dir: str | Path, result: dict[str, Any], meta: dict[str, An
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "classifier": result["classifier"], "n_entries": result["n_entries"],
-               "seconds": result["seconds"], "summary": result["summary"], "rows": result["rows"]}
+               "seconds": result["seconds"], "summary": result["summary"], "rows": result["rows"],
+               "real_rows": result.get("real_rows", [])}
     paths = {"json": out / "report.json", "md": out / "report.md", "chart": out / "scores.png"}
     paths["json"].write_text(json.dumps(_json_safe(payload), indent=1) + "\n", encoding="utf-8")
     paths["md"].write_text(markdown(result, meta), encoding="utf-8")

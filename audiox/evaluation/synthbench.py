@@ -30,6 +30,7 @@ from audiox.data.manifest import ManifestEntry, read_manifest
 from audiox.errors import ConfigError
 from audiox.evaluation import metrics
 from audiox.evaluation.classifier import ReferenceClassifier, load_classifier, load_clip, true_labels
+from audiox.evaluation.features import resample
 
 log = logging.getLogger(__name__)
 
@@ -236,10 +237,9 @@ class SynthBench:
             row["beat_f1"] = metrics.match_events(a.beats, entry.labels.get("beat_times", []))["f1"]
         if case.audio is not None and case.spans:
             real = load_clip(self.root, entry)
-            row["kept_snr_db"] = metrics.kept_snr(audio, real, sample_rate, case.spans) \
-                if sample_rate == entry.sample_rate else float("nan")
-            if sample_rate == entry.sample_rate:
-                row.update(metrics.continuity(audio, real, sample_rate, case.spans, entry.seconds))
+            gen = resample(audio, sample_rate, entry.sample_rate)
+            row["kept_snr_db"] = metrics.kept_snr(gen, real, entry.sample_rate, case.spans)
+            row.update(metrics.continuity(gen, real, entry.sample_rate, case.spans, entry.seconds))
         if a.embedding is not None:
             row["_embedding"] = a.embedding
         return row
@@ -253,7 +253,8 @@ class SynthBench:
             keep_audio: keep the audio of the first ``keep_audio`` entries per case (for spectrogram plots).
 
         Returns:
-            ``{"rows": [...], "summary": {...}, "classifier": {...}, "audio": {case: [(id, audio, rate)]}}``.
+            ``{"rows": [...], "real_rows": [...] (the real clips scored the same way), "summary": {...},
+            "classifier": {...}, "audio": {case: [(id, audio, rate)]}, "n_entries", "seconds"}``.
         """
         t0 = time.time()
         rows: list[dict[str, Any]] = []
@@ -280,9 +281,9 @@ class SynthBench:
                "heldout": self.classifier.meta.get("heldout"),
                "real_accuracy_here": summary.pop("real", {}).get("overall", {}).get("accuracy"),
                "chance_accuracy_here": chance_accuracy(self.entries)}
-        for r in rows:
+        for r in rows + real_rows:
             r.pop("_embedding", None)
-        return {"rows": rows, "summary": summary, "classifier": clf, "audio": kept,
+        return {"rows": rows, "real_rows": real_rows, "summary": summary, "classifier": clf, "audio": kept,
                 "n_entries": len(self.entries), "seconds": round(time.time() - t0, 1)}
 
 
