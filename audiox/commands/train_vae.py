@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--save-every", type=int, default=200, help="rewrite OUT/vae.safetensors every N steps (atomic)")
+    p.add_argument("--init", default=None, help="start from these VAE weights (a vae.safetensors)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (1 is fastest when other processes share the cores)")
 
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         VAETrainConfig,
         VAETrainingModule,
         load_corpus_audio,
+        load_vae_weights,
         save_vae,
     )
 
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     ds = CropDataset(clips, tcfg.crop, tcfg.max_steps * tcfg.batch_size, tcfg.seed)
     loader = DataLoader(ds, batch_size=tcfg.batch_size, shuffle=False, num_workers=args.workers)
     module = VAETrainingModule(cfg.model.pretransform, tcfg)
+    if args.init:
+        load_vae_weights(module.vae, args.init, cfg.model.pretransform)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     module.save_path, module.save_every = out / "vae.safetensors", args.save_every

@@ -144,20 +144,26 @@ def save_vae(path: str | os.PathLike, vae: torch.nn.Module, pretransform: Pretra
     return write_safetensors(path, sd, {VAE_CONFIG_META: json.dumps(to_dict(pretransform))})
 
 
-def install_vae(model, path: str | os.PathLike) -> None:
-    """Load a trained VAE into ``model.pretransform`` and share it with every audio conditioner (strict)."""
+def load_vae_weights(vae: torch.nn.Module, path: str | os.PathLike, expected: PretransformConfig) -> None:
+    """Strictly load a :func:`save_vae` file into an :class:`AudioAutoencoder` built from ``expected``."""
     from audiox.checkpoint.io import read_state_dict
-    from audiox.models.conditioners.audio import AudioConditioner
 
     sd, meta = read_state_dict(path)
     if VAE_CONFIG_META in meta:
         cfg = from_dict(PretransformConfig, json.loads(meta[VAE_CONFIG_META]), "vae")
-        if cfg != model.config.model.pretransform:
+        if cfg != expected:
             raise CheckpointError(f"{path}: VAE config differs from the model's pretransform config")
-    sub = {k[len("pretransform.model."):]: v for k, v in sd.items() if k.startswith("pretransform.model.")}
-    missing, unexpected = model.pretransform.model.load_state_dict(sub, strict=False)
+    sub = {k[len("pretransform.model."):]: v.float() for k, v in sd.items() if k.startswith("pretransform.model.")}
+    missing, unexpected = vae.load_state_dict(sub, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: VAE keys do not match: {len(missing)} missing, {len(unexpected)} unexpected")
+
+
+def install_vae(model, path: str | os.PathLike) -> None:
+    """Load a trained VAE into ``model.pretransform`` and share it with every audio conditioner (strict)."""
+    from audiox.models.conditioners.audio import AudioConditioner
+
+    load_vae_weights(model.pretransform.model, path, model.config.model.pretransform)
     for cond in model.conditioner.conditioners.values():
         if isinstance(cond, AudioConditioner):
             if cond.pretransform.model.cfg != model.pretransform.model.cfg:
