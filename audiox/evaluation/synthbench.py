@@ -297,8 +297,8 @@ def chance_accuracy(entries: list[ManifestEntry]) -> dict[str, float | None]:
     for kind in ("sfx", "music"):
         sets = [true_labels(e) for e in entries if e.kind == kind]
         names = {n for s in sets for n in s}
-        out[kind] = round(max(sum(n in s for s in sets) for s in [names] for n in names) / len(sets), 4) \
-            if sets and names else None
+        best = max((sum(name in s for s in sets) for name in names), default=0)
+        out[kind] = round(best / len(sets), 4) if sets and names else None
     return out
 
 
