@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default=None, help="DiT dtype (default fp32)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (1 is fastest when other processes share the cores)")
 
 
 def _dtype(name: str | None):
@@ -98,6 +100,11 @@ def _check_job(job: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from audiox.pipeline import AudioXPipeline
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     if args.batch:
         if not args.out_dir:

@@ -165,6 +165,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export-official", action="store_true", help="also export the official layout at the end")
     p.add_argument("--no-export", action="store_true", help="skip the final export")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (1 is fastest when other processes share the cores)")
 
 
 _OVERRIDES = {"max_steps": "max_steps", "batch_size": "batch_size", "accumulate": "accumulate_grad_batches",
@@ -186,6 +188,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     import pytorch_lightning as pl
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     cfg = config_from_args(args)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path)
