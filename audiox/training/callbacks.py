@@ -7,13 +7,11 @@ target: a process killed mid-write leaves the previous checkpoint intact (the re
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
@@ -101,60 +99,6 @@ class PeriodicCheckpoint(pl.Callback):
 
 
 # ------------------------------------------------------------------------------------------------- demos
-def loglinear_sigmas(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
-    """n noise levels from sigma_max down to sigma_min, log-spaced, then a final 0: (n + 1,)."""
-    s = torch.linspace(math.log(sigma_max), math.log(sigma_min), n).exp()
-    return torch.cat([s, s.new_zeros(1)])
-
-
-@torch.no_grad()
-def euler_sample(denoise: Any, x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """Deterministic Euler steps of the probability-flow ODE: x (B, C, T) at sigmas[0] -> x at sigmas[-1]."""
-    for i in range(len(sigmas) - 1):
-        s = sigmas[i].expand(x.shape[0])
-        d = (x - denoise(x, s)) / sigmas[i]
-        x = x + d * (sigmas[i + 1] - sigmas[i])
-    return x
-
-
-def spectrogram_db(audio: np.ndarray, *, n_fft: int = 512, hop: int = 128) -> np.ndarray:
-    """Mono audio (T,) -> log-magnitude spectrogram in dB (freq, frames), low frequencies first."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.shape[0] < n_fft:
-        audio = np.pad(audio, (0, n_fft - audio.shape[0]))
-    frames = 1 + (audio.shape[0] - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    spec = np.abs(np.fft.rfft(audio[idx] * np.hanning(n_fft)[None, :], axis=1)).T
-    return 20 * np.log10(np.maximum(spec, 1e-5))
-
-
-def save_spectrogram_png(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
-    """Write a spectrogram image of mono audio (T,): matplotlib when installed, else a PIL grayscale image."""
-    spec = spectrogram_db(audio)
-    path = Path(path)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from PIL import Image
-
-        top = spec.max()
-        img = np.clip((spec - (top - 80.0)) / 80.0, 0, 1)[::-1]  # 80 dB range, high frequencies on top
-        atomic_write(path, lambda tmp: Image.fromarray((img * 255).astype(np.uint8)).save(tmp, format="PNG"))
-        return path
-    fig, ax = plt.subplots(figsize=(8, 3))
-    ax.imshow(spec, origin="lower", aspect="auto", vmin=spec.max() - 80, vmax=spec.max(),
-              extent=(0, len(audio) / sample_rate, 0, sample_rate / 2))
-    ax.set_xlabel("s")
-    ax.set_ylabel("Hz")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
-
-
 class DemoCallback(pl.Callback):
     """Every ``every`` steps, rank 0 generates audio for the first ``count`` items of the first training batch.
 
@@ -185,8 +129,10 @@ class DemoCallback(pl.Callback):
     @torch.no_grad()
     def generate(self, module: Any, folder: Path) -> list[Path]:
         """Generate and write the demos; returns the written wav paths."""
-        from audiox.media import save_audio
+        from audiox.media import save_audio, save_spectrogram
         from audiox.models.diffusion import make_denoiser
+        from audiox.sampling.samplers import sample_euler
+        from audiox.sampling.schedules import get_sigmas_loglinear
         from audiox.training.module import context_from_features
 
         if self.batch is None:
@@ -200,10 +146,10 @@ class DemoCallback(pl.Callback):
             dit = module.ema.ema_model if module.ema is not None else module.model.dit
             raw = feats["latents_raw"]
             shape = (raw.shape[0], raw.shape[1] // 2, raw.shape[2])
-            sigmas = loglinear_sigmas(self.steps, 0.03, 500.0).to(ctx.device)
+            sigmas = get_sigmas_loglinear(self.steps, 0.03, 500.0, device=ctx.device)
             x = torch.randn(shape, generator=g).to(ctx.device) * sigmas[0]
             denoise = make_denoiser(dit, ctx, cfg_scale=self.cfg_scale)
-            audio = module.model.decode(euler_sample(denoise, x, sigmas)).cpu()
+            audio = module.model.decode(sample_euler(denoise, x, sigmas)).cpu()
         finally:
             module.train(was_training)
         sr = module.model.config.sample_rate
@@ -212,7 +158,7 @@ class DemoCallback(pl.Callback):
             wav = folder / f"{i}.wav"
             folder.mkdir(parents=True, exist_ok=True)
             save_audio(wav, a.clamp(-1, 1), sr)
-            save_spectrogram_png(folder / f"{i}.png", a.mean(0).numpy(), sr)
+            save_spectrogram(folder / f"{i}.png", a, sr)
             paths.append(wav)
         log.info("demos written to %s", folder)
         return paths

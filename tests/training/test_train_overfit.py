@@ -27,7 +27,8 @@ def one_thread():
 def _sample_distance(model, batch) -> float:
     """MSE between a 30-step Euler sample (seeded noise, log-linear sigmas 80 .. 0.03) and the clips' latents."""
     from audiox.models.diffusion import make_denoiser
-    from audiox.training.callbacks import euler_sample, loglinear_sigmas
+    from audiox.sampling.samplers import sample_euler
+    from audiox.sampling.schedules import get_sigmas_loglinear
     from audiox.training.module import context_from_features
     from audiox.training.preencode import encode_frozen
 
@@ -36,9 +37,9 @@ def _sample_distance(model, batch) -> float:
         f = encode_frozen(model, batch)
         ctx = context_from_features(model, f, sample=False, generator=None)
         x0 = f["latents_raw"][:, :8] / model.pretransform.scale
-        sigmas = loglinear_sigmas(30, 0.03, 80.0)
+        sigmas = get_sigmas_loglinear(30, 0.03, 80.0)
         x = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)) * sigmas[0]
-        out = euler_sample(make_denoiser(model.dit, ctx), x, sigmas)
+        out = sample_euler(make_denoiser(model.dit, ctx), x, sigmas)
     return float(((out - x0) ** 2).mean())
 
 
