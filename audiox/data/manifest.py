@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from audiox.errors import ConfigError, MediaError
+from audiox.utils.files import atomic_write
 
 SPLITS = ("train", "test")
 KINDS = ("sfx", "music")
@@ -176,13 +176,8 @@ def write_manifest(path: str | os.PathLike[str], entries: Iterable[ManifestEntry
     if not path.parent.is_dir():
         raise MediaError(f"{path.parent}: folder does not exist")
     lines = [e.to_json() + "\n" for e in entries]
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.writelines(lines)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write)

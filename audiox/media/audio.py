@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +21,7 @@ import soxr
 import torch
 
 from audiox.errors import InputError, MediaError
+from audiox.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -251,15 +251,9 @@ def save_audio(
         data = x.numpy().T
     if not path.parent.is_dir():
         raise MediaError(f"{path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
     try:
-        sf.write(tmp, np.ascontiguousarray(data), sample_rate, subtype=subtype, format=fmt)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: sf.write(tmp, np.ascontiguousarray(data), sample_rate, subtype=subtype,
+                                                format=fmt))
     except sf.LibsndfileError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise MediaError(f"{path}: could not write the audio ({e.__class__.__name__})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from audiox.errors import InputError, MediaError
+from audiox.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -150,17 +150,10 @@ def mux_audio_into_video(
         n_samples = int(round(length * sample_rate))
         samples = audio[:, :n_samples].detach().float().clamp(-1.0, 1.0).cpu().numpy()
 
-        fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=f".tmp{out_path.suffix}", dir=out_path.parent)
-        os.close(fd)
         try:
-            _write(tmp, fmt, in_stream, packets, samples, sample_rate, start)
-            os.replace(tmp, out_path)
+            atomic_write(out_path, lambda tmp: _write(tmp, fmt, in_stream, packets, samples, sample_rate, start))
         except av.FFmpegError as e:
-            Path(tmp).unlink(missing_ok=True)
             raise MediaError(f"{out_path}: could not write the video ({e.__class__.__name__})") from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     log.debug("%s: %d video packets copied, %.3f s of audio", out_path, len(packets), n_samples / sample_rate)
     return out_path
 

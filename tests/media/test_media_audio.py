@@ -175,3 +175,15 @@ def test_save_errors_leave_no_file(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         save_audio(target, x, 8000)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.wav"] and target.read_bytes() == b"old"
+
+
+def test_saved_files_get_umask_permissions(tmp_path):
+    """Atomic writes must not leave mkstemp's private 0600 mode on the final file."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = save_audio(tmp_path / "perm.wav", torch.zeros(1, 100), 8000)
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o644

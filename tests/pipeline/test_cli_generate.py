@@ -93,4 +93,4 @@ def test_bad_input_one_line_no_output(debug_model_dir, tmp_path, capsys, case):
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert needle in err
     assert not out.exists() and not (tmp_path / "o.mp4").exists()
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp*"))
