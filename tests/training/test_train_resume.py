@@ -106,7 +106,7 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "writing"  # mid-write: 1 MiB of the new checkpoint is on disk
-        tmp = [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+        tmp = [p for p in path.parent.iterdir() if ".tmp" in p.name]  # .last.XXXX.tmp.ckpt
         assert len(tmp) == 1 and tmp[0].stat().st_size == 2 + (1 << 20)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
