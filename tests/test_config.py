@@ -10,9 +10,10 @@ import pytest
 
 from audiox.config import config_to_json, load_config, parse_config
 from audiox.errors import ConfigError
+from audiox.models.presets import official_config
 
 REPO = Path(__file__).resolve().parents[1]
-RELEASED = json.loads((REPO / "configs" / "audiox-official.json").read_text())
+RELEASED = official_config()
 
 
 def test_released_config_parses_and_round_trips():

@@ -111,7 +111,7 @@ def builtin_config() -> dict[str, Any]:
 
 
 def official_config() -> dict[str, Any]:
-    """The released HKUSTAudio/AudioX config.json (configs/audiox-official.json holds the same JSON)."""
+    """The released HKUSTAudio/AudioX config.json (the only copy in the project)."""
     from audiox.models import _official_config
 
     return copy.deepcopy(_official_config.CONFIG)

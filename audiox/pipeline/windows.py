@@ -81,7 +81,3 @@ def known_weight(known: torch.Tensor, fade: int) -> torch.Tensor:
     dist = torch.minimum(idx - prev_unknown, next_unknown - idx).float()
     w = torch.sin((dist / fade).clamp(max=1) * math.pi / 2) ** 2
     return torch.where(known, w, torch.zeros_like(w))
-
-
-def seconds_to_samples(seconds: float, sample_rate: int) -> int:
-    return int(round(seconds * sample_rate))

@@ -15,9 +15,9 @@ from audiox.checkpoint.native import convert
 from audiox.checkpoint.official import build_meta_model, infer_clip_overrides, load_model
 from audiox.config import load_config
 from audiox.errors import CheckpointError, InputError
+from audiox.models.presets import get_preset
 
 REPO = Path(__file__).resolve().parents[2]
-RELEASED_CONFIG = REPO / "configs" / "audiox-official.json"
 
 
 def _fixture_keys(official) -> list[tuple[str, list[int]]]:
@@ -69,7 +69,7 @@ def _expand_to_released(rows, dit_depth: int, clip_layers: int) -> list[str]:
 
 def test_released_config_on_meta_device(official):
     """The full-size released model, built without memory: 1357 keys, 1,489,174,804 elements (spec section 2.1)."""
-    cfg = load_config(RELEASED_CONFIG)
+    cfg = get_preset("official")
     model = build_meta_model(cfg)
     sd = model.state_dict()
     assert all(v.is_meta for v in sd.values())
