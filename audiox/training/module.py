@@ -94,15 +94,7 @@ def context_from_features(model: nn.Module, feats: dict[str, torch.Tensor], *, s
         raise ConfigError(f"training supports cross-attention conditioning only; the model also routes {other}")
     out: dict[str, torch.Tensor] = {}
     if "clip" in ids:
-        c = conds[ids["clip"]]
-        f = feats["video_features"]
-        b, t, q, w = f.shape
-        pos = c.Temp_pos_embedding
-        h = f.to(pos.dtype).transpose(1, 2).reshape(b * q, t, w)  # (b q) t w
-        h = c.Temp_transformer(h + pos)
-        h = h.view(b, q, t, w).transpose(1, 2).reshape(b, t * q, w)  # b (t q) w
-        y = c.proj(h.reshape(b * w, t * q)).reshape(b, c.num_tokens, w)  # official raw reinterpretation
-        out[ids["clip"]] = torch.where(feats["video_empty"].view(b, 1, 1), c.empty_visual_feat.to(y.dtype), y)
+        out[ids["clip"]] = conds[ids["clip"]].tokens_from_features(feats["video_features"], feats["video_empty"])
     if "t5" in ids:
         c = conds[ids["t5"]]
         h = c.proj_out(feats["text_hidden"].float())

@@ -146,12 +146,17 @@ class VideoConditioner(nn.Module):
         flat = video.reshape(b * t, *video.shape[2:])
         step = clip_batch or flat.shape[0]
         feats = torch.cat([self.clip_features(flat[i:i + step]) for i in range(0, flat.shape[0], step)])
-        q, w = feats.shape[1], feats.shape[2]
+        y = self.tokens_from_features(feats.view(b, t, *feats.shape[1:]), is_zero)
+        return y, torch.ones(b, 1, device=y.device)
+
+    def tokens_from_features(self, feats: torch.Tensor, is_empty: torch.Tensor) -> torch.Tensor:
+        """The trainable half: CLIP features (B, T, Q, W) -> tokens (B, num_tokens, W); ``is_empty`` (B,) items
+        get ``empty_visual_feat``."""
+        b, t, q, w = feats.shape
         pos = self.Temp_pos_embedding
-        h = feats.to(pos.dtype).view(b, t, q, w).transpose(1, 2).reshape(b * q, t, w)  # (b q) t w
+        h = feats.to(pos.dtype).transpose(1, 2).reshape(b * q, t, w)  # (b q) t w
         h = self.Temp_transformer(h + pos)
         h = h.view(b, q, t, w).transpose(1, 2).reshape(b, t * q, w)  # b (t q) w, contiguous
         # Official quirk: raw row-major reinterpretation, not a transpose.
         y = self.proj(h.reshape(b * w, t * q)).reshape(b, self.num_tokens, w)
-        y = torch.where(is_zero[:, None, None], self.empty_visual_feat.to(y.dtype), y)
-        return y, torch.ones(b, 1, device=y.device)
+        return torch.where(is_empty.view(b, 1, 1), self.empty_visual_feat.to(y.dtype), y)
