@@ -51,6 +51,7 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         ``steps``, ``loss`` (last logged), ``skipped`` (unreadable samples replaced), ``out``.
     """
     import warnings
+    from datetime import timedelta
 
     import pytorch_lightning as pl
     import torch
@@ -78,7 +79,7 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
     geometry = geometry_for(model)
     empty = None
-    if data_kind(data) == "preencoded":
+    if data_kind(data) in ("preencoded", "packed"):
         pre = open_dataset(data, geometry, cfg)
         empty = pre.empty_features()
     module = AudioXTrainingModule(model, cfg, empty=empty)
@@ -111,7 +112,8 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     plugins = [] if str(strategy).startswith(("deepspeed", "fsdp")) else [AtomicCheckpointIO()]
     trainer = pl.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy, precision=cfg.precision,
-        max_steps=cfg.max_steps, accumulate_grad_batches=cfg.accumulate_grad_batches,
+        max_steps=cfg.max_steps, max_time=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
         gradient_clip_val=cfg.gradient_clip_val or None, log_every_n_steps=cfg.log_every,
         use_distributed_sampler=False, enable_checkpointing=False, logger=loggers, callbacks=callbacks,
         plugins=plugins, enable_progress_bar=progress, enable_model_summary=progress, num_sanity_val_steps=0,
@@ -161,6 +163,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-nodes", type=int, default=1, help="nodes (SLURM/torchrun set the rest)")
     p.add_argument("--strategy", default="auto", help="auto, ddp, fsdp, deepspeed (if installed), ...")
     p.add_argument("--init-seed", type=int, default=0, help="weight-init seed for a preset --model")
+    p.add_argument("--vae", default=None, help="VAE weights from `audiox train-vae` to install in a preset --model")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
     p.add_argument("--t5-path", default=None, help="local T5 folder for models with an external text encoder")
     p.add_argument("--export-official", action="store_true", help="also export the official layout at the end")
     p.add_argument("--no-export", action="store_true", help="skip the final export")
@@ -171,7 +175,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 _OVERRIDES = {"max_steps": "max_steps", "batch_size": "batch_size", "accumulate": "accumulate_grad_batches",
               "lr": "lr", "precision": "precision", "num_workers": "num_workers", "seed": "seed",
-              "checkpoint_every": "checkpoint_every", "demo_every": "demo_every"}
+              "checkpoint_every": "checkpoint_every", "demo_every": "demo_every", "max_minutes": "max_minutes"}
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -195,6 +199,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path)
+    if args.vae:
+        from audiox.training.autoencoder import install_vae
+
+        install_vae(model, args.vae)
     summary = train(model, args.data, args.out, cfg, accelerator=args.accelerator, devices=_devices(args.devices),
                     num_nodes=args.num_nodes, strategy=args.strategy, resume=args.resume,
                     progress=not args.no_progress, export=not args.no_export)

@@ -41,6 +41,7 @@ class TrainConfig:
     batch_size: int = 8  # per device (official defaults.ini: 8)
     num_workers: int = 2  # DataLoader worker processes (official: 8)
     max_steps: int = 100_000
+    max_minutes: float = 0.0  # also stop after this much wall-clock training time (0 = no limit)
     # --- optimizer: torch.optim.AdamW over the trainable parameters
     lr: float = 5e-5
     betas: tuple[float, float] = (0.9, 0.999)
@@ -107,7 +108,7 @@ class TrainConfig:
             bad("lr", "expected a positive number")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             bad("betas", "expected [beta1, beta2] in [0, 1)")
-        for key in ("weight_decay", "final_lr", "gradient_clip_val", "power"):
+        for key in ("weight_decay", "final_lr", "gradient_clip_val", "power", "max_minutes"):
             if getattr(self, key) < 0:
                 bad(key, "expected a number >= 0")
         if not 0 <= self.warmup < 1:

@@ -1,7 +1,8 @@
 """Choosing the dataset for a ``--data`` argument and building a resumable, rank-aware DataLoader.
 
-``--data`` may be a ``manifest.jsonl`` (raw media), a pre-encoded folder (``audiox preencode`` output) or tar
-shards (a glob, brace range or comma-separated list of ``.tar`` paths). Distribution is explicit: each rank's
+``--data`` may be a ``manifest.jsonl`` (raw media), a pre-encoded folder (``audiox preencode`` output), a packed
+folder (``audiox preencode --packed``: encoded audio and text, raw video frames) or tar shards (a glob, brace range
+or comma-separated list of ``.tar`` paths). Distribution is explicit: each rank's
 sampler takes its own positions of one seeded stream, so Lightning's distributed sampler is turned off
 (``use_distributed_sampler=False``).
 """
@@ -29,11 +30,15 @@ log = logging.getLogger(__name__)
 
 
 def data_kind(data: str) -> str:
-    """"preencoded", "manifest" or "webdataset" for a ``--data`` value."""
+    """"preencoded", "packed", "manifest" or "webdataset" for a ``--data`` value."""
+    from audiox.data.packed import is_packed
+
     p = Path(data)
     if p.is_dir():
         if (p / "manifest.jsonl").is_file():  # a corpus folder (its meta.json is the corpus's, not pre-encoded)
             return "manifest"
+        if is_packed(p):
+            return "packed"
         if (p / PREENCODED_META).is_file():
             return "preencoded"
         raise ConfigError(f"{data}: folder is neither pre-encoded ({PREENCODED_META}) nor holds a manifest.jsonl")
@@ -52,8 +57,13 @@ def open_dataset(data: str, geometry: Geometry, cfg: TrainConfig, *, rank: int =
         ConfigError: unknown data, or a pre-encoded folder made for another geometry.
     """
     kind = data_kind(data)
-    if kind == "preencoded":
-        ds = PreEncodedDataset(data, max_tries=cfg.max_skip_tries)
+    if kind in ("preencoded", "packed"):
+        if kind == "packed":
+            from audiox.data.packed import PackedDataset
+
+            ds = PackedDataset(data, max_tries=cfg.max_skip_tries)
+        else:
+            ds = PreEncodedDataset(data, max_tries=cfg.max_skip_tries)
         if ds.geometry != geometry:
             raise ConfigError(f"{data}: pre-encoded for {ds.geometry}, but the model expects {geometry}")
         return ds
@@ -66,16 +76,21 @@ def open_dataset(data: str, geometry: Geometry, cfg: TrainConfig, *, rank: int =
                             random_crop=cfg.random_crop)
 
 
-def check_preencoded(ds: PreEncodedDataset, model: Any) -> None:
-    """Refuse pre-encoded data made by other frozen weights, or a config that trains a pre-encoded part."""
+def check_preencoded(ds: Any, model: Any) -> None:
+    """Refuse pre-encoded (or packed) data made by other frozen weights, or a config that trains an encoded part."""
     from audiox.training.preencode import frozen_fingerprint
 
-    have = ds.meta.get("fingerprint")
+    packed = not isinstance(ds, PreEncodedDataset)  # packed folders keep raw video: the CLIP may train
+    if packed:
+        ds.check(model)
+    have = None if packed else ds.meta.get("fingerprint")
     if have is not None and have != frozen_fingerprint(model):
         raise ConfigError(f"{ds.folder}: pre-encoded with other frozen encoder weights than this model's; "
                           "run `audiox preencode` with this model")
+    text_ids = model.conditioner.ids_of_type("t5", "sentence_encoder")
+    text = tuple(f"conditioner.conditioners.{c}.encoder." for c in text_ids)
     trained = [n for n, p in model.named_parameters() if p.requires_grad and
-               ("visual_encoder_model." in n or ".encoder." in n.split("pretransform")[0])]
+               (("visual_encoder_model." in n and not packed) or n.startswith(text))]
     if trained:
         raise ConfigError(f"training.trainable: {trained[0]} belongs to an encoder whose outputs are pre-encoded")
 

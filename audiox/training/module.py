@@ -185,33 +185,43 @@ class AudioXTrainingModule(pl.LightningModule):
             return feats, masked.get("mask_info", {})
         feats = {k: batch[k] for k in ("latents_raw", "video_features", "video_empty", "text_hidden", "text_mask",
                                        "prompt_raw", "prompt_empty") if k in batch}
-        if not training or not cfg.enabled:
-            return feats, {}
-        inputs: dict[str, Any] = {"text": list(batch["text"])}
-        if "video_features" in feats:
-            if cfg.video_token_mode == "drop" and cfg.video_token_ratio > 0:
-                raise ConfigError("training.masking.video_token_mode: 'drop' changes the token count; use 'zero'")
-            f = feats["video_features"]
-            inputs["video_tokens"] = f.reshape(f.shape[0], -1, f.shape[-1])
-        if "prompt_raw" in feats:
-            inputs["audio_prompt"] = feats["prompt_raw"]
-        masked = apply_masking(inputs, cfg, generator, training=True)
-        info = masked["mask_info"]
-        dropped = info["dropped"]
-        if "video_features" in feats:
-            feats["video_features"] = masked["video_tokens"].reshape(feats["video_features"].shape)
-            feats["video_empty"] = feats["video_empty"] | dropped["video"].to(self.device)
-        if "prompt_raw" in feats:
-            silence = self.empty["prompt_raw"].to(feats["prompt_raw"])
-            span = info["audio_span_mask"].to(self.device)[:, None, :]
-            feats["prompt_raw"] = torch.where(span, silence, feats["prompt_raw"])
-            feats["prompt_empty"] = feats["prompt_empty"] | dropped["audio_prompt"].to(self.device)
-        if "text_hidden" in feats:
-            tmask = _mask_text_tokens(feats["text_mask"], info["text_word_ratio"], generator)
-            drop = dropped["text"].to(self.device)[:, None]
-            feats["text_mask"] = torch.where(drop, self.empty["text_mask"].to(tmask)[None], tmask)
-            feats["text_hidden"] = torch.where(drop[..., None], self.empty["text_hidden"].to(feats["text_hidden"]),
-                                               feats["text_hidden"])
+        video = batch.get("video")  # packed data: raw frames, the (trainable) video encoder runs in the step
+        info: dict[str, Any] = {}
+        if training and cfg.enabled:
+            inputs: dict[str, Any] = {"text": list(batch["text"])}
+            if video is not None:
+                inputs["video"] = video
+            elif "video_features" in feats:
+                if cfg.video_token_mode == "drop" and cfg.video_token_ratio > 0:
+                    raise ConfigError("training.masking.video_token_mode: 'drop' changes the token count; use 'zero'")
+                f = feats["video_features"]
+                inputs["video_tokens"] = f.reshape(f.shape[0], -1, f.shape[-1])
+            if "prompt_raw" in feats:
+                inputs["audio_prompt"] = feats["prompt_raw"]
+            masked = apply_masking(inputs, cfg, generator, training=True)
+            info = masked["mask_info"]
+            dropped = info["dropped"]
+            if video is not None:
+                video = masked["video"]  # a dropped video is all zeros: encode_frozen marks it empty
+            elif "video_features" in feats:
+                feats["video_features"] = masked["video_tokens"].reshape(feats["video_features"].shape)
+                feats["video_empty"] = feats["video_empty"] | dropped["video"].to(self.device)
+            if "prompt_raw" in feats:
+                silence = self.empty["prompt_raw"].to(feats["prompt_raw"])
+                span = info["audio_span_mask"].to(self.device)[:, None, :]
+                feats["prompt_raw"] = torch.where(span, silence, feats["prompt_raw"])
+                feats["prompt_empty"] = feats["prompt_empty"] | dropped["audio_prompt"].to(self.device)
+            if "text_hidden" in feats:
+                tmask = _mask_text_tokens(feats["text_mask"], info["text_word_ratio"], generator)
+                drop = dropped["text"].to(self.device)[:, None]
+                feats["text_mask"] = torch.where(drop, self.empty["text_mask"].to(tmask)[None], tmask)
+                feats["text_hidden"] = torch.where(drop[..., None],
+                                                   self.empty["text_hidden"].to(feats["text_hidden"]),
+                                                   feats["text_hidden"])
+        if video is not None:
+            with torch.autocast(self.device.type, enabled=False):
+                v = encode_frozen(self.model, {"video": video}, grad=training)
+            feats["video_features"], feats["video_empty"] = v["video_features"], v["video_empty"]
         return feats, info
 
     def loss(self, batch: dict[str, Any], generator: torch.Generator, *, training: bool = True,

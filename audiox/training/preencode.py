@@ -101,7 +101,7 @@ def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False
     Args:
         model: the AudioXModel.
         batch: ``audio`` (B, C, S); ``video`` (B, T, 3, H, W) 0..255; ``text`` list of B str; ``audio_prompt``
-            (B, C, P), for the conditioners the model has (``audio`` may be absent).
+            (B, C, P); each is encoded when present and the model has its encoder.
         grad: keep gradients for encoders that have trainable parameters (CLIP, T5).
 
     Returns:
@@ -117,7 +117,7 @@ def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False
         w = next(vae.parameters())
         with torch.no_grad():
             out["latents_raw"] = vae.encode_raw(set_audio_channels(batch["audio"], vae.io_channels).to(w)).float()
-    if "clip" in ids:
+    if "clip" in ids and "video" in batch:
         c = conds[ids["clip"]]
         v = batch["video"]
         b, t = v.shape[:2]
@@ -130,7 +130,7 @@ def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False
         with _grad(vm, grad):
             h = vm(pixel_values=x.to(vm.embeddings.patch_embedding.weight.dtype)).last_hidden_state
         out["video_features"] = h.reshape(b, t, *h.shape[1:])
-    if "t5" in ids:
+    if "t5" in ids and "text" in batch:
         c = conds[ids["t5"]]
         input_ids, mask = c.tokenize(list(batch["text"]))
         enc = c.encoder_model
@@ -140,7 +140,7 @@ def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False
         with _grad(enc, grad):
             out["text_hidden"] = enc(input_ids=input_ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state
         out["text_mask"] = mask.to(dev).bool()
-    if "audio_autoencoder" in ids:
+    if "audio_autoencoder" in ids and "audio_prompt" in batch:
         c = conds[ids["audio_autoencoder"]]
         a = batch["audio_prompt"]
         b = a.shape[0]
