@@ -12,7 +12,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$out"
 run() {
     python3 -m audiox train --config "configs/$1.json" --model builtin --vae "$vae" --data "$packed" \
-        --out "$out/$2" --accelerator gpu --devices 1 --max-minutes "$minutes" --no-progress >"$out/$2.log" 2>&1
+        --out "$out/$2" --accelerator "${ACCELERATOR:-gpu}" --devices 1 --max-minutes "$minutes" --no-progress >"$out/$2.log" 2>&1
 }
 run builtin_train_gpu masked &
 masked=$!

@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = s.add_mutually_exclusive_group()
     which.add_argument("--oracle", action="store_true", help="score the real held-out audio instead of a model")
     which.add_argument("--noise", action="store_true", help="score white noise instead of a model")
+    which.add_argument("--vae-oracle", action="store_true",
+                       help="score the real held-out audio passed through the model's VAE (the ceiling of its DiT)")
     c = sub.add_parser("classifier", help="train the reference classifier on a corpus's train split",
                        description="Train the SynthBench reference classifier on real corpus audio and report its "
                                    "held-out accuracy.")
@@ -73,6 +75,28 @@ def pipeline_generator(pipe: Any, *, steps: int | None, seed: int) -> Any:
     return generate
 
 
+def vae_oracle_generator(pipe, root: str | Path):
+    """A generator returning the real clip encoded and decoded by the pipeline's VAE (posterior mean)."""
+    import torch
+
+    from audiox.media import load_audio
+
+    vae = pipe.model.pretransform
+    rate, channels = pipe.geometry.sample_rate, pipe.geometry.channels
+    hop = vae.model.downsampling_ratio
+
+    def generate(entry, case):
+        clip = load_audio(Path(root) / entry.audio, sample_rate=rate, channels=channels)
+        n = clip.shape[-1]
+        pad = (-n) % hop
+        x = torch.nn.functional.pad(clip, (0, pad))[None].to(next(vae.parameters()))
+        with torch.no_grad():
+            y = vae.decode(vae.encode(x))
+        return y[0, :, :n].float().cpu(), rate
+
+    return generate
+
+
 def _run_synth(args: argparse.Namespace) -> int:
     from audiox.evaluation.classifier import load_classifier, load_clip
     from audiox.evaluation.report import write_report
@@ -85,6 +109,11 @@ def _run_synth(args: argparse.Namespace) -> int:
         generator, name = oracle_generator(args.data), "oracle (real held-out audio)"
     elif args.noise:
         generator, name = noise_generator(args.seed), "noise (white, 0.1 rms)"
+    elif args.vae_oracle:
+        from audiox.pipeline import AudioXPipeline
+
+        pipe = AudioXPipeline.from_pretrained(args.model, device=args.device)
+        generator, name = vae_oracle_generator(pipe, args.data), f"VAE oracle (real audio through {pipe.source})"
     else:
         from audiox.pipeline import AudioXPipeline
 

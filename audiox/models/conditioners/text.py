@@ -32,6 +32,19 @@ def resolve_t5_path(name: str, path: str | os.PathLike | None) -> Path:
                       f"(CLI: --t5-path DIR) or set {T5_PATH_ENV} to a Hugging Face {name!r} folder")
 
 
+def eager_attention(model: nn.Module) -> nn.Module:
+    """Run a transformers model with its plain ("eager") attention, as the official fp16 T5 numerics assume.
+
+    transformers 5 sends T5 through SDPA by default, which in fp16 differs from the release by ~1e-3.
+    """
+    config = getattr(model, "config", None)
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
+    elif config is not None:
+        config._attn_implementation = "eager"
+    return model
+
+
 class T5Conditioner(nn.Module):
     """Text list -> tokens (B, max_length, cond_dim) with padding rows zeroed, and a bool mask (B, max_length).
 
@@ -58,7 +71,7 @@ class T5Conditioner(nn.Module):
             cfg = T5Config(**params.t5_config)
             width = cfg.d_model
             self.dtype_t5 = None
-            self.encoder = T5EncoderModel(cfg)
+            self.encoder = eager_attention(T5EncoderModel(cfg))
             if params.tokenizer == "byt5":
                 from transformers import ByT5Tokenizer
 
@@ -75,7 +88,7 @@ class T5Conditioner(nn.Module):
 
     def set_encoder(self, encoder: nn.Module, tokenizer=None) -> None:
         """Attach an external, frozen encoder (e.g. t5-base from a local folder), cast to the T5 dtype."""
-        encoder = encoder.eval().requires_grad_(False)
+        encoder = eager_attention(encoder.eval().requires_grad_(False))
         self.__dict__["_external"] = encoder.to(self.dtype_t5) if self.dtype_t5 is not None else encoder
         if tokenizer is not None:
             self.tokenizer = tokenizer
