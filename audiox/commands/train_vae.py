@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--save-every", type=int, default=200, help="rewrite OUT/vae.safetensors every N steps (atomic)")
     p.add_argument("--init", default=None, help="start from these VAE weights (a vae.safetensors)")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="freeze the encoder (latents already encoded with this VAE stay valid)")
     p.add_argument("--max-minutes", type=float, default=None, help="also stop after this much training time")
     p.add_argument("--write-segments", default=None, metavar="FILE",
                    help="write one loud segment per training clip to FILE (.mulaw.xz) and exit")
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     log.info("training the VAE on %d clips", len(clips))
     tcfg = VAETrainConfig(crop=args.crop, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
-                          seed=args.seed)
+                          seed=args.seed, train_encoder=not args.decoder_only)
     ds = CropDataset(clips, tcfg.crop, tcfg.max_steps * tcfg.batch_size, tcfg.seed)
     loader = DataLoader(ds, batch_size=tcfg.batch_size, shuffle=False, num_workers=args.workers)
     module = VAETrainingModule(cfg.model.pretransform, tcfg)

@@ -136,17 +136,17 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
                     writer.add(it["video"])
                     frame += it["video"].shape[0]
         if "audio" in parts:
-            batch = {"audio": torch.stack([it["audio"] for it in loaded]),
-                     "audio_prompt": torch.stack([it["audio_prompt"] for it in loaded])}
-            f = encode_frozen(model, batch)
+            f = encode_frozen(model, {"audio": torch.stack([it["audio"] for it in loaded])})
             d = f["latents_raw"].shape[1] // 2
+            has = [k for k, it in enumerate(loaded) if bool(it["audio_prompt"].any())]  # silent = no prompt
+            if has:
+                p = encode_frozen(model, {"audio_prompt": torch.stack([loaded[k]["audio_prompt"] for k in has])})
             for k in range(len(loaded)):
                 lat.append(f["latents_raw"][k, :d].half().cpu())
-                rec = items[s + k]
-                rec["prompt"] = -1
-                if not bool(f["prompt_empty"][k]):
-                    rec["prompt"] = len(prm)
-                    prm.append(f["prompt_raw"][k, :d].half().cpu())
+                items[s + k]["prompt"] = -1
+            for j, k in enumerate(has):
+                items[s + k]["prompt"] = len(prm)
+                prm.append(p["prompt_raw"][j, :d].half().cpu())
         if "text" in parts:
             f = encode_frozen(model, {"text": [it["text"] for it in loaded]})
             for k in range(len(loaded)):

@@ -40,6 +40,7 @@ class VAETrainConfig:
     fft_sizes: tuple[int, ...] = (2048, 512, 128)
     max_steps: int = 2000
     seed: int = 0
+    train_encoder: bool = True  # False: decoder only (encodings made earlier stay valid)
 
 
 def stft_loss(x: torch.Tensor, y: torch.Tensor, fft_sizes: tuple[int, ...]) -> torch.Tensor:
@@ -114,7 +115,8 @@ class VAETrainingModule(pl.LightningModule):
             save_vae(self.save_path, self.vae, self.pretransform_cfg)
 
     def losses(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        enc = self.vae.encode_raw(audio)
+        with torch.set_grad_enabled(self.cfg.train_encoder and torch.is_grad_enabled()):
+            enc = self.vae.encode_raw(audio)
         mean, scale = enc.chunk(2, dim=1)
         std = F.softplus(scale) + 1e-4
         z = mean + std * torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
@@ -132,7 +134,8 @@ class VAETrainingModule(pl.LightningModule):
         return out["loss"]
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.vae.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
+        params = self.vae.parameters() if self.cfg.train_encoder else self.vae.decoder.parameters()
+        return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
                                  betas=(0.8, 0.99))
 
 
