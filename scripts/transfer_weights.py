@@ -29,7 +29,7 @@ def pack(native: str, prefix: str) -> None:
         raise SystemExit(f"non-float tensors: {sorted(set(names) - set(floats))}")
     raw = np.concatenate([keep[k].to(torch.float16).contiguous().view(torch.int16).numpy().ravel() for k in names])
     pairs = raw.view(np.uint8).reshape(-1, 2)
-    data = lzma.compress(np.concatenate([pairs[:, 1], pairs[:, 0]]).tobytes(), preset=6)
+    data = lzma.compress(np.concatenate([pairs[:, 1], pairs[:, 0]]).tobytes(), preset=1)
     parts = [data[i:i + PART] for i in range(0, len(data), PART)]
     for i, p in enumerate(parts):
         Path(f"{prefix}.part{i}").write_bytes(p)

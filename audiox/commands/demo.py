@@ -1,7 +1,10 @@
-"""``audiox demo``: run every task once and write WAVs, an MP4 and spectrogram PNGs to a folder.
+"""``audiox demo``: run every task once and write WAVs, MP4s and spectrogram PNGs to a folder.
 
-Uses the built-in model when the package ships one; otherwise (until it does) the tiny untrained ``debug`` model,
-which exercises every code path but produces noise-like audio — the command says so.
+Uses the built-in model shipped in the package (``audiox/assets/builtin``; without it, the tiny untrained ``debug``
+model, which exercises every code path but produces noise-like audio, and the command says so). Video-to-audio and
+image-to-audio run on a held-out clip of the generated corpus that ships beside the model (``examples/``), the
+domain the built-in model was trained on, and video-to-audio also on a real video of ``../shared/media`` when
+present (outside that domain).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ log = logging.getLogger(__name__)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--model", default=None, help="model folder (default: the built-in model)")
-    p.add_argument("--video", default=None, help="video for video-to-audio (default: ../shared/media/*.mp4)")
+    p.add_argument("--video", default=None, help="extra (real) video for video-to-audio "
+                   "(default: the first ../shared/media/*.mp4, if any)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
 
@@ -74,23 +78,32 @@ def run(args: argparse.Namespace) -> int:
         if save_kw.get("mux_out"):
             written.append(Path(save_kw["mux_out"]))
 
-    t2a = pipe("a dog barks twice", **kw)
+    examples = Path(model_dir) / "examples" if model_dir is not None else None
+    t2a_text, t2m_text = "Heavy rain falls while a siren wails.", "A cheerful piano melody in C major at 120 BPM."
+    t2a = pipe(t2a_text, **kw)
     emit("text_to_audio", t2a)
-    t2m = pipe("a cheerful piano melody", **kw)
+    t2m = pipe(t2m_text, **kw)
     emit("text_to_music", t2m)
+    own_video = examples / "video.mp4" if examples is not None else None
+    if own_video is not None and own_video.is_file():
+        emit("video_to_audio", pipe(video=own_video, **kw), mux_video=own_video,
+             mux_out=out / "video_to_audio.mp4")
+        image = examples / "image.png"
+        emit("image_to_audio", pipe(image=image, **kw))
     if video is not None and video.is_file():
-        v2a = pipe(video=video, **kw)
-        emit("video_to_audio", v2a, mux_video=video, mux_out=out / "video_to_audio.mp4")
-        frame = _still_frame(video, out / "image.png")
-        written.append(frame)
-        emit("image_to_audio", pipe(image=frame, **kw))
-    else:
+        name = "video_to_audio_real" if own_video is not None and own_video.is_file() else "video_to_audio"
+        emit(name, pipe(video=video, **kw), mux_video=video, mux_out=out / f"{name}.mp4")
+        if examples is None:
+            frame = _still_frame(video, out / "image.png")
+            written.append(frame)
+            emit("image_to_audio", pipe(image=frame, **kw))
+    elif own_video is None:
         print("no video found (pass --video FILE): skipping video-to-audio and image-to-audio")
     clip = t2a.audio[0]
     sec = clip.shape[-1] / geo.sample_rate
-    emit("inpainting", pipe("a dog barks twice", audio=clip, inpaint=[(sec / 3, 2 * sec / 3)], **kw))
+    emit("inpainting", pipe(t2a_text, audio=clip, inpaint=[(sec / 3, 2 * sec / 3)], **kw))
     music = t2m.audio[0]
-    emit("continuation", pipe("a cheerful piano melody", audio=music, continue_audio=True,
+    emit("continuation", pipe(t2m_text, audio=music, continue_audio=True,
                               seconds=1.5 * music.shape[-1] / geo.sample_rate, **kw))
     print(f"\ndemo finished in {time.time() - t0:.1f} s with model {pipe.source or model_dir}; wrote to {out}/:")
     for p in written:
