@@ -22,19 +22,19 @@ import torch
 from audiox.errors import InputError
 from audiox.utils.files import atomic_write
 
-SEGMENTS_FORMAT = "audiox-mulaw-segments"
+SEGMENTS_FORMAT = "audiox-mulaw-segments-2"
 MU = 255
 
 
 def mulaw_encode(x: np.ndarray) -> np.ndarray:
-    """Float audio in [-1, 1] -> uint8 mu-law codes."""
+    """Float audio in [-1, 1] -> uint8 mu-law codes 1..255 (128 is exact silence)."""
     y = np.sign(x) * np.log1p(MU * np.abs(np.clip(x, -1.0, 1.0))) / math.log1p(MU)
-    return np.round((y + 1.0) / 2.0 * MU).astype(np.uint8)
+    return (np.round(y * 127.0) + 128).astype(np.uint8)
 
 
 def mulaw_decode(q: np.ndarray) -> np.ndarray:
     """uint8 mu-law codes -> float32 audio in [-1, 1]."""
-    y = q.astype(np.float32) / MU * 2.0 - 1.0
+    y = (q.astype(np.float32) - 128.0) / 127.0
     return (np.sign(y) * ((1.0 + MU) ** np.abs(y) - 1.0) / MU).astype(np.float32)
 
 
