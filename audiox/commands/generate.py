@@ -22,7 +22,8 @@ JOB_KEYS = {"text", "negative", "video", "image", "audio", "inpaint", "continue"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="model folder (official config.json + model.ckpt, or native; default: the built-in model)")
+    p.add_argument("--model", default=None,
+                   help="model folder (official config.json + model.ckpt, or native; default: the built-in model)")
     p.add_argument("--t5-path", default=None, help="local Hugging Face T5 folder for official models")
     p.add_argument("--text", default=None, help="text prompt")
     p.add_argument("--negative", default=None, help="negative text prompt")
