@@ -21,13 +21,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check audiox tests benchmarks
+	$(BIN)/ruff check audiox tests benchmarks scripts
 
 demo: $(STAMP)
 	$(BIN)/audiox demo --out demo_out
 
 test: $(STAMP)
-	$(BIN)/ruff check audiox tests benchmarks
+	$(BIN)/ruff check audiox tests benchmarks scripts
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not gpu" tests
 
 clean:
