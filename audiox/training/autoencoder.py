@@ -6,6 +6,7 @@ installed into a full model with :func:`install_vae` (main VAE and every audio-c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -154,7 +155,8 @@ def load_vae_weights(vae: torch.nn.Module, path: str | os.PathLike, expected: Pr
     sd, meta = read_state_dict(path)
     if VAE_CONFIG_META in meta:
         cfg = from_dict(PretransformConfig, json.loads(meta[VAE_CONFIG_META]), "vae")
-        if cfg != expected:
+        # the latent ``scale`` belongs to the model using the VAE (how its DiT sees the latents), not to the weights
+        if dataclasses.replace(cfg, scale=expected.scale) != expected:
             raise CheckpointError(f"{path}: VAE config differs from the model's pretransform config")
     sub = {k[len("pretransform.model."):]: v.float() for k, v in sd.items() if k.startswith("pretransform.model.")}
     missing, unexpected = vae.load_state_dict(sub, strict=False)

@@ -59,3 +59,24 @@ def test_vae_loss_falls_and_installs(tmp_path):
     assert model.conditioner.conditioners["audio_prompt"].pretransform is model.pretransform
     for k, v in module.vae.state_dict().items():
         assert torch.equal(model.pretransform.model.state_dict()[k], v)
+
+
+def test_vae_installs_into_a_model_with_another_latent_scale_but_not_another_geometry(tmp_path):
+    import pytest
+
+    from audiox.errors import CheckpointError
+
+    cfg = get_preset("debug")
+    module = VAETrainingModule(cfg.model.pretransform, VAETrainConfig())
+    path = save_vae(tmp_path / "vae.safetensors", module.vae, cfg.model.pretransform)
+    scaled = debug_config()
+    for pt in (scaled["model"]["pretransform"], scaled["model"]["conditioning"]["configs"][2]["config"]
+               ["pretransform_config"]):
+        pt["scale"] = 2.0
+    model = build_model(scaled, seed=0)
+    install_vae(model, path)  # the scale is the model's view of the latents, not part of the VAE weights
+    assert model.pretransform.scale == 2.0
+    other = debug_config()
+    other["model"]["pretransform"]["config"]["decoder"]["config"]["channels"] = 8
+    with pytest.raises(CheckpointError, match="VAE config differs"):
+        install_vae(build_model(other, seed=0), path)
