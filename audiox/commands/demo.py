@@ -84,16 +84,15 @@ def run(args: argparse.Namespace) -> int:
     emit("text_to_audio", t2a)
     t2m = pipe(t2m_text, **kw)
     emit("text_to_music", t2m)
-    own_video = examples / "video.mp4" if examples is not None else None
-    if own_video is not None and own_video.is_file():
+    own_video = examples / "video.mp4" if examples is not None and (examples / "video.mp4").is_file() else None
+    if own_video is not None:
         emit("video_to_audio", pipe(video=own_video, **kw), mux_video=own_video,
              mux_out=out / "video_to_audio.mp4")
-        image = examples / "image.png"
-        emit("image_to_audio", pipe(image=image, **kw))
+        emit("image_to_audio", pipe(image=examples / "image.png", **kw))
     if video is not None and video.is_file():
-        name = "video_to_audio_real" if own_video is not None and own_video.is_file() else "video_to_audio"
+        name = "video_to_audio_real" if own_video is not None else "video_to_audio"
         emit(name, pipe(video=video, **kw), mux_video=video, mux_out=out / f"{name}.mp4")
-        if examples is None:
+        if own_video is None:
             frame = _still_frame(video, out / "image.png")
             written.append(frame)
             emit("image_to_audio", pipe(image=frame, **kw))

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-seed", type=int, default=0, help="weight-init seed for a preset --model")
     p.add_argument("--t5-path", default=None, help="local T5 folder for models with an external text encoder")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
-    p.add_argument("--vae", default=None, help="VAE weights from `audiox train-vae` to install in a preset --model")
+    p.add_argument("--vae", default=None, help="VAE weights from `audiox train-vae` to install in --model")
     p.add_argument("--packed", action="store_true",
                    help="compact folder: encoded audio and text, raw video frames (for a trainable video encoder)")
     p.add_argument("--parts", default="video,text,audio", help="with --packed: parts to (re)write")
@@ -44,12 +44,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path)
-    if args.vae:
-        from audiox.training.autoencoder import install_vae
-
-        install_vae(model, args.vae)
-    model = model.to(args.device)
+    model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path, vae=args.vae).to(args.device)
     if Path(args.data).is_dir():
         args.data = str(Path(args.data) / "manifest.jsonl")
     if args.packed:

@@ -18,15 +18,24 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None) -> Any:
-    """A preset name (fresh weights from ``seed``) or an official/native model folder (fine-tuning)."""
+def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae: str | None = None) -> Any:
+    """A preset name (fresh weights from ``seed``) or an official/native model folder (fine-tuning).
+
+    ``vae``: weights from ``audiox train-vae`` installed in place of the model's VAE (every copy, shared).
+    """
     from audiox.models.presets import PRESETS, build_model
 
     if spec in PRESETS:
-        return build_model(spec, seed=seed)
-    from audiox.checkpoint.official import load_model
+        model = build_model(spec, seed=seed)
+    else:
+        from audiox.checkpoint.official import load_model
 
-    return load_model(spec, text_encoder_path=t5_path, require_text_encoder=True)
+        model = load_model(spec, text_encoder_path=t5_path, require_text_encoder=True)
+    if vae:
+        from audiox.training.autoencoder import install_vae
+
+        install_vae(model, vae)
+    return model
 
 
 def _devices(value: str) -> int | str:
@@ -163,7 +172,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-nodes", type=int, default=1, help="nodes (SLURM/torchrun set the rest)")
     p.add_argument("--strategy", default="auto", help="auto, ddp, fsdp, deepspeed (if installed), ...")
     p.add_argument("--init-seed", type=int, default=0, help="weight-init seed for a preset --model")
-    p.add_argument("--vae", default=None, help="VAE weights from `audiox train-vae` to install in a preset --model")
+    p.add_argument("--vae", default=None, help="VAE weights from `audiox train-vae` to install in --model")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
     p.add_argument("--t5-path", default=None, help="local T5 folder for models with an external text encoder")
     p.add_argument("--export-official", action="store_true", help="also export the official layout at the end")
@@ -198,11 +207,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = config_from_args(args)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path)
-    if args.vae:
-        from audiox.training.autoencoder import install_vae
-
-        install_vae(model, args.vae)
+    model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path, vae=args.vae)
     summary = train(model, args.data, args.out, cfg, accelerator=args.accelerator, devices=_devices(args.devices),
                     num_nodes=args.num_nodes, strategy=args.strategy, resume=args.resume,
                     progress=not args.no_progress, export=not args.no_export)

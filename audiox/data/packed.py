@@ -58,20 +58,16 @@ def part_fingerprint(model: torch.nn.Module, part: str) -> str:
 
     The VAE decoder is left out: it does not change the encodings, so it may be fine-tuned after packing.
     """
-    import hashlib
+    from audiox.training.preencode import tensor_fingerprint
 
-    h = hashlib.sha256()
     if part == "audio":
-        tensors = [(n, t) for n, t in sorted(model.state_dict().items()) if n.startswith("pretransform.model.encoder.")]
-    else:
-        tensors = []
-        for cid in model.conditioner.ids_of_type("t5", "sentence_encoder"):
-            enc = model.conditioner.conditioners[cid].encoder_model
-            tensors += [(f"{cid}.{n}", t) for n, t in sorted(enc.state_dict().items())[:16]]
-    for name, t in tensors:
-        h.update(name.encode())
-        h.update(t.detach().flatten()[:256].float().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
+        return tensor_fingerprint([(n, t) for n, t in sorted(model.state_dict().items())
+                                   if n.startswith("pretransform.model.encoder.")])
+    named = []
+    for cid in model.conditioner.ids_of_type("t5", "sentence_encoder"):
+        enc = model.conditioner.conditioners[cid].encoder_model
+        named += [(f"{cid}.{n}", t) for n, t in sorted(enc.state_dict().items())[:16]]
+    return tensor_fingerprint(named)
 
 
 @torch.no_grad()

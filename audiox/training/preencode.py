@@ -72,23 +72,23 @@ def geometry_for(model: nn.Module) -> Geometry:
                     hop=cfg.downsampling_ratio, **kw)
 
 
-def frozen_fingerprint(model: nn.Module) -> str:
-    """A short hash of the frozen encoders' weights (VAE, CLIP, text encoder), to match pre-encoded data."""
+def tensor_fingerprint(named: list[tuple[str, torch.Tensor]]) -> str:
+    """A short hash of (name, tensor) pairs: each name and the first 256 values of its tensor, in the given order."""
     h = hashlib.sha256()
-
-    def add(name: str, t: torch.Tensor) -> None:
+    for name, t in named:
         h.update(name.encode())
         h.update(t.detach().flatten()[:256].float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
 
-    for name, t in sorted(model.state_dict().items()):
-        if _FROZEN_RX.search(name):
-            add(name, t)
+
+def frozen_fingerprint(model: nn.Module) -> str:
+    """A short hash of the frozen encoders' weights (VAE, CLIP, text encoder), to match pre-encoded data."""
+    named = [(n, t) for n, t in sorted(model.state_dict().items()) if _FROZEN_RX.search(n)]
     for cid in model.conditioner.ids_of_type("t5", "sentence_encoder"):
         c = model.conditioner.conditioners[cid]
         if c._modules.get("encoder") is None and c.encoder_model is not None:  # external T5, not in the state dict
-            for name, t in sorted(c.encoder_model.state_dict().items())[:16]:
-                add(name, t)
-    return h.hexdigest()[:16]
+            named += sorted(c.encoder_model.state_dict().items())[:16]
+    return tensor_fingerprint(named)
 
 
 def _grad(module: nn.Module, grad: bool) -> torch.autograd.grad_mode.set_grad_enabled:
