@@ -157,3 +157,19 @@ def test_masking_only_in_training_and_cfg_dropout_zeroes_context(tmp_path: Path)
     assert math.isfinite(float(loss)) and 0 < int(dropped.sum()) < len(dropped)
     norms = seen["ctx"].abs().flatten(1).sum(1)
     assert bool((norms[dropped] == 0).all()) and bool((norms[~dropped] > 0).all())
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("builtin_*.json")), ids=lambda p: p.name)
+def test_shipped_training_configs_load(path: Path) -> None:
+    """Every recipe config in configs/ parses; the no-mask ablations differ from their recipe only in masking."""
+    cfg = TrainConfig.load(path)
+    assert cfg.masking.cfg_dropout_prob == 0.1
+    if path.stem.endswith("_nomask"):
+        recipe = TrainConfig.load(path.with_name(path.name.replace("_nomask", "")))
+        assert cfg.masking.drop_video_prob == cfg.masking.drop_text_prob == cfg.masking.drop_audio_prob == 0.0
+        assert cfg.masking.video_patch_ratio == cfg.masking.text_word_ratio == 0.0
+        assert recipe.masking.drop_video_prob > 0 and recipe.masking.video_patch_ratio > 0
+        assert cfg.to_dict() | {"masking": None} == recipe.to_dict() | {"masking": None}

@@ -1,0 +1,75 @@
+"""Held-out reconstruction scores of trained VAE files for a preset (how docs/builtin.md measures its VAEs).
+
+    python scripts/vae_check.py CORPUS VAE.safetensors [VAE2.safetensors ...] [--preset builtin] [--n 24]
+
+For the first ``--n`` clips of the corpus's test split (padded to the model window) it prints, per VAE, one JSON
+line with:
+
+- ``stft``: the training loss's multi-resolution STFT term (spectral convergence + log-magnitude L1);
+- ``logmel_l1``: mean absolute log-mel difference (the SynthBench classifier's features);
+- ``tone_band``: for the pitched held-out clips (a labelled beep), the share of the clip's spectral energy within
+  3 % of the beep's frequency, real vs reconstructed, and the strongest reconstructed frequency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+import torch.nn.functional as F
+
+from audiox.data.manifest import read_manifest
+from audiox.evaluation.features import log_mel
+from audiox.evaluation.synthbench import SynthBench
+from audiox.media import load_audio
+from audiox.models.presets import build_model
+from audiox.training.autoencoder import load_vae_weights, stft_loss
+
+
+def band_share(x: torch.Tensor, sample_rate: int, hz: float) -> tuple[float, float]:
+    """(share of the energy of mono ``x`` (T,) within 3 % of ``hz``, frequency of its strongest bin)."""
+    mag = torch.fft.rfft(x).abs().pow(2)
+    freqs = torch.fft.rfftfreq(x.shape[-1], 1 / sample_rate)
+    band = (freqs > hz * 0.97) & (freqs < hz * 1.03)
+    return float(mag[band].sum() / mag.sum().clamp_min(1e-12)), float(freqs[mag.argmax()])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("corpus")
+    p.add_argument("vaes", nargs="+")
+    p.add_argument("--preset", default="builtin")
+    p.add_argument("--n", type=int, default=24)
+    a = p.parse_args()
+    model = build_model(a.preset, seed=0)
+    vae, cfg = model.pretransform.model, model.config
+    entries = [e for e in read_manifest(f"{a.corpus}/manifest.jsonl") if e.split == "test"]
+    window = cfg.sample_size
+
+    def load(e) -> torch.Tensor:
+        x = load_audio(f"{a.corpus}/{e.audio}", sample_rate=cfg.sample_rate, channels=cfg.audio_channels)
+        return F.pad(x, (0, window - x.shape[-1]))[..., :window]
+
+    clips = torch.stack([load(e) for e in entries[: a.n]])
+    pitched = [(e, hz) for e in entries if (hz := SynthBench.pitched_target(e))][:4]
+    tones = torch.stack([load(e) for e, _ in pitched]) if pitched else None
+    for path in a.vaes:
+        load_vae_weights(vae, path, cfg.model.pretransform)
+        with torch.no_grad():
+            rec = torch.cat([vae.decode(vae.encode(clips[i:i + 4]))[..., :window] for i in range(0, len(clips), 4)])
+            rec_tones = vae.decode(vae.encode(tones))[..., :window] if tones is not None else None
+        mel = sum((log_mel(r, cfg.sample_rate) - log_mel(c, cfg.sample_rate)).abs().mean().item()
+                  for r, c in zip(rec, clips)) / len(clips)
+        row = {"vae": path, "n": len(clips), "stft": round(stft_loss(rec, clips, (2048, 512, 128)).item(), 4),
+               "logmel_l1": round(mel, 4), "tone_band": []}
+        for i, (e, hz) in enumerate(pitched):
+            real, _ = band_share(tones[i].mean(0), cfg.sample_rate, hz)
+            got, peak = band_share(rec_tones[i].mean(0), cfg.sample_rate, hz)
+            row["tone_band"].append({"id": e.id, "hz": hz, "real": round(real, 3), "recon": round(got, 3),
+                                     "recon_peak_hz": round(peak, 2)})
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
