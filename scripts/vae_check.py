@@ -17,14 +17,13 @@ import argparse
 import json
 
 import torch
-import torch.nn.functional as F
 
 from audiox.data.manifest import read_manifest
-from audiox.evaluation.features import log_mel
+from audiox.evaluation.features import log_mel, to_mono
 from audiox.evaluation.synthbench import SynthBench
-from audiox.media import load_audio
+from audiox.media import fit_length, load_audio
 from audiox.models.presets import build_model
-from audiox.training.autoencoder import load_vae_weights, stft_loss
+from audiox.training.autoencoder import VAETrainConfig, load_vae_weights, stft_loss
 
 
 def band_share(x: torch.Tensor, sample_rate: int, hz: float) -> tuple[float, float]:
@@ -49,7 +48,7 @@ def main() -> None:
 
     def load(e) -> torch.Tensor:
         x = load_audio(f"{a.corpus}/{e.audio}", sample_rate=cfg.sample_rate, channels=cfg.audio_channels)
-        return F.pad(x, (0, window - x.shape[-1]))[..., :window]
+        return fit_length(x, window)
 
     clips = torch.stack([load(e) for e in entries[: a.n]])
     pitched = [(e, hz) for e in entries if (hz := SynthBench.pitched_target(e))][:4]
@@ -61,11 +60,11 @@ def main() -> None:
             rec_tones = vae.decode(vae.encode(tones))[..., :window] if tones is not None else None
         mel = sum((log_mel(r, cfg.sample_rate) - log_mel(c, cfg.sample_rate)).abs().mean().item()
                   for r, c in zip(rec, clips)) / len(clips)
-        row = {"vae": path, "n": len(clips), "stft": round(stft_loss(rec, clips, (2048, 512, 128)).item(), 4),
+        row = {"vae": path, "n": len(clips), "stft": round(stft_loss(rec, clips, VAETrainConfig().fft_sizes).item(), 4),
                "logmel_l1": round(mel, 4), "tone_band": []}
         for i, (e, hz) in enumerate(pitched):
-            real, _ = band_share(tones[i].mean(0), cfg.sample_rate, hz)
-            got, peak = band_share(rec_tones[i].mean(0), cfg.sample_rate, hz)
+            real, _ = band_share(to_mono(tones[i]), cfg.sample_rate, hz)
+            got, peak = band_share(to_mono(rec_tones[i]), cfg.sample_rate, hz)
             row["tone_band"].append({"id": e.id, "hz": hz, "real": round(real, 3), "recon": round(got, 3),
                                      "recon_peak_hz": round(peak, 2)})
         print(json.dumps(row), flush=True)
