@@ -81,10 +81,45 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
+class IstftDecoderParams:
+    """A spectral decoder (ours, not in the official release): ConvNeXt blocks, then an inverse STFT.
+
+    ``upsample`` STFT frames per latent frame; the STFT hop is ``downsampling_ratio / upsample``.
+    """
+
+    out_channels: int
+    latent_dim: int
+    channels: int = 256
+    pre_blocks: int = 3
+    post_blocks: int = 5
+    upsample: int = 4
+    n_fft: int = 1024
+
+    def validate(self, path: str) -> None:
+        _positive(path, out_channels=self.out_channels, latent_dim=self.latent_dim, channels=self.channels,
+                  upsample=self.upsample, n_fft=self.n_fft)
+        if self.pre_blocks < 0 or self.post_blocks < 0:
+            raise ConfigError(f"{path}.pre_blocks: block counts must be >= 0")
+        if self.n_fft % 2:
+            raise ConfigError(f"{path}.n_fft: must be even, got {self.n_fft}")
+
+
+_DECODER_PARAMS: dict[str, type] = {"oobleck": OobleckDecoderParams, "istft": IstftDecoderParams}
+
+
+@dataclass(frozen=True)
 class DecoderConfig:
-    type: Literal["oobleck"]
-    config: OobleckDecoderParams
+    type: str
+    config: Any
     requires_grad: bool = True
+
+    def validate(self, path: str) -> None:
+        if self.type not in _DECODER_PARAMS:
+            raise ConfigError(
+                f"{path}.type: unknown decoder type {self.type!r}; expected one of {', '.join(_DECODER_PARAMS)}")
+        if not isinstance(self.config, _DECODER_PARAMS[self.type]):
+            object.__setattr__(self, "config", from_dict(_DECODER_PARAMS[self.type], self.config or {},
+                                                         f"{path}.config"))
 
 
 @dataclass(frozen=True)
@@ -115,6 +150,11 @@ class AutoencoderConfig:
         if enc_out != (2 * self.latent_dim if vae else self.latent_dim):
             raise ConfigError(
                 f"{path}.encoder.config.latent_dim: {enc_out} does not match latent_dim {self.latent_dim}")
+        if self.decoder.type == "istft" and (self.downsampling_ratio % self.decoder.config.upsample
+                                             or self.decoder.config.n_fft < self.downsampling_ratio
+                                             // self.decoder.config.upsample):
+            raise ConfigError(f"{path}.decoder.config.upsample: the hop downsampling_ratio / upsample must be a "
+                              f"whole number of samples no longer than n_fft")
         if self.decoder.config.latent_dim != self.latent_dim:
             raise ConfigError(f"{path}.decoder.config.latent_dim: must equal latent_dim {self.latent_dim}")
 

@@ -2,7 +2,8 @@
 
     python scripts/vae_check.py CORPUS VAE.safetensors [VAE2.safetensors ...] [--preset builtin] [--n 24]
 
-For the first ``--n`` clips of the corpus's test split (padded to the model window) it prints, per VAE, one JSON
+For the first ``--n`` clips of the corpus's test split (padded to the model window) it prints, per VAE (of
+any decoder type: each file's own config builds it), one JSON
 line with:
 
 - ``stft``: the training loss's multi-resolution STFT term (spectral convergence + log-magnitude L1);
@@ -22,8 +23,8 @@ from audiox.data.manifest import read_manifest
 from audiox.evaluation.features import log_mel, to_mono
 from audiox.evaluation.synthbench import SynthBench
 from audiox.media import fit_length, load_audio
-from audiox.models.presets import build_model
-from audiox.training.autoencoder import VAETrainConfig, load_vae_weights, stft_loss
+from audiox.models.presets import config_from
+from audiox.training.autoencoder import VAETrainConfig, stft_loss, vae_from_file
 
 
 def band_share(x: torch.Tensor, sample_rate: int, hz: float) -> tuple[float, float]:
@@ -41,8 +42,7 @@ def main() -> None:
     p.add_argument("--preset", default="builtin")
     p.add_argument("--n", type=int, default=24)
     a = p.parse_args()
-    model = build_model(a.preset, seed=0)
-    vae, cfg = model.pretransform.model, model.config
+    cfg = config_from(a.preset)
     entries = [e for e in read_manifest(f"{a.corpus}/manifest.jsonl") if e.split == "test"]
     window = cfg.sample_size
 
@@ -54,7 +54,7 @@ def main() -> None:
     pitched = [(e, hz) for e in entries if (hz := SynthBench.pitched_target(e))][:4]
     tones = torch.stack([load(e) for e, _ in pitched]) if pitched else None
     for path in a.vaes:
-        load_vae_weights(vae, path, cfg.model.pretransform)
+        vae, _ = vae_from_file(path)  # any decoder type: the file's own config
         with torch.no_grad():
             rec = torch.cat([vae.decode(vae.encode(clips[i:i + 4]))[..., :window] for i in range(0, len(clips), 4)])
             rec_tones = vae.decode(vae.encode(tones))[..., :window] if tones is not None else None

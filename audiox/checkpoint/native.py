@@ -77,6 +77,9 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
         raise InputError(f"unknown target format {to!r}; expected native or official")
     weights, cfg_path = _source_files(Path(src), Path(config) if config else None)
     cfg = load_config(cfg_path)
+    decoder = cfg.model.pretransform.config.decoder.type
+    if to == "official" and decoder != "oobleck":
+        raise InputError(f"{cfg_path}: the official code has no {decoder!r} VAE decoder; convert to native instead")
     sd, meta = read_state_dict(weights)
     sd = expand_shared(sd, meta)
     model = build_meta_model(cfg, infer_clip_overrides(sd, cfg))

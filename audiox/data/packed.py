@@ -199,10 +199,12 @@ class _VideoWriter:
         s.pix_fmt = "yuv444p"
         s.options = {"crf": str(VIDEO_CRF), "preset": "medium", "threads": "1"}
         self.stream = s
+        self.count = 0
 
     def add(self, frames: torch.Tensor) -> None:
         import av
 
+        self.count += frames.shape[0]
         for fr in frames.permute(0, 2, 3, 1).contiguous().numpy():
             for pkt in self.stream.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
                 self.container.mux(pkt)
@@ -211,6 +213,10 @@ class _VideoWriter:
         for pkt in self.stream.encode():
             self.container.mux(pkt)
         self.container.close()
+        if self.count == 0:  # no item has a video or an image: no stream (an empty MP4 is not written)
+            self.tmp.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
+            return
         os.replace(self.tmp, self.path)
 
 

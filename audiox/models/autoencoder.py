@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from audiox.config import AutoencoderConfig, OobleckDecoderParams, OobleckEncoderParams, PretransformConfig
+from audiox.models.istft_decoder import IstftDecoder
 from audiox.nn.snake import SnakeBeta
 from audiox.nn.wnconv import WNConv1d, WNConvTranspose1d
 
@@ -129,7 +130,10 @@ class AudioAutoencoder(nn.Module):
         self.cfg = cfg
         self.iterate_batch = iterate_batch
         self.encoder = OobleckEncoder(cfg.encoder.config)
-        self.decoder = OobleckDecoder(cfg.decoder.config)
+        if cfg.decoder.type == "istft":
+            self.decoder: nn.Module = IstftDecoder(cfg.decoder.config, cfg.downsampling_ratio)
+        else:
+            self.decoder = OobleckDecoder(cfg.decoder.config)
         self.is_vae = cfg.bottleneck is not None and cfg.bottleneck.type == "vae"
         self.latent_dim = cfg.latent_dim
         self.downsampling_ratio = cfg.downsampling_ratio

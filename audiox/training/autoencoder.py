@@ -164,6 +164,20 @@ def load_vae_weights(vae: torch.nn.Module, path: str | os.PathLike, expected: Pr
         raise CheckpointError(f"{path}: VAE keys do not match: {len(missing)} missing, {len(unexpected)} unexpected")
 
 
+def vae_from_file(path: str | os.PathLike) -> tuple[torch.nn.Module, PretransformConfig]:
+    """Build the :class:`AudioAutoencoder` a :func:`save_vae` file describes and load it: ``(vae, its config)``."""
+    from audiox.checkpoint.io import read_state_dict
+    from audiox.models.autoencoder import AudioAutoencoder
+
+    _, meta = read_state_dict(path)
+    if VAE_CONFIG_META not in meta:
+        raise CheckpointError(f"{path}: no VAE config in the metadata (not written by `audiox train-vae`)")
+    cfg = from_dict(PretransformConfig, json.loads(meta[VAE_CONFIG_META]), "vae")
+    vae = AudioAutoencoder(cfg.config, iterate_batch=cfg.iterate_batch)
+    load_vae_weights(vae, path, cfg)
+    return vae, cfg
+
+
 def install_vae(model, path: str | os.PathLike) -> None:
     """Load a trained VAE into ``model.pretransform`` and share it with every audio conditioner (strict)."""
     from audiox.models.conditioners.audio import AudioConditioner
