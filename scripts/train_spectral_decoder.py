@@ -91,8 +91,11 @@ def main() -> None:
     src = AudioAutoencoder(cfg.model.pretransform.config)
     load_vae_weights(src, a.vae, cfg.model.pretransform)
     pre = spectral_pretransform(cfg.model.pretransform, params)
-    made_by = json.loads((a.packed / "meta.json").read_text())["fingerprints"]["audio"] if is_packed(a.packed) else None
-    mine = tensor_fingerprint([(f"pretransform.model.encoder.{n}", t) for n, t in sorted(src.encoder.state_dict().items())])
+    made_by = None
+    if is_packed(a.packed):
+        made_by = json.loads((a.packed / "meta.json").read_text())["fingerprints"]["audio"]
+    mine = tensor_fingerprint([(f"pretransform.model.encoder.{n}", t)
+                               for n, t in sorted(src.encoder.state_dict().items())])
     if made_by is not None and made_by != mine:
         raise SystemExit(f"{a.packed}: its latents come from another VAE encoder than {a.vae}'s")
     with torch.random.fork_rng(devices=[]):  # a seeded initialisation that leaves the global RNG alone

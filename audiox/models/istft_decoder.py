@@ -75,5 +75,6 @@ class IstftDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         spec = self.spectrum(z)
         length = spec.shape[-1] * self.hop
-        audio = torch.istft(spec, self.n_fft, self.hop, window=torch.hann_window(self.n_fft, device=spec.device), center=True, length=length)
+        window = torch.hann_window(self.n_fft, device=spec.device)
+        audio = torch.istft(spec, self.n_fft, self.hop, window=window, center=True, length=length)
         return audio.reshape(z.shape[0], self.out_channels, length)
