@@ -1,4 +1,4 @@
-"""``audiox train-vae``: train the model's Oobleck VAE on a corpus; writes OUT/vae.safetensors and metrics.csv.
+"""``audiox train-vae``: train the model's VAE (Oobleck or spectral ``"istft"`` decoder, as its config says).
 
 ``--data`` is a corpus (folder or manifest.jsonl) or a segments file (``.mulaw.xz``, :mod:`audiox.data.segments`);
 ``--write-segments FILE`` writes such a file from the corpus and exits (to train on a machine without the corpus).
