@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
+QUIET_PEAK_DBFS = -40.0  # peak normalisation of an output quieter than this amplifies mostly the decoder's noise floor
 
 
 @dataclass
@@ -50,9 +55,15 @@ class AudioOutput:
         peak = audio.abs().max().item()
         if normalize is None:
             normalize = not self.keeps_input_audio or peak > 1.0
+        peak_dbfs = 20 * math.log10(peak) if peak > 0 else float("-inf")
+        if normalize and peak_dbfs < QUIET_PEAK_DBFS:
+            log.warning("%s: the generated audio is near-silent (peak %.1f dBFS); peak normalisation raises it by "
+                        "%.0f dB, so what you hear is mostly the decoder's noise floor", path, peak_dbfs,
+                        -peak_dbfs if peak > 0 else 0.0)
         out = save_audio(path, audio, self.sample_rate, normalize=normalize)
         if sidecar:
-            meta = {**self.settings, "item": index, "sample_rate": self.sample_rate, "seconds": self.seconds}
+            meta = {**self.settings, "item": index, "sample_rate": self.sample_rate, "seconds": self.seconds,
+                    "raw_peak_dbfs": round(peak_dbfs, 2) if peak > 0 else None, "normalized": bool(normalize)}
             text = json.dumps(meta, indent=2, default=str) + "\n"
             from audiox.checkpoint.io import atomic_write
 

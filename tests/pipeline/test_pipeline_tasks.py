@@ -140,6 +140,24 @@ def test_save_writes_audio_and_sidecar(pipe, tmp_path):
     assert sr == pipe.geometry.sample_rate and len(data) == out.audio.shape[-1]
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["seed"] == 9 and meta["sampler"] == "euler" and meta["text"] == ["a bell"]
+    peak = float(out.audio[0].abs().max())
+    assert meta["normalized"] is True and abs(meta["raw_peak_dbfs"] - 20 * np.log10(peak)) < 0.01
+
+
+def test_saving_a_near_silent_output_warns(tmp_path, caplog):
+    import logging
+
+    from audiox.pipeline.output import AudioOutput
+
+    quiet = AudioOutput(audio=torch.full((1, 1, 800), 1e-3) * torch.randn(1, 1, 800, generator=torch.Generator()
+                        .manual_seed(0)).sign(), sample_rate=8000, latents=torch.zeros(1, 2, 4))
+    with caplog.at_level(logging.WARNING, logger="audiox.pipeline.output"):
+        quiet.save(tmp_path / "q.wav")
+    assert "near-silent (peak -60.0 dBFS)" in caplog.text and "60 dB" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="audiox.pipeline.output"):
+        AudioOutput(audio=quiet.audio * 1000, sample_rate=8000, latents=quiet.latents).save(tmp_path / "l.wav")
+    assert "near-silent" not in caplog.text
 
 
 def test_bfloat16_pipeline_close_to_float32(debug_model_dir, pipe):
