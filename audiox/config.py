@@ -98,8 +98,9 @@ class IstftDecoderParams:
     def validate(self, path: str) -> None:
         _positive(path, out_channels=self.out_channels, latent_dim=self.latent_dim, channels=self.channels,
                   upsample=self.upsample, n_fft=self.n_fft)
-        if self.pre_blocks < 0 or self.post_blocks < 0:
-            raise ConfigError(f"{path}.pre_blocks: block counts must be >= 0")
+        for key in ("pre_blocks", "post_blocks"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{path}.{key}: must be >= 0, got {getattr(self, key)}")
         if self.n_fft % 2:
             raise ConfigError(f"{path}.n_fft: must be even, got {self.n_fft}")
 
