@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--no-fd", action="store_true", help="skip the Frechet distance (aisfx)")
     s.add_argument("--no-pitch", action="store_true", help="skip the CREPE pitch error (torchcrepe)")
     s.add_argument("--spectrograms", type=int, default=4, help="spectrogram PNGs per case (default 4)")
+    s.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's; 1 is fastest when other processes share the cores)")
     which = s.add_mutually_exclusive_group()
     which.add_argument("--oracle", action="store_true", help="score the real held-out audio instead of a model")
     which.add_argument("--noise", action="store_true", help="score white noise instead of a model")
@@ -98,10 +100,17 @@ def vae_oracle_generator(pipe, root: str | Path):
 
 
 def _run_synth(args: argparse.Namespace) -> int:
+    from audiox.errors import InputError
     from audiox.evaluation.classifier import load_classifier, load_clip
     from audiox.evaluation.report import write_report
     from audiox.evaluation.synthbench import CASES, SynthBench, noise_generator, oracle_generator
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     cases = tuple(args.cases) if args.cases else CASES
     bench = SynthBench(args.data, classifier=load_classifier(args.classifier), split=args.split, n=args.n,
                        fd=not args.no_fd, pitch=not args.no_pitch, cases=cases)

@@ -105,3 +105,24 @@ def test_cli_oracle(heldout_corpus, tmp_path, capsys):
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["meta"]["generator"].startswith("oracle") and report["n_entries"] == 2
     assert "SynthBench: 2 entries" in capsys.readouterr().out
+
+
+def test_cli_threads(heldout_corpus, tmp_path):
+    import pytest
+    import torch
+
+    from audiox.commands import evaluate
+    from audiox.errors import InputError
+
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    base = ["synth", "--data", str(heldout_corpus), "--n", "1", "--oracle", "--no-fd", "--no-pitch",
+            "--spectrograms", "0"]
+    before = torch.get_num_threads()
+    try:
+        assert evaluate.run(parser.parse_args([*base, "--out", str(tmp_path / "a"), "--threads", "1"])) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(InputError, match="--threads must be >= 1, got 0"):
+        evaluate.run(parser.parse_args([*base, "--out", str(tmp_path / "b"), "--threads", "0"]))
