@@ -13,23 +13,13 @@ import argparse
 import dataclasses
 import json
 import platform
-import time
 
 import torch
+from bench_inference import _time  # best-of-N timing, shared (this folder is on sys.path when run as a script)
 
 from audiox.config import DecoderConfig, IstftDecoderParams
 from audiox.models.autoencoder import AudioAutoencoder
 from audiox.models.presets import PRESETS, config_from
-
-
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:

@@ -18,23 +18,17 @@ from pathlib import Path
 from audiox.checkpoint.io import read_state_dict
 from audiox.checkpoint.native import convert, save_native
 from audiox.checkpoint.official import load_model
-from audiox.models.presets import build_model
+from audiox.models.presets import build_model, with_decoder
 from audiox.training.autoencoder import VAE_CONFIG_META, install_vae
 
 
 def swapped_config(config: dict, vae_pretransform: dict) -> dict:
     """The model config (official JSON layout) with the decoder of ``vae_pretransform`` in every VAE copy."""
-    out = json.loads(json.dumps(config))
-    pre = out["model"]["pretransform"]["config"]
+    pre = config["model"]["pretransform"]["config"]
     for key in ("encoder", "latent_dim", "downsampling_ratio", "io_channels", "bottleneck"):
         if pre.get(key) != vae_pretransform["config"].get(key):
             raise SystemExit(f"the VAE file's {key} differs from the model's: only the decoder may change")
-    decoder = vae_pretransform["config"]["decoder"]
-    pre["decoder"] = decoder
-    for cond in out["model"]["conditioning"]["configs"]:
-        if cond["type"] == "audio_autoencoder":
-            cond["config"]["pretransform_config"]["config"]["decoder"] = decoder
-    return out
+    return with_decoder(config, vae_pretransform["config"]["decoder"])
 
 
 def main() -> None:

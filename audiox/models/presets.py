@@ -117,6 +117,20 @@ def official_config() -> dict[str, Any]:
     return copy.deepcopy(_official_config.CONFIG)
 
 
+def with_decoder(config: dict[str, Any], decoder: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a config mapping (official JSON layout) with ``decoder`` in every VAE copy.
+
+    The main VAE (``model.pretransform``) and each ``audio_autoencoder`` conditioner's VAE get the same decoder
+    section, so the copies stay shareable (see ``install_vae``); everything else is kept.
+    """
+    out = copy.deepcopy(config)
+    out["model"]["pretransform"]["config"]["decoder"] = copy.deepcopy(decoder)
+    for cond in out["model"]["conditioning"]["configs"]:
+        if cond["type"] == "audio_autoencoder":
+            cond["config"]["pretransform_config"]["config"]["decoder"] = copy.deepcopy(decoder)
+    return out
+
+
 PRESETS = {"debug": debug_config, "builtin": builtin_config, "official": official_config}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -20,15 +19,9 @@ ISTFT = {"type": "istft", "config": {"out_channels": 1, "latent_dim": 8, "channe
 
 def istft_config(decoder: dict | None = None) -> dict:
     """The debug preset (64x VAE, 8 latent channels, 8 kHz) with the spectral decoder in every VAE copy."""
-    from audiox.models.presets import debug_config
+    from audiox.models.presets import debug_config, with_decoder
 
-    cfg = debug_config()
-    dec = copy.deepcopy(decoder or ISTFT)
-    cfg["model"]["pretransform"]["config"]["decoder"] = dec
-    for c in cfg["model"]["conditioning"]["configs"]:
-        if c["type"] == "audio_autoencoder":
-            c["config"]["pretransform_config"]["config"]["decoder"] = copy.deepcopy(dec)
-    return cfg
+    return with_decoder(debug_config(), decoder or ISTFT)
 
 
 def test_decoder_shapes_and_config_errors() -> None:

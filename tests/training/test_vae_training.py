@@ -32,18 +32,13 @@ def _corpus(tmp_path, sr: int = 8000) -> str:
     return str(tmp_path / "manifest.jsonl")
 
 
-def test_vae_loss_falls_and_installs(tmp_path):
-    cfg = get_preset("debug")
-    clips = load_corpus_audio(_corpus(tmp_path), cfg.sample_rate, cfg.audio_channels)
-    assert len(clips) == 3 and clips[0].shape == (1, 8000)
-    tcfg = VAETrainConfig(crop=1024, batch_size=4, lr=3e-3, max_steps=25, fft_sizes=(512, 128, 32))
-    module = VAETrainingModule(cfg.model.pretransform, tcfg)
+def _fit(module: VAETrainingModule, clips: list, tcfg: VAETrainConfig) -> tuple[float, float]:
+    """Train ``module`` for ``tcfg.max_steps`` on seeded crops; the STFT loss on 4 fixed crops before and after."""
     ds = CropDataset(clips, tcfg.crop, tcfg.max_steps * tcfg.batch_size, 0)
     opt = module.configure_optimizers()
     fixed = torch.stack([ds[i] for i in range(4)])
-    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     with torch.no_grad():
-        before = module.losses(fixed, g())["stft"].item()
+        before = module.losses(fixed, torch.Generator().manual_seed(0))["stft"].item()
     for step in range(tcfg.max_steps):
         batch = torch.stack([ds[step * 4 + j] for j in range(4)])
         loss = module.losses(batch, torch.Generator().manual_seed(step))["loss"]
@@ -51,7 +46,17 @@ def test_vae_loss_falls_and_installs(tmp_path):
         loss.backward()
         opt.step()
     with torch.no_grad():
-        after = module.losses(fixed, g())["stft"].item()
+        after = module.losses(fixed, torch.Generator().manual_seed(0))["stft"].item()
+    return before, after
+
+
+def test_vae_loss_falls_and_installs(tmp_path):
+    cfg = get_preset("debug")
+    clips = load_corpus_audio(_corpus(tmp_path), cfg.sample_rate, cfg.audio_channels)
+    assert len(clips) == 3 and clips[0].shape == (1, 8000)
+    tcfg = VAETrainConfig(crop=1024, batch_size=4, lr=3e-3, max_steps=25, fft_sizes=(512, 128, 32))
+    module = VAETrainingModule(cfg.model.pretransform, tcfg)
+    before, after = _fit(module, clips, tcfg)
     assert after < 0.7 * before, (before, after)  # stated factor: the spectral loss falls by >= 30 %
     path = save_vae(tmp_path / "vae.safetensors", module.vae, cfg.model.pretransform)
     model = build_model(debug_config(), seed=1)
@@ -84,37 +89,17 @@ def test_vae_installs_into_a_model_with_another_latent_scale_but_not_another_geo
 
 def test_vae_with_a_spectral_decoder_trains_jointly(tmp_path):
     """``train-vae`` on a config whose decoder is ``"istft"``: encoder and spectral decoder learn together."""
-    import copy
+    from audiox.models.presets import config_from, with_decoder
 
-    from audiox.config import AudioXConfig
-    from audiox.utils.strict import from_dict
-
-    raw = debug_config()
     dec = {"type": "istft", "config": {"out_channels": 1, "latent_dim": 8, "channels": 32, "pre_blocks": 1,
                                        "post_blocks": 1, "upsample": 4, "n_fft": 64}}
-    raw["model"]["pretransform"]["config"]["decoder"] = dec
-    for c in raw["model"]["conditioning"]["configs"]:
-        if c["type"] == "audio_autoencoder":
-            c["config"]["pretransform_config"]["config"]["decoder"] = copy.deepcopy(dec)
-    cfg = from_dict(AudioXConfig, raw)
+    cfg = config_from(with_decoder(debug_config(), dec))
     clips = load_corpus_audio(_corpus(tmp_path), cfg.sample_rate, cfg.audio_channels)
     tcfg = VAETrainConfig(crop=1024, batch_size=4, lr=3e-3, max_steps=25, fft_sizes=(512, 128, 32))
     with torch.random.fork_rng(devices=[]):  # seeded weights, global RNG left alone
         torch.manual_seed(0)
         module = VAETrainingModule(cfg.model.pretransform, tcfg)
-    ds = CropDataset(clips, tcfg.crop, tcfg.max_steps * tcfg.batch_size, 0)
-    opt = module.configure_optimizers()
-    fixed = torch.stack([ds[i] for i in range(4)])
-    with torch.no_grad():
-        before = module.losses(fixed, torch.Generator().manual_seed(0))["stft"].item()
-    for step in range(tcfg.max_steps):
-        batch = torch.stack([ds[step * 4 + j] for j in range(4)])
-        loss = module.losses(batch, torch.Generator().manual_seed(step))["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        after = module.losses(fixed, torch.Generator().manual_seed(0))["stft"].item()
+    before, after = _fit(module, clips, tcfg)
     assert after < 0.7 * before, (before, after)  # the same stated factor as the Oobleck decoder's test
     enc = [p for n, p in module.vae.named_parameters() if n.startswith("encoder.")]
     assert enc and all(p.grad is not None for p in enc)  # the encoder trained too
