@@ -27,12 +27,11 @@ from safetensors.torch import load_file
 
 from audiox.config import DecoderConfig, IstftDecoderParams
 from audiox.data.manifest import read_manifest
-from audiox.data.packed import is_packed
+from audiox.data.packed import encoder_fingerprint, is_packed
 from audiox.media import fit_length, load_audio
 from audiox.models.autoencoder import AudioAutoencoder
 from audiox.models.presets import config_from
 from audiox.training.autoencoder import load_vae_weights, save_vae, stft_loss
-from audiox.training.preencode import tensor_fingerprint
 from audiox.utils.files import atomic_write
 
 log = logging.getLogger("train_spectral_decoder")
@@ -46,11 +45,8 @@ def spectral_pretransform(pretransform, params: IstftDecoderParams):
     return dataclasses.replace(pretransform, config=dataclasses.replace(ae, decoder=dec))
 
 
-def load_pairs(packed: Path, corpus: Path, sample_size: int, sample_rate: int, channels: int):
-    """(latents (n, D, N) fp32, audio (n, C, sample_size) fp32) of every packed item."""
-    if not is_packed(packed):
-        raise SystemExit(f"{packed}: not a packed folder (make one with `audiox preencode --packed`)")
-    meta = json.loads((packed / "meta.json").read_text())
+def load_pairs(packed: Path, meta: dict, corpus: Path, sample_size: int, sample_rate: int, channels: int):
+    """(latents (n, D, N) fp32, audio (n, C, sample_size) fp32) of every item of a packed folder's ``meta``."""
     latents = load_file(str(packed / "audio.safetensors"))["latents"].float()
     by_id = {e.id: e for e in read_manifest(corpus / "manifest.jsonl")}
     audio = torch.stack([fit_length(load_audio(corpus / by_id[it["id"]].audio, sample_rate=sample_rate,
@@ -91,12 +87,10 @@ def main() -> None:
     src = AudioAutoencoder(cfg.model.pretransform.config)
     load_vae_weights(src, a.vae, cfg.model.pretransform)
     pre = spectral_pretransform(cfg.model.pretransform, params)
-    made_by = None
-    if is_packed(a.packed):
-        made_by = json.loads((a.packed / "meta.json").read_text())["fingerprints"]["audio"]
-    mine = tensor_fingerprint([(f"pretransform.model.encoder.{n}", t)
-                               for n, t in sorted(src.encoder.state_dict().items())])
-    if made_by is not None and made_by != mine:
+    if not is_packed(a.packed):
+        raise SystemExit(f"{a.packed}: not a packed folder (make one with `audiox preencode --packed`)")
+    meta = json.loads((a.packed / "meta.json").read_text())
+    if meta["fingerprints"]["audio"] != encoder_fingerprint(src.encoder):
         raise SystemExit(f"{a.packed}: its latents come from another VAE encoder than {a.vae}'s")
     with torch.random.fork_rng(devices=[]):  # a seeded initialisation that leaves the global RNG alone
         torch.manual_seed(a.seed)
@@ -105,7 +99,7 @@ def main() -> None:
     dec = vae.decoder
     log.info("decoder: %.2f M parameters", sum(t.numel() for t in dec.parameters()) / 1e6)
 
-    latents, audio = load_pairs(a.packed, a.corpus, cfg.sample_size, cfg.sample_rate, cfg.audio_channels)
+    latents, audio = load_pairs(a.packed, meta, a.corpus, cfg.sample_size, cfg.sample_rate, cfg.audio_channels)
     log.info("%d clips loaded", len(latents))
     ratio = cfg.model.pretransform.config.downsampling_ratio
     opt = torch.optim.AdamW(dec.parameters(), lr=a.lr, betas=(0.8, 0.99), weight_decay=0.01)

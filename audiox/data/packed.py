@@ -53,6 +53,13 @@ def is_packed(folder: str | os.PathLike) -> bool:
         return False
 
 
+def encoder_fingerprint(encoder: torch.nn.Module) -> str:
+    """The "audio" part's fingerprint of a VAE encoder (named as in the model: ``pretransform.model.encoder.*``)."""
+    from audiox.training.preencode import tensor_fingerprint
+
+    return tensor_fingerprint([(f"pretransform.model.encoder.{n}", t) for n, t in sorted(encoder.state_dict().items())])
+
+
 def part_fingerprint(model: torch.nn.Module, part: str) -> str:
     """A short hash of the frozen weights behind one part: the VAE encoder ("audio") or the text encoder ("text").
 
@@ -61,8 +68,7 @@ def part_fingerprint(model: torch.nn.Module, part: str) -> str:
     from audiox.training.preencode import tensor_fingerprint
 
     if part == "audio":
-        return tensor_fingerprint([(n, t) for n, t in sorted(model.state_dict().items())
-                                   if n.startswith("pretransform.model.encoder.")])
+        return encoder_fingerprint(model.pretransform.model.encoder)
     named = []
     for cid in model.conditioner.ids_of_type("t5", "sentence_encoder"):
         enc = model.conditioner.conditioners[cid].encoder_model
