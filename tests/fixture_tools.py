@@ -95,6 +95,45 @@ def load_tiny_t5(official: OfficialFixture):
     return model.eval()
 
 
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    """max |a - b| / max |b| (the fixture README's measure)."""
-    return ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-30)).item()
+def stage_bounds(official: OfficialFixture) -> dict[str, float]:
+    """Derived rel_err bounds of each stage, from the fixture's own sizes (see ``tolerances.layer_bound``).
+
+    Depth counts the products on each stage's longest path; k is its longest reduction:
+    - VAE (per copy): in conv, 3 residual units x 2 convs + 1 strided conv per block, out conv; k = widest
+      channels x longest kernel (7, or 2 x stride);
+    - video: CLIP (patch conv, then qkv, scores, attn.v, out, fc1, fc2 per layer), the official temporal
+      transformer (4 blocks x 6 products, MLP 3072) and the Linear(2500 -> 128);
+    - T5 (run in float16 as the release does; sums in float32): 6 products per layer, plus the final norm;
+    - DiT: timestep MLP (3), cond embedding (2), pre/post conv and project in/out (4), 10 products per block
+      (self- and cross-attention 4 each, SwiGLU 2); k = the SwiGLU's 4 x embed_dim or a longer attention sum.
+    """
+    from tolerances import layer_bound
+
+    cfg = json.loads((official.root / "config.json").read_text())
+    clip = json.loads((official.root / "clip_config.json").read_text())
+    t5 = json.loads((official.root / "t5_config.json").read_text())
+    vae = cfg["model"]["pretransform"]["config"]
+    enc = vae["encoder"]["config"]
+    widest = enc["channels"] * max(enc["c_mults"])
+    vae_depth = 2 + 7 * len(enc["strides"])
+    vae_k = widest * max(7, 2 * max(enc["strides"]))
+    clip_depth = 1 + 6 * clip["num_hidden_layers"]
+    clip_k = max(3 * clip["patch_size"] ** 2, clip["hidden_size"], clip["intermediate_size"])
+    dit = cfg["model"]["diffusion"]["config"]
+    frames = -(-cfg["sample_size"] // vae["downsampling_ratio"])
+    context = official.expected["dit.cross_attn_mask"].shape[1]  # longer than the real context: an upper bound
+    dit_k = max(4 * dit["embed_dim"], dit["cond_token_dim"], frames + 1, context)
+    dit_prefix = 3 + 2 + 2  # timestep MLP and cond embedding on the way in, preprocess conv and project_in
+    return {
+        "vae": layer_bound(vae_depth, vae_k),
+        "clip": layer_bound(clip_depth, clip_k),
+        "video": layer_bound(clip_depth + 4 * 6 + 1, max(clip_k, 3072, 2500)),
+        "t5": layer_bound(6 * t5["num_layers"] + 1, max(t5["d_model"], t5["d_ff"], t5["num_heads"] * t5["d_kv"]),
+                          store=torch.float16),
+        "audio": layer_bound(vae_depth + 1, vae_k),
+        "timestep": layer_bound(3, max(dit["embed_dim"], 256)),
+        "cond_embed": layer_bound(2, dit["cond_token_dim"]),
+        **{f"dit_layer{i}": layer_bound(dit_prefix + 10 * (i + 1), dit_k) for i in range(dit["depth"])},
+        "dit": layer_bound(dit_prefix + 10 * dit["depth"] + 2, dit_k),
+        "dit_depth": dit_prefix + 10 * dit["depth"] + 2,  # a count, not a bound
+    }
