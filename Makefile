@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: test lint venv demo clean
+.PHONY: test lint venv demo clean sysdeps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,15 +20,25 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
+# Debian packages the tests need (corpus sources): installed when missing and run as root, else named.
+sysdeps:
+	@bash scripts/sysdeps.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check audiox tests benchmarks scripts
 
 demo: $(STAMP)
 	$(BIN)/audiox demo --out demo_out
 
-test: $(STAMP)
+NUMERICS := tests/models tests/sampling tests/checkpoint
+
+test: $(STAMP) sysdeps
 	$(BIN)/ruff check audiox tests benchmarks scripts
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not gpu" tests
+	# The numerics tests again on two other kernel sets (scalar; AVX2 with oneDNN limited to AVX2, like a CPU
+	# without AVX-512 or AMX), so that a bound that holds on one CPU only fails on every machine.
+	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -q -p no:cacheprovider -m "not gpu" $(NUMERICS)
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not gpu" $(NUMERICS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from tolerances import layer_bound, rel_err
 
 from audiox.models.diffusion import make_denoiser
 from audiox.models.presets import build_model, debug_config
@@ -34,7 +35,9 @@ def test_number_conditioner_encoding():
     y, mask = cond([0.0, 256.0, 1000.0])
     assert y.shape == (3, 1, 32) and mask.shape == (3, 1)
     y2, _ = cond([512.0])
-    assert torch.allclose(y[2], y2[0], atol=1e-6)  # clamped to max_val
+    # clamped to max_val: the same math in another batch size (another GEMM blocking): Fourier features + linear
+    k = model.state_dict()["conditioner.conditioners.seconds_total.embedder.embedding.1.weight"].shape[1]
+    assert rel_err(y[2], y2[0]) <= layer_bound(2, k)
     keys = [k for k in model.state_dict() if k.startswith("conditioner.conditioners.seconds_total.")]
     assert keys == ["conditioner.conditioners.seconds_total.embedder.embedding.0.weights",
                     "conditioner.conditioners.seconds_total.embedder.embedding.1.weight",
@@ -54,5 +57,7 @@ def test_global_and_prepend_conditions_reach_the_dit():
     d1 = make_denoiser(model.dit, c1.cross_attn_cond, cfg_scale=3.0, extra=c1.extras())(x, sigma)
     d2 = make_denoiser(model.dit, c2.cross_attn_cond, cfg_scale=3.0, extra=c2.extras())(x, sigma)
     assert d1.shape == x.shape
-    assert torch.allclose(d1[0], d2[0], atol=1e-6)  # same timing for item 0
-    assert not torch.allclose(d1[1], d2[1], atol=1e-4)  # the total length conditions item 1
+    assert torch.equal(d1[0], d2[0])  # same timing for item 0: same inputs and shapes, so the same arithmetic
+    # the total length conditions item 1: by more than rounding can explain (the DiT's bound: 10 products per
+    # block and 10 around them, sums of up to 4 x embed_dim)
+    assert rel_err(d1[1], d2[1]) > layer_bound(10 * model.dit.params.depth + 10, 4 * model.dit.params.embed_dim)
