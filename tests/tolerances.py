@@ -37,11 +37,23 @@ EPS32 = EPS[torch.float32]
 # of magnitude 1 after the cos), cos/sin (1), the product and mean/std (1.5): 6 ulps in each of the vectorised
 # (Sleef) and scalar (libm) kernels, so two kernel sets differ by at most 12, relative to max |ref|.
 RANDN_BOUND = 12 * EPS32
+# torchsde's Brownian tree bisects [t0, t1] down to its tolerance 1e-6: at most log2(80 / 1e-6) < 27 levels for the
+# sigma ranges tested (<= 80), each adding a scaled randn to the midpoint; every level carries the randn bound.
+TREE_BOUND = 27 * RANDN_BOUND
 
 # PCM WAV round trips: libsndfile writes floats scaled by 2**(bits-1) - 1 and reads them back divided by
 # 2**(bits-1), so a float sample in [-1, 1] comes back within one quantisation step (measured: exactly one).
 PCM16_STEP = 2.0**-15
 PCM24_STEP = 2.0**-23
+
+
+def schedule_bound(*sigmas: float) -> float:
+    """Elementwise relative bound of a log-spaced sigma schedule: exp(interpolated ln sigma).
+
+    The interpolated logarithm carries about 2 ulps of its own magnitude (up to max |ln sigma|), which exp turns
+    into the same absolute error of the result's logarithm, i.e. a relative error; exp adds one ulp.
+    """
+    return (1 + 2 * max(1.0, *(abs(math.log(s)) for s in sigmas))) * EPS32
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -35,6 +35,7 @@ def test_mux_copies_video_and_adds_aac(tmp_path):
         assert v.codec_context.name == v_in.codec_context.name == "h264"
         assert (v.codec_context.width, v.codec_context.height) == (1280, 720)
         assert a.codec_context.name == "aac" and a.codec_context.sample_rate == SR and a.channels == 2
+        # AAC works in 1024-sample frames (23 ms at 44.1 kHz) plus priming: within about two frames
         assert c.duration / av.time_base == pytest.approx(3.0, abs=0.05)
     copied, original = _video_packets(out), _video_packets(SAMPLE)
     assert len(copied) == 90  # frames shown in [0, 3) s at 30 fps

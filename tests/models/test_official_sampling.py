@@ -13,15 +13,12 @@ from __future__ import annotations
 import pytest
 import torch
 from fixture_tools import stage_bounds
-from tolerances import EPS32, RANDN_BOUND, Checks, rel_err, trajectory_bound
+from tolerances import EPS32, RANDN_BOUND, Checks, rel_err, schedule_bound, trajectory_bound
 
 from audiox.models.diffusion import make_denoiser, v_scalings
 from audiox.sampling.noise import StoredNoise
 from audiox.sampling.registry import sample
 from audiox.sampling.schedules import get_sigmas_polyexponential
-
-# The schedule: exp of a linear interpolation of logs, about 4 roundings per value.
-SIGMA_BOUND = 4 * EPS32
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +100,7 @@ def test_dpm2_schedule_and_initial_noise(official):
     steps, _, smin, smax, seed = _settings(official, "e2e")
     checks = Checks("e2e.schedule")
     checks.close("e2e.sigmas", get_sigmas_polyexponential(steps, smin, smax, rho=1.0), exp["e2e.sigmas"],
-                 SIGMA_BOUND)
+                 schedule_bound(smin, smax))
     noise = torch.randn(exp["e2e.initial_noise"].shape, generator=torch.Generator().manual_seed(seed))
     checks.close("e2e.initial_noise", noise, exp["e2e.initial_noise"], RANDN_BOUND)
     checks.verify()
@@ -165,7 +162,8 @@ def test_dpmpp_3m_sde_with_stored_noise(official, official_model, e2e_context):
     denoise = Counted(make_denoiser(official_model.dit, e2e_context, cfg_scale=cfg))
     sigmas = exp["sde.sigmas"]
     checks = Checks("sde")
-    checks.close("sde.sigmas", get_sigmas_polyexponential(steps, smin, smax, rho=1.0), sigmas, SIGMA_BOUND)
+    checks.close("sde.sigmas", get_sigmas_polyexponential(steps, smin, smax, rho=1.0), sigmas,
+                 schedule_bound(smin, smax))
     init = torch.randn(exp["sde.initial_noise"].shape, generator=torch.Generator().manual_seed(seed))
     checks.close("sde.initial_noise", init, exp["sde.initial_noise"], RANDN_BOUND)
     init = exp["sde.initial_noise"]  # the official start, so that the trajectory is checked on its own
@@ -180,7 +178,8 @@ def test_dpmpp_3m_sde_with_stored_noise(official, official_model, e2e_context):
     noise = first["noise"]
     assert noise.calls == official.meta["sde_noise_calls"]
     pairs = torch.tensor(noise.pairs, dtype=torch.float64)
-    checks.close("sde.injected_noise_sigma_pairs", pairs, exp["sde.injected_noise_sigma_pairs"], SIGMA_BOUND)
+    checks.close("sde.injected_noise_sigma_pairs", pairs, exp["sde.injected_noise_sigma_pairs"],
+                 schedule_bound(smin, smax))
     calls = denoise.calls
     bound = trajectory_bound(lambda s: {"latents": run(s)["latents"]}, init, calls,
                              _per_call(official, official_model, e2e_context))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tolerances import EPS32, RANDN_BOUND, Checks, trajectory_bound
+from tolerances import EPS32, TREE_BOUND, Checks, trajectory_bound
 
 from audiox.sampling import (
     BrownianTreeNoise,
@@ -40,9 +40,6 @@ REF = load_file(str(Path(__file__).parent / "reference" / "kdiffusion_0_1_1.safe
 SIGMAS = REF["sigmas"]
 # den's arithmetic: two divisions, two sums, a square, tanh, two products and the final sum, about an ulp each.
 DEN_ROUNDINGS = 10
-# torchsde's Brownian tree bisects [t0, t1] down to its tolerance 1e-6: at most log2(80 / 1e-6) < 27 levels, each
-# adding a scaled randn to the midpoint; every level carries the randn bound.
-TREE_BOUND = 27 * RANDN_BOUND
 
 
 class Den:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tolerances import EPS32, TREE_BOUND
 
 from audiox.errors import InputError
 from audiox.sampling.noise import BrownianTreeNoise, GaussianNoise, StoredNoise
@@ -33,7 +34,8 @@ def test_brownian_tree_reproducible_from_seed_and_seed_dependent():
     other = BrownianTreeNoise(x, 0.01, 80.0, seed=8)(_s(80.0), _s(20.0))
     for u, v in zip(a, b):
         assert u.shape == x.shape and u.dtype == x.dtype
-        torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
+        # torchsde caches the tree's nodes, so the query order changes only its float32 rounding: the tree bound
+        torch.testing.assert_close(u, v, rtol=0, atol=TREE_BOUND * float(u.abs().max()))
     assert not torch.allclose(a[0], other)
 
 
@@ -48,7 +50,8 @@ def test_brownian_tree_unit_variance_and_additive():
     assert abs(torch.corrcoef(torch.stack([first, second]))[0, 1].item()) < 0.08
     # the normalised increments recombine into the whole interval's increment
     recombined = (first * 30.0**0.5 + second * 9.0**0.5) / 39.0**0.5
-    torch.testing.assert_close(recombined, whole, rtol=1e-4, atol=1e-4)
+    # three tree queries, two square-root scalings and a sum, against the values' size (max about 4.5)
+    torch.testing.assert_close(recombined, whole, rtol=0, atol=(3 * TREE_BOUND + 4 * EPS32) * float(whole.abs().max()))
 
 
 def test_brownian_tree_log_time_and_per_row_seeds():
@@ -58,7 +61,7 @@ def test_brownian_tree_log_time_and_per_row_seeds():
     assert n.shape == x.shape and torch.isfinite(n).all()
     batched = BrownianTreeNoise(x, 0.01, 80.0, seed=[11, 12, 13])(_s(80.0), _s(8.0))
     alone = BrownianTreeNoise(x[1:2], 0.01, 80.0, seed=[12])(_s(80.0), _s(8.0))
-    torch.testing.assert_close(batched[1:2], alone)
+    assert torch.equal(batched[1:2], alone)  # one tree per row: the same tree, the same arithmetic
     with pytest.raises(InputError, match="2 seeds for a batch of 3"):
         BrownianTreeNoise(x, 0.01, 80.0, seed=[1, 2])
     with pytest.raises(InputError, match="unknown time"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tolerances import schedule_bound
 
 from audiox.errors import InputError
 from audiox.sampling import (
@@ -111,16 +112,18 @@ def test_karras_schedule_and_range_samplers_dispatch():
         return _denoise(x, sigma)
 
     sample("euler", record, noise, steps=5, sigma_min=0.1, sigma_max=10.0, schedule="karras", rho=7.0)
-    assert seen == pytest.approx(get_sigmas_karras(5, 0.1, 10.0, rho=7.0)[:-1].tolist())
+    assert seen == get_sigmas_karras(5, 0.1, 10.0, rho=7.0)[:-1].tolist()  # the schedule's own values, passed on
     seen.clear()
     sample("lms", record, noise, steps=5, sigma_min=0.1, sigma_max=10.0, rho=2.0)
-    assert seen == pytest.approx(get_sigmas_polyexponential(5, 0.1, 10.0, rho=2.0)[:-1].tolist())
+    assert seen == get_sigmas_polyexponential(5, 0.1, 10.0, rho=2.0)[:-1].tolist()
     for name in ("k-dpm-fast", "k-dpm-adaptive"):
         seen.clear()
         infos = []
         sample(name, record, noise, steps=7, sigma_min=0.1, sigma_max=10.0, callback=infos.append)
         assert torch.equal(infos[0]["x"], noise * get_sigmas_polyexponential(7, 0.1, 10.0)[0])
-        assert seen[0] == pytest.approx(10.0, rel=1e-6) and min(seen) >= 0.1 * (1 - 1e-5)
+        # these samplers step in t = -ln sigma and map back with exp: the schedule's rounding bound
+        b = schedule_bound(0.1, 10.0)
+        assert seen[0] == pytest.approx(10.0, rel=b) and min(seen) >= 0.1 * (1 - b)
         if name == "k-dpm-fast":
             assert len(seen) == 7
 

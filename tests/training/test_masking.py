@@ -264,6 +264,7 @@ def test_apply_masking_pure_and_exact() -> None:
     assert "mask_info" not in batch and out["target"] is batch["target"]
     info = out["mask_info"]
     assert (info["video_patch_mask"].sum(dim=(2, 3)) == 3).all()  # 0.5 of 6 patches, per frame
+    # ratios of small integer counts: one float32 division each, within an ulp (allclose's default rtol is 1e-5)
     assert torch.allclose(info["video_patch_ratio"], torch.full((3,), 0.5))
     assert out["video_tokens"].shape == (3, 7, 8) and torch.allclose(info["video_token_ratio"], torch.full((3,), 0.3))
     assert [len(s.split()) for s in out["text"]] == [4, 1, 2]  # 9 - 5 (half-up), 1 - 0 (never all), 5 - 3

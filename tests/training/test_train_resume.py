@@ -14,7 +14,7 @@ import torch
 from test_train_utils import dit_state, make_corpus, read_losses, train_config
 
 N = 3  # steps before the interruption; the runs end at 2N
-TOL = 1e-6  # max abs difference of any weight (DiT, EMA) and optimizer moment; CPU runs are in fact bitwise equal
+TOL = 0.0  # the resumed run repeats the same arithmetic on the same machine: every weight and moment is bitwise equal
 
 
 @pytest.fixture
