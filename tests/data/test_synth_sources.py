@@ -55,7 +55,8 @@ def test_knocks_and_steps_start_at_labelled_times():
         times = labels["event_times"]
         assert len(times) == labels["classes"][0]["count"] >= 2
         rate = labels["classes"][0]["rate_hz"]
-        assert np.allclose(np.diff(times), 1 / rate, atol=2e-3)  # times and rate rounded to 3 decimals: two 0.5-ms roundings + the rate
+        # times and rate are rounded to 3 decimals: two 0.5-ms roundings plus the rate's
+        assert np.allclose(np.diff(times), 1 / rate, atol=2e-3)
         strong = np.median(f) * 5
         assert all(_near(t, f, x) > strong for x in times), name
 
@@ -65,7 +66,8 @@ def test_music_onsets_fall_on_labelled_beats():
         audio, labels = music.make_music(np.random.default_rng(seed), sample_rate=RATE, seconds=4.0, channels=1)
         assert 60 <= labels["tempo_bpm"] <= 180 and labels["mode"] in ("major", "minor")
         period = 60 / labels["tempo_bpm"]
-        assert np.allclose(np.diff(labels["beat_times"]), period, atol=1e-3)  # times rounded to 0.1 ms, the MIDI tempo to whole us per beat
+        # beat times are rounded to 0.1 ms and the MIDI tempo to whole microseconds per beat
+        assert np.allclose(np.diff(labels["beat_times"]), period, atol=1e-3)
         t, f = _onset_env(audio[0], RATE)
         beats = [b for b in labels["beat_times"] if 0.05 < b and b + period / 2 < 3.95]
         on = np.mean([_near(t, f, b) for b in beats])
