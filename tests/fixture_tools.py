@@ -121,7 +121,8 @@ def stage_bounds(official: OfficialFixture) -> dict[str, float]:
     clip_k = max(3 * clip["patch_size"] ** 2, clip["hidden_size"], clip["intermediate_size"])
     dit = cfg["model"]["diffusion"]["config"]
     frames = -(-cfg["sample_size"] // vae["downsampling_ratio"])
-    context = official.expected["dit.cross_attn_mask"].shape[1]  # longer than the real context: an upper bound
+    ids = cfg["model"]["diffusion"]["cross_attention_cond_ids"]
+    context = sum(official.expected[f"cond.{i}.out"].shape[1] for i in ids)  # attention sums over the context
     dit_k = max(4 * dit["embed_dim"], dit["cond_token_dim"], frames + 1, context)
     dit_prefix = 3 + 2 + 2  # timestep MLP and cond embedding on the way in, preprocess conv and project_in
     return {
