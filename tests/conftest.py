@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from fixture_tools import OfficialFixture, fixture_dir, load_tiny_t5
+from fixture_tools import OfficialFixture, fixture_dir, load_tiny_t5, stage_bounds
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -14,6 +14,12 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture(scope="session")
 def official(tmp_path_factory) -> OfficialFixture:
     return OfficialFixture(fixture_dir(), tmp_path_factory.mktemp("official-fixture"))
+
+
+@pytest.fixture(scope="session")
+def bounds(official) -> dict[str, float]:
+    """The fixture's derived rel_err bound per stage (``fixture_tools.stage_bounds``)."""
+    return stage_bounds(official)
 
 
 @pytest.fixture(scope="session")

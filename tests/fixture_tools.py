@@ -95,6 +95,16 @@ def load_tiny_t5(official: OfficialFixture):
     return model.eval()
 
 
+def official_ids(model) -> tuple[str, str, str]:
+    """The model's (video, text, audio) conditioner ids: the official context order."""
+    return tuple(model.conditioner.ids_of_type(t)[0] for t in ("clip", "t5", "audio_autoencoder"))
+
+
+def official_context(official: OfficialFixture, ids) -> torch.Tensor:
+    """The official stage-3 context: the stored stage-2 outputs concatenated (video | text | audio)."""
+    return torch.cat([official.expected[f"cond.{i}.out"] for i in ids], dim=1)
+
+
 def stage_bounds(official: OfficialFixture) -> dict[str, float]:
     """Derived rel_err bounds of each stage, from the fixture's own sizes (see ``tolerances.layer_bound``).
 

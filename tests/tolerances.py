@@ -112,6 +112,17 @@ def trajectory_bound(run: Callable[[torch.Tensor], dict[str, torch.Tensor]], x: 
     return {k: calls * max(rel_err(moved[k], base[k]), per_call) for k in base}
 
 
+class Counted:
+    """A denoiser ``D(x, sigma)`` that counts its calls (the ``calls`` of :func:`trajectory_bound`)."""
+
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.fn(x, sigma)
+
+
 class Checks:
     """Collects every comparison of a test, logs it, and fails once at the end with all that exceeded a bound.
 

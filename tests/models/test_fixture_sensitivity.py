@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fixture_tools import stage_bounds
+from fixture_tools import official_context, official_ids
 from tolerances import Checks, rel_err
 
 import audiox.models.dit as dit_module
 from audiox.nn.attention import attention
 
 LOUD = 10  # a caught bug must exceed the bound by this factor, not sit at its edge
-
-
-def _context(official, ids) -> torch.Tensor:
-    return torch.cat([official.expected[f"cond.{i}.out"] for i in ids], dim=1)
-
-
-def _ids(model) -> tuple[str, str, str]:
-    return tuple(model.conditioner.ids_of_type(t)[0] for t in ("clip", "t5", "audio_autoencoder"))
 
 
 def _tiled_attention(q, k, v, *, backend="sdpa"):
@@ -42,8 +34,8 @@ def _sin_first(self, t):
 def _run(bug, official, model, monkeypatch) -> torch.Tensor:
     inp, exp = official.inputs, official.expected
     dit = model.dit
-    ids = _ids(model)
-    ctx = _context(official, ids)
+    ids = official_ids(model)
+    ctx = official_context(official, ids)
     x, t = inp["dit_x"], inp["dit_t"]
     if bug == "kv_heads_tiled":
         monkeypatch.setattr(dit_module, "attention", _tiled_attention)
@@ -62,16 +54,16 @@ def _run(bug, official, model, monkeypatch) -> torch.Tensor:
         return dit(x, t, ctx)
 
 
-def test_control_passes(official, official_model, monkeypatch):
+def test_control_passes(official, official_model, bounds, monkeypatch):
     """Without a bug the same check passes (so the failures below come from the bugs, not the harness)."""
     out = _run("none", official, official_model, monkeypatch)
-    assert rel_err(out, official.expected["dit.out_cond"]) <= stage_bounds(official)["dit"]
+    assert rel_err(out, official.expected["dit.out_cond"]) <= bounds["dit"]
 
 
 @pytest.mark.parametrize("bug", ["kv_heads_tiled", "fourier_sin_cos", "t_plus_0.01", "padding_dropped"])
-def test_injected_bug_is_caught(bug, official, official_model, monkeypatch):
+def test_injected_bug_is_caught(bug, official, official_model, bounds, monkeypatch):
     out = _run(bug, official, official_model, monkeypatch)
-    bound = stage_bounds(official)["dit"]
+    bound = bounds["dit"]
     checks = Checks(f"injected:{bug}")
     err = checks.close("dit.out_cond", out, official.expected["dit.out_cond"], bound)
     with pytest.raises(AssertionError, match="dit.out_cond"):

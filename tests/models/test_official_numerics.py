@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fixture_tools import stage_bounds
+from fixture_tools import official_context, official_ids
 from tolerances import EPS32, RANDN_BOUND, Checks, cfg_bound
-
-
-@pytest.fixture(scope="module")
-def bounds(official):
-    return stage_bounds(official)
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +21,7 @@ def stage2(official, official_model):
     video = inp["video_uint8"]
     audio = inp["audio"]
     m = official_model
-    vid = m.conditioner.ids_of_type("clip")[0]
-    tid = m.conditioner.ids_of_type("t5")[0]
-    aid = m.conditioner.ids_of_type("audio_autoencoder")[0]
+    vid, tid, aid = official_ids(m)
     batch = {
         vid: torch.cat([video, torch.zeros_like(video)]).float(),
         tid: {"input_ids": exp[f"cond.{tid}.input_ids"],
@@ -116,11 +109,6 @@ def test_audio_conditioner_uses_its_own_vae(official, official_model):
     """The fixture's two VAE copies differ, so they must not be shared."""
     aid = official_model.conditioner.ids_of_type("audio_autoencoder")[0]
     assert official_model.conditioner.conditioners[aid].pretransform is not official_model.pretransform
-
-
-def official_context(official, ids) -> torch.Tensor:
-    """The official stage-3 context: the stored stage-2 outputs concatenated (video | text | audio)."""
-    return torch.cat([official.expected[f"cond.{i}.out"] for i in ids], dim=1)
 
 
 def test_context_assembly(official, official_model, stage2):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fixture_tools import stage_bounds
-from tolerances import EPS32, RANDN_BOUND, Checks, rel_err, schedule_bound, trajectory_bound
+from fixture_tools import official_ids
+from tolerances import EPS32, RANDN_BOUND, Checks, Counted, rel_err, schedule_bound, trajectory_bound
 
 from audiox.models.diffusion import make_denoiser, v_scalings
 from audiox.sampling.noise import StoredNoise
@@ -23,7 +23,7 @@ from audiox.sampling.schedules import get_sigmas_polyexponential
 
 @pytest.fixture(scope="module")
 def ids(official_model):
-    return tuple(official_model.conditioner.ids_of_type(t)[0] for t in ("clip", "t5", "audio_autoencoder"))
+    return official_ids(official_model)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def e2e_context(official, ids):
     return torch.cat([exp[f"cond.{vid}.out"][:1], exp[f"cond.{tid}.out"][:1], exp[f"cond.{aid}.out"][1:]], dim=1)
 
 
-def test_condition_batch_of_one(official, official_model, ids, e2e_context):
+def test_condition_batch_of_one(official, official_model, ids, e2e_context, bounds):
     """Our conditioning of the stage-4 inputs gives that context: each segment at its own stage's precision."""
     exp, inp = official.expected, official.inputs
     vid, tid, aid = ids
@@ -46,7 +46,6 @@ def test_condition_batch_of_one(official, official_model, ids, e2e_context):
     }
     with torch.no_grad():
         cond = official_model.condition(batch, sample_audio=True, generator=torch.Generator().manual_seed(0))
-    bounds = stage_bounds(official)
     checks = Checks("condition_batch_of_one")
     for cid, key in ((vid, "video"), (tid, "t5")):
         a, b = cond.spans[cid]
@@ -66,31 +65,17 @@ def _sampler(official, key) -> str:
     return official.meta["settings"][key]["sampler_type"]
 
 
-class Counted:
-    """A denoiser that counts its calls."""
-
-    def __init__(self, fn):
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, x, sigma):
-        self.calls += 1
-        return self.fn(x, sigma)
-
-
-def _step_bound(official, official_model, ctx, x, sigma, ref_denoised, cfg) -> float:
+def _step_bound(dit, kv, per_branch, x, sigma, ref_denoised, cfg) -> float:
     """Bound of one guided denoiser call D = c_skip x + c_out (u + (c - u) s) against the official D.
 
-    Each DiT branch carries the DiT bound relative to its own max; guidance multiplies by |1 - s| + |s|; c_out
-    scales it; the skip term and the sum add 4 roundings.
+    Each DiT branch carries the DiT bound (``per_branch``) relative to its own max; guidance multiplies by
+    |1 - s| + |s|; c_out scales it; the skip term and the sum add 4 roundings. ``kv`` is the (cond, null) pair of
+    :meth:`DiT.context_kv`.
     """
-    dit = official_model.dit
     _, c_out, c_in = v_scalings(sigma)
     with torch.no_grad():
-        kv_c, kv_u = dit.context_kv(ctx), dit.context_kv(torch.zeros_like(ctx))
         t = sigma.atan() / torch.pi * 2
-        top = max(dit(x * c_in, t, context_kv=kv_c).abs().max().item(),
-                  dit(x * c_in, t, context_kv=kv_u).abs().max().item())
-    per_branch = stage_bounds(official)["dit"]
+        top = max(dit(x * c_in, t, context_kv=k).abs().max().item() for k in kv)
     return (abs(1 - cfg) + abs(cfg)) * per_branch * abs(c_out.item()) * top / ref_denoised.abs().max().item() \
         + 4 * EPS32
 
@@ -106,31 +91,35 @@ def test_dpm2_schedule_and_initial_noise(official):
     checks.verify()
 
 
-def test_dpm2_teacher_forced_steps(official, official_model, e2e_context):
+def test_dpm2_teacher_forced_steps(official, official_model, e2e_context, bounds):
     exp = official.expected
     steps, cfg, _, _, _ = _settings(official, "e2e")
-    denoise = make_denoiser(official_model.dit, e2e_context, cfg_scale=cfg)
+    dit = official_model.dit
+    denoise = make_denoiser(dit, e2e_context, cfg_scale=cfg)
+    with torch.no_grad():
+        kv = (dit.context_kv(e2e_context), dit.context_kv(torch.zeros_like(e2e_context)))
     checks = Checks("e2e.teacher_forced")
     for i in range(steps):
         sigma = exp["e2e.step_sigma_hat"][i].reshape(1)
         x, ref = exp["e2e.step_x"][i], exp["e2e.step_denoised"][i]
-        bound = _step_bound(official, official_model, e2e_context, x, sigma, ref, cfg)
+        bound = _step_bound(dit, kv, bounds["dit"], x, sigma, ref, cfg)
         checks.close(f"e2e.step_denoised[{i}]", denoise(x, sigma), ref, bound)
     checks.verify()
 
 
-def _per_call(official, official_model, ctx) -> float:
+@pytest.fixture(scope="module")
+def per_call(official, official_model, e2e_context, bounds) -> float:
     """What one guided call differs by on this machine: the largest teacher-forced difference over the fixture's
     recorded steps (the kernel-set spread, measured here), and at least one ulp per product on the DiT's path."""
     exp = official.expected
     cfg = _settings(official, "e2e")[1]
-    denoise = make_denoiser(official_model.dit, ctx, cfg_scale=cfg)
+    denoise = make_denoiser(official_model.dit, e2e_context, cfg_scale=cfg)
     measured = max(rel_err(denoise(exp["e2e.step_x"][i], exp["e2e.step_sigma_hat"][i].reshape(1)),
                            exp["e2e.step_denoised"][i]) for i in range(exp["e2e.step_x"].shape[0]))
-    return max(measured, stage_bounds(official)["dit_depth"] * EPS32)
+    return max(measured, bounds["dit_depth"] * EPS32)
 
 
-def test_dpm2_free_running(official, official_model, e2e_context):
+def test_dpm2_free_running(official, official_model, e2e_context, bounds, per_call):
     exp = official.expected
     steps, cfg, smin, smax, _ = _settings(official, "e2e")
     denoise = Counted(make_denoiser(official_model.dit, e2e_context, cfg_scale=cfg))
@@ -147,16 +136,14 @@ def test_dpm2_free_running(official, official_model, e2e_context):
             return {"latents": out, "audio": official_model.decode(out)}
 
     calls = denoise.calls
-    bound = trajectory_bound(run, exp["e2e.initial_noise"], calls,
-                             _per_call(official, official_model, e2e_context))
-    vae = stage_bounds(official)["vae"]
+    bound = trajectory_bound(run, exp["e2e.initial_noise"], calls, per_call)
     checks = Checks("e2e.free_running")
     checks.close("e2e.latents", lat, exp["e2e.latents"], bound["latents"])
-    checks.close("e2e.audio", audio, exp["e2e.audio"], bound["audio"] + vae)
+    checks.close("e2e.audio", audio, exp["e2e.audio"], bound["audio"] + bounds["vae"])
     checks.verify()
 
 
-def test_dpmpp_3m_sde_with_stored_noise(official, official_model, e2e_context):
+def test_dpmpp_3m_sde_with_stored_noise(official, official_model, e2e_context, per_call):
     exp = official.expected
     steps, cfg, smin, smax, seed = _settings(official, "sde")
     denoise = Counted(make_denoiser(official_model.dit, e2e_context, cfg_scale=cfg))
@@ -181,8 +168,7 @@ def test_dpmpp_3m_sde_with_stored_noise(official, official_model, e2e_context):
     checks.close("sde.injected_noise_sigma_pairs", pairs, exp["sde.injected_noise_sigma_pairs"],
                  schedule_bound(smin, smax))
     calls = denoise.calls
-    bound = trajectory_bound(lambda s: {"latents": run(s)["latents"]}, init, calls,
-                             _per_call(official, official_model, e2e_context))
+    bound = trajectory_bound(lambda s: {"latents": run(s)["latents"]}, init, calls, per_call)
     checks.close("sde.latents", first["latents"], exp["sde.latents"], bound["latents"])
     checks.verify()
 

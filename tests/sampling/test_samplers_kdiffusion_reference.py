@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tolerances import EPS32, TREE_BOUND, Checks, trajectory_bound
+from tolerances import EPS32, TREE_BOUND, Checks, Counted, trajectory_bound
 
 from audiox.sampling import (
     BrownianTreeNoise,
@@ -42,16 +42,9 @@ SIGMAS = REF["sigmas"]
 DEN_ROUNDINGS = 10
 
 
-class Den:
-    """The reference denoiser, counting its calls."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        s = sigma.view(-1, 1, 1)
-        return torch.tanh(x / (1 + s)) * 0.8 + 0.1 * x / (1 + s**2)
+def den(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    s = sigma.view(-1, 1, 1)
+    return torch.tanh(x / (1 + s)) * 0.8 + 0.1 * x / (1 + s**2)
 
 
 def _stored() -> StoredNoise:
@@ -84,9 +77,9 @@ CASES = {
 
 
 def _check(name: str, run, start: torch.Tensor, ref: torch.Tensor) -> None:
-    den = Den()
-    out = run(den, start)
-    bound = trajectory_bound(lambda x: {"out": run(Den(), x)}, start, den.calls, DEN_ROUNDINGS * EPS32)["out"]
+    counted = Counted(den)
+    out = run(counted, start)
+    bound = trajectory_bound(lambda x: {"out": run(den, x)}, start, counted.calls, DEN_ROUNDINGS * EPS32)["out"]
     checks = Checks("kdiffusion")
     checks.close(name, out, ref, bound)
     checks.verify()
