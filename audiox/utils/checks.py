@@ -1,0 +1,198 @@
+"""Validation of user-given values: numbers, text, seeds, devices, input files and output locations.
+
+Every check raises :class:`InputError` (or :class:`MediaError` for a missing input file) with one line that
+names the argument, the value and what is expected. Nothing here creates, opens for writing or changes a file:
+checks run before any model loads or any work starts, so a refused call leaves the file system as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from audiox.errors import InputError, MediaError
+
+SEED_MAX = 2**64 - 1  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
+MAX_THREADS = 4096
+
+
+def number(name: str, value: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+           hi_open: bool = False) -> float:
+    """A finite real number in ``[lo, hi]`` (open ends with ``lo_open`` / ``hi_open``); bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{name}: expected a number, got {value!r}")
+    v = float(value) if not isinstance(value, int) or abs(value) < 2**1023 else math.inf
+    if not math.isfinite(v):
+        raise InputError(f"{name}: must be a finite number, got {value!r}")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise InputError(f"{name}: must be {'>' if lo_open else '>='} {lo:g}, got {value!r}")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise InputError(f"{name}: must be {'<' if hi_open else '<='} {hi:g}, got {value!r}")
+    return v
+
+
+def integer(name: str, value: Any, *, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer in ``[lo, hi]``; floats (even 3.0), bools and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name}: expected an integer, got {value!r}")
+    if lo is not None and value < lo:
+        raise InputError(f"{name}: must be >= {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise InputError(f"{name}: must be <= {hi}, got {value}")
+    return value
+
+
+def seed(name: str, value: Any) -> int:
+    """A generator seed, 0 .. 2**64 - 1."""
+    return integer(name, value, lo=0, hi=SEED_MAX)
+
+
+def text(name: str, value: Any) -> str:
+    """A string that is valid Unicode text (no lone surrogates from undecodable bytes, no NUL)."""
+    if not isinstance(value, str):
+        raise InputError(f"{name}: expected a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{name}: not valid UTF-8 text") from None
+    if "\x00" in value:
+        raise InputError(f"{name}: contains a NUL character")
+    return value
+
+
+def threads(value: Any, name: str = "--threads") -> int | None:
+    """A CPU thread count (>= 1) or None for torch's default."""
+    if value is None:
+        return None
+    return integer(name, value, lo=1, hi=MAX_THREADS)
+
+
+def device(value: str | None, name: str = "--device") -> str | None:
+    """A torch device string that exists on this machine (``cpu``, ``cuda``, ``cuda:1``, ``mps``) or None."""
+    if value is None:
+        return None
+    import torch
+
+    text(name, value)
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise InputError(f"{name}: unknown device {value!r}; expected cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"{name}: {value!r} requested but this torch build or machine has no CUDA device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"{name}: {value!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise InputError(f"{name}: 'mps' requested but it is not available on this machine")
+    elif dev.type != "cpu":
+        raise InputError(f"{name}: unsupported device {value!r}; expected cpu, cuda, cuda:N or mps")
+    return value
+
+
+def input_file(name: str, path: Any) -> Path:
+    """An existing, readable regular file."""
+    p = Path(text(name, os.fspath(path)))
+    if not p.exists():
+        raise MediaError(f"{p}: {name} file not found")
+    if p.is_dir():
+        raise MediaError(f"{p}: {name} is a folder, not a file")
+    if not p.is_file():
+        raise MediaError(f"{p}: {name} is not a regular file")
+    if not os.access(p, os.R_OK):
+        raise MediaError(f"{p}: {name} file is not readable (permission denied)")
+    return p
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def output_file(name: str, path: Any, *, suffixes: Iterable[str] | None = None,
+                inputs: Iterable[Path | str | None] = ()) -> Path:
+    """A file that can be written: its folder exists and is writable, it is not a folder, not one of ``inputs``.
+
+    Args:
+        suffixes: allowed lower-case suffixes (e.g. ``(".wav", ".flac")``).
+        inputs: input paths that must not be overwritten.
+    """
+    p = Path(text(name, os.fspath(path)))
+    if suffixes is not None:
+        allowed = tuple(suffixes)
+        if p.suffix.lower() not in allowed:
+            raise InputError(f"{name} {p}: must end in {' or '.join(allowed)}")
+    if p.is_dir():
+        raise InputError(f"{name} {p}: is a folder")
+    if p.exists() and not p.is_file():
+        raise InputError(f"{name} {p}: exists and is not a regular file")
+    parent = p.parent
+    _writable_folder(name, p, parent)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise InputError(f"{name} {p}: the existing file is not writable (permission denied)")
+    for src in inputs:
+        if src is not None and (Path(src).absolute() == p.absolute() or _same(Path(src), p)):
+            raise InputError(f"{name} {p}: is also an input file; it would be overwritten")
+    return p
+
+
+def _writable_folder(name: str, target: Path, folder: Path) -> None:
+    if not folder.exists():
+        above = next((a for a in folder.parents if a.exists()), None)
+        if above is not None and not above.is_dir():
+            raise InputError(f"{name} {target}: {above} is a file, not a folder")
+        raise InputError(f"{name} {target}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise InputError(f"{name} {target}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or _read_only_mount(folder):
+        raise InputError(f"{name} {target}: folder {folder} is not writable")
+
+
+def output_folder(name: str, path: Any) -> Path:
+    """A folder that exists and is writable, or can be created (its nearest existing ancestor is a writable folder).
+
+    Nothing is created here; call ``mkdir(parents=True, exist_ok=True)`` once every check has passed.
+    """
+    p = Path(text(name, os.fspath(path)))
+    if p.exists():
+        if not p.is_dir():
+            raise InputError(f"{name} {p}: is a file, not a folder")
+        if not os.access(p, os.W_OK | os.X_OK) or _read_only_mount(p):
+            raise InputError(f"{name} {p}: folder is not writable")
+        return p
+    above = next((a for a in p.absolute().parents if a.exists()), None)
+    if above is None or not above.is_dir():
+        raise InputError(f"{name} {p}: {above} is a file, not a folder")
+    if not os.access(above, os.W_OK | os.X_OK) or _read_only_mount(above):
+        raise InputError(f"{name} {p}: cannot create it, {above} is not writable")
+    return p
+
+
+def _read_only_mount(folder: Path) -> bool:
+    """True on a read-only file system (root's os.access says yes there, and on /proc and /sys)."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    if st.f_flag & os.ST_RDONLY:
+        return True
+    resolved = str(folder.resolve())
+    return resolved == "/proc" or resolved.startswith(("/proc/", "/sys/")) or resolved == "/sys"
+
+
+def inside(name: str, path: Path, folder: Path) -> Path:
+    """``path`` (relative to ``folder``) must stay inside ``folder``: no absolute paths, no ``..`` escapes."""
+    if path.is_absolute():
+        raise InputError(f"{name} {path}: must be a path relative to the output folder")
+    full = (folder / path).resolve()
+    try:
+        full.relative_to(folder.resolve())
+    except ValueError:
+        raise InputError(f"{name} {path}: leaves the output folder {folder}") from None
+    return folder / path
