@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from audiox.errors import InputError
+from audiox.errors import AudioXError, InputError
 from audiox.models.audiox import AudioXModel
 from audiox.models.diffusion import make_denoiser
 from audiox.pipeline.inputs import (
@@ -32,30 +30,14 @@ from audiox.pipeline.inputs import (
     parse_ranges,
 )
 from audiox.pipeline.output import AudioOutput
+from audiox.pipeline.settings import Limits, SamplerSettings, check_sampling, check_seconds
+from audiox.pipeline.source import ModelSource, builtin_model_dir, inspect_model
+from audiox.utils import checks
 from audiox.pipeline.windows import crossfade_paste, known_latent_mask, plan_windows, restore_known
 
 log = logging.getLogger(__name__)
 
-MAX_SECONDS = 600.0
-BUILTIN_DIR = Path(__file__).resolve().parents[1] / "assets" / "builtin"
-
-
-def builtin_model_dir() -> Path | None:
-    """The model folder shipped inside the package, or None while none is shipped."""
-    return BUILTIN_DIR if (BUILTIN_DIR / "config.json").is_file() else None
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """Defaults of the released model's README: dpmpp-3m-sde, CFG 7, sigma 0.3..500 (steps 100: its UI default)."""
-
-    steps: int = 100
-    cfg_scale: float = 7.0
-    sampler: str = "dpmpp-3m-sde"
-    sigma_min: float = 0.3
-    sigma_max: float = 500.0
-    rho: float = 1.0
-    scale_phi: float = 0.0
+__all__ = ["AudioXPipeline", "SamplerSettings", "builtin_model_dir"]
 
 
 class AudioXPipeline:
@@ -78,13 +60,13 @@ class AudioXPipeline:
         self.overlap_seconds = min(2.0, self.geometry.window_seconds / 4)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, *, device: str | torch.device | None = None,
+    def from_pretrained(cls, path: str | os.PathLike | ModelSource | None = None, *, device: str | torch.device | None = None,
                         dtype: torch.dtype | None = None, text_encoder_path: str | os.PathLike | None = None,
                         ) -> AudioXPipeline:
         """Load an official-format folder (config.json + model.ckpt) or a native folder (+ model.safetensors).
 
         Args:
-            path: model folder or weights file.
+            path: model folder or weights file (or a :class:`ModelSource` already checked); None: built-in.
             device: "cpu", "cuda", ... (default: cuda if available).
             dtype: DiT and encoder dtype (default float32; bfloat16 is faster on CPUs with AMX). The VAE stays
                 float32.
@@ -92,20 +74,16 @@ class AudioXPipeline:
         """
         from audiox.checkpoint.official import load_model
 
-        if path is None:
-            path = builtin_model_dir()
-        if path is None:
-            raise InputError("no model given: pass a model folder (official config.json + model.ckpt, or a "
-                             "native folder); a built-in model is not shipped yet")
+        source = path if isinstance(path, ModelSource) else inspect_model(path, text_encoder_path=text_encoder_path)
+        checks.device(None if device is None else str(device), "device")
         dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_model(path, device=dev, text_encoder_path=text_encoder_path, require_text_encoder=True)
+        model = load_model(source.path, device=dev, text_encoder_path=text_encoder_path, require_text_encoder=True)
         if dtype is not None and dtype != torch.float32:
             model.model.to(dtype)
             for cid, cond in model.conditioner.conditioners.items():
                 if model.conditioner.types[cid] == "clip":
                     cond.to(dtype)
-        folder = Path(path) if Path(path).is_dir() else Path(path).parent
-        return cls(model, device=dev, defaults=_read_defaults(folder), source=str(path))
+        return cls(model, device=dev, defaults=source.defaults, source=str(source.path))
 
     # ----------------------------------------------------------------------------------------------
     def __call__(
@@ -115,7 +93,7 @@ class AudioXPipeline:
         music: bool = False, video_start: float = 0.0, steps: int | None = None, cfg_scale: float | None = None,
         sampler: str | None = None, sigma_min: float | None = None, sigma_max: float | None = None,
         scale_phi: float | None = None, seed: int | None = None, generator: torch.Generator | None = None,
-        progress: bool = False,
+        progress: bool = False, limits: Limits = Limits(),
     ) -> AudioOutput:
         """Generate audio.
 
@@ -133,12 +111,11 @@ class AudioXPipeline:
             steps, cfg_scale, sampler, sigma_min, sigma_max, scale_phi: sampler settings (defaults: the model's).
             seed / generator: randomness (a fresh seed is drawn and recorded when both are None).
             progress: show progress bars.
+            limits: bounds on steps, guidance and output length (``settings.NO_LIMITS`` lifts them).
 
         Returns:
             :class:`AudioOutput` with audio (B, C, T).
         """
-        from audiox.sampling.registry import SAMPLER_NAMES
-
         d = self.defaults
         steps = d.steps if steps is None else steps
         cfg_scale = d.cfg_scale if cfg_scale is None else cfg_scale
@@ -147,16 +124,13 @@ class AudioXPipeline:
         sigma_max = d.sigma_max if sigma_max is None else sigma_max
         scale_phi = d.scale_phi if scale_phi is None else scale_phi
         # 1. Check inputs
-        if sampler not in SAMPLER_NAMES:
-            raise InputError(f"unknown sampler {sampler!r}; expected one of: {', '.join(sorted(SAMPLER_NAMES))}")
-        if not isinstance(steps, int) or steps < 1:
-            raise InputError(f"steps: must be a positive integer, got {steps!r}")
-        if not cfg_scale > 0:
-            raise InputError(f"cfg_scale: must be > 0, got {cfg_scale}")
-        if not 0 < sigma_min < sigma_max:
-            raise InputError(f"sigma_min/sigma_max: need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
-        if seconds is not None and not (0 < seconds <= MAX_SECONDS):
-            raise InputError(f"seconds: must be in (0, {MAX_SECONDS:g}], got {seconds}")
+        check_sampling(steps=steps, cfg_scale=cfg_scale, sampler=sampler, sigma_min=sigma_min, sigma_max=sigma_max,
+                       scale_phi=scale_phi, limits=limits)
+        if seconds is not None:
+            check_seconds("seconds", seconds, limits)
+        if seed is not None:
+            checks.seed("seed", seed)
+        video_start = checks.number("video_start", video_start, lo=0)
         if (inpaint or continue_audio) and audio is None:
             raise InputError("inpaint / continue need an audio clip (audio=...)")
         if inpaint and continue_audio:
@@ -172,6 +146,7 @@ class AudioXPipeline:
         clips = [load_audio_clip(a, geo) for a in as_list(audio, b, "audio")]
         # 2. Canvas: total length and the known (kept) samples
         total, known, reference = self._canvas(clips, seconds, inpaint, continue_audio)
+        check_seconds("audio", total / geo.sample_rate, limits, what="the output")
         # 3. Randomness
         if generator is None:
             seed = secrets.randbits(31) if seed is None else int(seed)
@@ -209,6 +184,9 @@ class AudioXPipeline:
             overlap = 0 if k == 0 else windows[k - 1].start + windows[k - 1].length - win.start
             crossfade_paste(canvas, out, win.start, overlap)
             latents_out.append(lat[..., overlap // geo.ratio:])  # the part no earlier window produced
+        if not bool(torch.isfinite(canvas).all()):
+            raise AudioXError(f"the sampler diverged: the output has non-finite samples (cfg_scale {cfg_scale:g}, "
+                              f"sampler {sampler}, {steps} steps); try a lower guidance scale")
         keeps = bool(known.any())
         if keeps:
             canvas = restore_known(canvas, reference, known, int(0.02 * geo.sample_rate))
@@ -329,15 +307,3 @@ def _describe(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return f"tensor{tuple(value.shape)}"
     return str(value)
-
-
-def _read_defaults(folder: Path) -> SamplerSettings:
-    """Optional ``generation.json`` beside the weights overrides the sampler defaults."""
-    import json
-
-    from audiox.config import from_dict
-
-    p = folder / "generation.json"
-    if not p.is_file():
-        return SamplerSettings()
-    return from_dict(SamplerSettings, json.loads(p.read_text()), "generation")

@@ -94,9 +94,9 @@ def batch_size_of(text: Any, video: Any, image: Any, audio: Any) -> int:
 def check_text(text: Any, name: str = "text") -> str:
     if text is None:
         return ""
-    if not isinstance(text, str):
-        raise InputError(f"{name}: expected a string, got {type(text).__name__}")
-    return text.strip()
+    from audiox.utils.checks import text as valid_text
+
+    return valid_text(name, text).strip()
 
 
 def load_video_prompt(video: MediaLike, image: MediaLike, geo: Geometry, *, start: float = 0.0,
@@ -166,18 +166,21 @@ def load_audio_clip(audio: MediaLike, geo: Geometry, name: str = "audio") -> tor
 
 
 def audio_prompt_tensor(clip: torch.Tensor | None, geo: Geometry, *, end: int | None = None) -> torch.Tensor:
-    """The audio-prompt input (C, audio_samples): the ``audio_samples`` before ``end`` (default: the clip start).
+    """The audio-prompt input (C, audio_samples): the clip's start, or the ``audio_samples`` before ``end``.
 
-    Shorter material is zero-padded at the end; None gives zeros ("no audio").
+    From the start (``end`` None, inpainting and plain prompts), shorter material is zero-padded at the end.
+    Before ``end`` (continuation: the material just before the new part), it is right-aligned and zero-padded
+    at the start, as in training (``data/dataset.py``) and in the official code. None gives zeros ("no audio").
     """
     out = torch.zeros(geo.channels, geo.audio_samples)
     if clip is None or geo.audio_id is None:
         return out
     if end is None:
         seg = clip[:, : geo.audio_samples]
+        out[:, : seg.shape[1]] = seg
     else:
         seg = clip[:, max(0, end - geo.audio_samples): end]
-    out[:, : seg.shape[1]] = seg
+        out[:, geo.audio_samples - seg.shape[1]:] = seg
     return out
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from audiox.errors import AudioXError
+
 log = logging.getLogger(__name__)
 QUIET_PEAK_DBFS = -40.0  # peak normalisation of an output quieter than this amplifies mostly the decoder's noise floor
 
@@ -44,14 +46,20 @@ class AudioOutput:
              video_start: float = 0.0) -> Path:
         """Write item ``index`` as WAV/FLAC (by suffix), a ``.json`` sidecar with the settings, and optionally an MP4.
 
+        The files are written as one unit (:func:`audiox.utils.files.write_together`): all or none of them
+        replace what was there.
+
         Args:
             normalize: peak-normalise (the official behaviour). None: yes, unless the output keeps input audio,
                 in which case it is only scaled down if it would clip.
             mux_video / mux_out: mux the audio into this video (video stream copied) and write ``mux_out``.
         """
         from audiox.media import mux_audio_into_video, save_audio
+        from audiox.utils.files import write_together
 
         audio = self.audio[index].float()
+        if not bool(torch.isfinite(audio).all()):
+            raise AudioXError(f"{path}: the audio to save has non-finite samples; nothing was written")
         peak = audio.abs().max().item()
         if normalize is None:
             normalize = not self.keeps_input_audio or peak > 1.0
@@ -60,17 +68,21 @@ class AudioOutput:
             log.warning("%s: the generated audio is near-silent (peak %.1f dBFS); peak normalisation raises it by "
                         "%.0f dB, so what you hear is mostly the decoder's noise floor", path, peak_dbfs,
                         -peak_dbfs if peak > 0 else 0.0)
-        out = save_audio(path, audio, self.sample_rate, normalize=normalize)
+        out = Path(path)
+        writes = [(out, lambda tmp: save_audio(tmp, audio, self.sample_rate, normalize=normalize))]
         if sidecar:
             meta = {**self.settings, "item": index, "sample_rate": self.sample_rate, "seconds": self.seconds,
                     "raw_peak_dbfs": round(peak_dbfs, 2) if peak > 0 else None, "normalized": bool(normalize)}
-            text = json.dumps(meta, indent=2, default=str) + "\n"
-            from audiox.checkpoint.io import atomic_write
-
-            atomic_write(Path(out).with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+            try:
+                text = json.dumps(meta, indent=2, default=str, allow_nan=False) + "\n"  # strict JSON
+            except ValueError:
+                raise AudioXError(f"{path}: a setting is not a finite number; nothing was written") from None
+            writes.append((out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
         if mux_video is not None:
             if mux_out is None:
                 raise ValueError("mux_out is required with mux_video")
             audio_mux = audio / peak if normalize and peak > 0 else audio.clamp(-1, 1)
-            mux_audio_into_video(mux_video, audio_mux, self.sample_rate, mux_out, start=video_start)
-        return Path(out)
+            writes.append((Path(mux_out), lambda tmp: mux_audio_into_video(mux_video, audio_mux, self.sample_rate,
+                                                                           tmp, start=video_start)))
+        write_together(writes)
+        return out

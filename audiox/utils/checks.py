@@ -116,12 +116,13 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def output_file(name: str, path: Any, *, suffixes: Iterable[str] | None = None,
-                inputs: Iterable[Path | str | None] = ()) -> Path:
+                inputs: Iterable[Path | str | None] = (), create_folder: bool = False) -> Path:
     """A file that can be written: its folder exists and is writable, it is not a folder, not one of ``inputs``.
 
     Args:
         suffixes: allowed lower-case suffixes (e.g. ``(".wav", ".flac")``).
         inputs: input paths that must not be overwritten.
+        create_folder: a missing folder is fine when it can be created (the caller creates it after all checks).
     """
     p = Path(text(name, os.fspath(path)))
     if suffixes is not None:
@@ -133,7 +134,10 @@ def output_file(name: str, path: Any, *, suffixes: Iterable[str] | None = None,
     if p.exists() and not p.is_file():
         raise InputError(f"{name} {p}: exists and is not a regular file")
     parent = p.parent
-    _writable_folder(name, p, parent)
+    if create_folder and not parent.exists():
+        output_folder(name, parent)
+    else:
+        _writable_folder(name, p, parent)
     if p.exists() and not os.access(p, os.W_OK):
         raise InputError(f"{name} {p}: the existing file is not writable (permission denied)")
     for src in inputs:

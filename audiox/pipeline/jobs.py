@@ -1,0 +1,298 @@
+"""Generation jobs: one from command-line flags or many from a JSONL batch, each checked in full up front.
+
+A job is checked in two steps, both before the model loads: :func:`parse_job` checks every value's type and
+range (a batch line is read as bytes and decoded strictly, and the flags are the defaults of every line), and
+:func:`check_jobs` checks the file system and the media: inputs exist and decode, outputs can be written, are
+not inputs and are not shared by two jobs, and the work of each job is within :class:`Limits`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audiox.errors import AudioXError, InputError
+from audiox.pipeline.settings import Limits, check_sampling, check_seconds
+from audiox.pipeline.source import ModelSource
+from audiox.utils import checks
+
+JOB_KEYS = ("text", "negative", "video", "image", "audio", "inpaint", "continue", "music", "seconds", "steps",
+            "cfg_scale", "sampler", "seed", "out", "mux", "video_start")
+AUDIO_SUFFIXES = (".wav", ".flac")
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
+_FLAG_NAMES = {"out": "-o/--output", "continue": "--continue"}
+
+
+@dataclass
+class Job:
+    """One generation: inputs, settings (None: the model's default) and outputs.
+
+    Attributes:
+        where: ``""`` for command-line flags, ``"FILE:LINE"`` for a batch line (prefixes every message).
+        inpaint: (start, end) ranges in seconds of ``audio`` to regenerate.
+    """
+
+    out: Path
+    where: str = ""
+    text: str | None = None
+    negative: str | None = None
+    video: Path | None = None
+    image: Path | None = None
+    audio: Path | None = None
+    inpaint: list[tuple[float, float]] | None = None
+    continue_audio: bool = False
+    music: bool = False
+    seconds: float | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    sampler: str | None = None
+    seed: int | None = None
+    mux: Path | None = None
+    video_start: float = 0.0
+    clip_seconds: float | None = field(default=None, compare=False)  # set by check_jobs
+
+    @property
+    def sidecar(self) -> Path:
+        return self.out.with_suffix(".json")
+
+    def outputs(self) -> list[Path]:
+        return [self.out, self.sidecar] + ([self.mux] if self.mux else [])
+
+    def inputs(self) -> list[Path]:
+        return [p for p in (self.video, self.image, self.audio) if p is not None]
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :meth:`AudioXPipeline.__call__`."""
+        return dict(text=self.text, video=_str(self.video), image=_str(self.image), audio=_str(self.audio),
+                    negative_text=self.negative, seconds=self.seconds, inpaint=self.inpaint,
+                    continue_audio=self.continue_audio, music=self.music, video_start=self.video_start,
+                    steps=self.steps, cfg_scale=self.cfg_scale, sampler=self.sampler, seed=self.seed)
+
+
+def _str(p: Path | None) -> str | None:
+    return None if p is None else str(p)
+
+
+class _Where:
+    """Names values as flags (``--cfg-scale``) or as batch keys (``jobs.jsonl:3: cfg_scale``)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def name(self, key: str) -> str:
+        if self.where:
+            return f"{self.where}: {key}"
+        return _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+
+
+def parse_job(raw: dict[str, Any], *, where: str = "", out_dir: Path | None = None) -> Job:
+    """Check the types and ranges of one job's values (no file system access).
+
+    Args:
+        raw: values by :data:`JOB_KEYS` name (None or absent: the default).
+        where: ``"FILE:LINE"`` for a batch line, ``""`` for flags.
+        out_dir: batch output folder; ``out`` and ``mux`` are then relative paths that must stay inside it.
+    """
+    w = _Where(where)
+    unknown = sorted(set(raw) - set(JOB_KEYS))
+    if unknown:
+        raise InputError(f"{w.name(unknown[0])}: unknown key; expected some of {', '.join(JOB_KEYS)}")
+
+    def opt(key: str, check: Any) -> Any:
+        value = raw.get(key)
+        return None if value is None else check(w.name(key), value)
+
+    def path(key: str) -> Path | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise InputError(f"{w.name(key)}: expected a file path, got {value!r}")
+        return Path(checks.text(w.name(key), value))
+
+    def flag(key: str) -> bool:
+        value = raw.get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise InputError(f"{w.name(key)}: expected true or false, got {value!r}")
+        return value
+
+    out = path("out")
+    if out is None:
+        raise InputError(f"{w.name('out')}: missing output path")
+    mux = path("mux")
+    if out_dir is not None:
+        out = checks.inside(w.name("out"), out, out_dir)
+        mux = checks.inside(w.name("mux"), mux, out_dir) if mux is not None else None
+    return Job(
+        out=out, where=where, text=opt("text", checks.text), negative=opt("negative", checks.text),
+        video=path("video"), image=path("image"), audio=path("audio"), inpaint=_ranges(w.name("inpaint"),
+                                                                                        raw.get("inpaint")),
+        continue_audio=flag("continue"), music=flag("music"),
+        seconds=opt("seconds", lambda n, v: checks.number(n, v, lo=0, lo_open=True)),
+        steps=opt("steps", lambda n, v: checks.integer(n, v, lo=1)),
+        cfg_scale=opt("cfg_scale", lambda n, v: checks.number(n, v, lo=0, lo_open=True)),
+        sampler=opt("sampler", checks.text), seed=opt("seed", checks.seed), mux=mux,
+        video_start=checks.number(w.name("video_start"), raw.get("video_start") or 0.0, lo=0),
+    )
+
+
+def _ranges(name: str, value: Any) -> list[tuple[float, float]] | None:
+    """``"2-4.5"``, ``["2-4.5", [6, 7]]`` -> [(2.0, 4.5), (6.0, 7.0)]; each range finite, start < end."""
+    from audiox.pipeline.inputs import parse_range_text
+
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise InputError(f"{name}: expected START-END ranges in seconds, got {value!r}")
+    out = []
+    for r in items:
+        if isinstance(r, str):
+            r = parse_range_text(checks.text(name, r), name)
+        if not isinstance(r, (list, tuple)) or len(r) != 2:
+            raise InputError(f"{name}: expected START-END in seconds (e.g. 2.0-4.5), got {r!r}")
+        s, e = checks.number(name, r[0], lo=0), checks.number(name, r[1], lo=0)
+        if not s < e:
+            raise InputError(f"{name}: range {s:g}-{e:g} s is empty")
+        out.append((s, e))
+    return out
+
+
+def read_batch(path: str | os.PathLike, out_dir: Path, defaults: dict[str, Any]) -> list[Job]:
+    """Parse every line of a JSONL batch file; ``defaults`` (the flags) fill what a line leaves out.
+
+    A line without ``out`` writes ``jobNNNN.wav``. Raises on the first bad line, naming ``FILE:LINE``.
+    """
+    p = checks.input_file("--batch", path)
+    jobs = []
+    for n, line in enumerate(p.read_bytes().split(b"\n"), 1):
+        where = f"{p}:{n}"
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{where}: not UTF-8 text") from None
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text, parse_constant=_no_constant)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+        except ValueError as e:
+            raise InputError(f"{where}: {e}") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        raw = {**defaults, **{k: v for k, v in obj.items()}}
+        raw.setdefault("out", f"job{len(jobs):04d}.wav")
+        jobs.append(parse_job(raw, where=where, out_dir=out_dir))
+    if not jobs:
+        raise InputError(f"{p}: no jobs (one JSON object per line)")
+    return jobs
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def check_jobs(jobs: list[Job], source: ModelSource, limits: Limits = Limits()) -> None:
+    """Check paths, settings, media and work of every job, and that no two jobs share an output.
+
+    Reads media (audio decoded up to the limit, video demuxed, image decoded) but writes nothing.
+    Sets ``job.clip_seconds`` for jobs with ``audio``.
+    """
+    taken: dict[Path, str] = {}
+    all_inputs = {_key(p): p for job in jobs for p in job.inputs()}
+    for job in jobs:
+        try:
+            _check_job(job, source, limits)
+        except AudioXError as e:
+            if job.where and not str(e).startswith(job.where):
+                raise type(e)(f"{job.where}: {e}") from None
+            raise
+        w = _Where(job.where)
+        for out in job.outputs():
+            k = _key(out)
+            if k in all_inputs:
+                raise InputError(f"{w.name('out')} {out}: is an input file of a job; it would be overwritten")
+            if k in taken:
+                raise InputError(f"{w.name('out')} {out}: also written by {taken[k] or 'another output'}")
+            taken[k] = job.where or str(out)
+
+
+def _key(p: Path) -> Path:
+    return Path(os.path.realpath(p))
+
+
+def _check_job(job: Job, source: ModelSource, limits: Limits) -> None:
+    w = _Where(job.where)
+    d = source.defaults
+    check_sampling(steps=d.steps if job.steps is None else job.steps,
+                   cfg_scale=d.cfg_scale if job.cfg_scale is None else job.cfg_scale,
+                   sampler=d.sampler if job.sampler is None else job.sampler, sigma_min=d.sigma_min,
+                   sigma_max=d.sigma_max, scale_phi=d.scale_phi, limits=limits)
+    if job.seconds is not None:
+        check_seconds(w.name("seconds"), job.seconds, limits)
+    if job.video is not None and job.image is not None:
+        raise InputError("give either --video or --image, not both")
+    if (job.inpaint or job.continue_audio) and job.audio is None:
+        raise InputError("--inpaint / --continue need --audio")
+    if job.inpaint and job.continue_audio:
+        raise InputError("choose --inpaint or --continue, not both")
+    if job.mux is not None and job.video is None:
+        raise InputError("--mux needs --video")
+    for key in ("video", "image", "audio"):
+        if getattr(job, key) is not None:
+            setattr(job, key, checks.input_file(w.name(key), getattr(job, key)))
+    inputs, batch = job.inputs(), bool(job.where)  # batch outputs may go to new sub-folders of --out-dir
+    checks.output_file(w.name("out"), job.out, suffixes=AUDIO_SUFFIXES, inputs=inputs, create_folder=batch)
+    checks.output_file(f"{w.name('out')} sidecar", job.sidecar, inputs=inputs, create_folder=batch)
+    if job.mux is not None:
+        checks.output_file(w.name("mux"), job.mux, suffixes=VIDEO_SUFFIXES, inputs=inputs, create_folder=batch)
+    _check_media(job, source, limits)
+
+
+def _check_media(job: Job, source: ModelSource, limits: Limits) -> None:
+    """Decode what the job reads, and bound its output length."""
+    from audiox.media import load_audio, load_image_as_video
+
+    w = _Where(job.where)
+    cfg = source.config
+    if job.video is not None:
+        from audiox.media import check_video
+
+        info = check_video(job.video)
+        if job.video_start >= info.duration:
+            raise InputError(f"{w.name('video_start')}: {job.video_start:g} s is past the end of {job.video} "
+                             f"({info.duration:.2f} s)")
+    if job.image is not None:
+        load_image_as_video(job.image, n_frames=1, size=8)
+    if job.audio is None:
+        return
+    keeps_clip = bool(job.inpaint) or job.continue_audio
+    # a plain audio prompt uses the clip's start only; a kept clip becomes part of the output
+    cap = None if limits.seconds is None else limits.seconds + 1.0
+    clip = load_audio(job.audio, sample_rate=cfg.sample_rate, channels=cfg.audio_channels,
+                      duration=cap if keeps_clip else min(cap or 1e9, source.window_seconds))
+    if clip.shape[-1] == 0:
+        raise InputError(f"{job.audio}: the clip is empty")
+    job.clip_seconds = clip.shape[-1] / cfg.sample_rate
+    if job.inpaint:
+        for s, e in job.inpaint:
+            if e > job.clip_seconds + 1e-6:
+                raise InputError(f"{w.name('inpaint')}: range {s:g}-{e:g} s ends after the clip "
+                                 f"({job.clip_seconds:.2f} s)")
+        total = max(job.clip_seconds, job.seconds or 0.0)
+        check_seconds(w.name("audio"), total, limits, what=f"the inpainted clip {job.audio}")
+        if job.seconds is not None and job.seconds < job.clip_seconds:
+            raise InputError(f"{w.name('seconds')}: {job.seconds:g} is shorter than the clip to inpaint "
+                             f"({job.clip_seconds:.2f} s)")
+    elif job.continue_audio:
+        total = job.seconds if job.seconds is not None else job.clip_seconds + source.window_seconds / 2
+        check_seconds(w.name("seconds"), total, limits, what=f"the continuation of {job.audio}")
+        if total <= job.clip_seconds:
+            raise InputError(f"{w.name('seconds')}: {total:.2f} must be longer than the clip to continue "
+                             f"({job.clip_seconds:.2f} s)")

@@ -1,0 +1,97 @@
+"""Sampler settings, the work limits of one generation, and their checks (shared by the API and the CLI).
+
+Everything here is cheap (no model, no media): the CLI runs these checks for every job before a model loads,
+and :class:`audiox.pipeline.AudioXPipeline` runs them again for callers of the Python API.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audiox.errors import ConfigError, InputError
+from audiox.utils import checks
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Defaults of the released model's README: dpmpp-3m-sde, CFG 7, sigma 0.3..500 (steps 100: its UI default)."""
+
+    steps: int = 100
+    cfg_scale: float = 7.0
+    sampler: str = "dpmpp-3m-sde"
+    sigma_min: float = 0.3
+    sigma_max: float = 500.0
+    rho: float = 1.0
+    scale_phi: float = 0.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on the work of one generation call; ``None`` lifts a bound (``--no-limits``).
+
+    Attributes:
+        seconds: output length in seconds, including a clip to inpaint or continue (bounds the windows).
+        steps: sampler steps per window.
+        cfg_scale: guidance scale; far above any useful value the guided estimate leaves the range where
+            float32 sampling stays finite.
+    """
+
+    seconds: float | None = 600.0
+    steps: int | None = 1000
+    cfg_scale: float | None = 100.0
+
+
+NO_LIMITS = Limits(seconds=None, steps=None, cfg_scale=None)
+
+
+def check_sampling(*, steps: Any, cfg_scale: Any, sampler: Any, sigma_min: Any, sigma_max: Any, scale_phi: Any,
+                   limits: Limits = Limits()) -> None:
+    """Raise :class:`InputError` naming the first bad sampler setting."""
+    from audiox.sampling.registry import SAMPLER_NAMES
+
+    if not isinstance(sampler, str) or sampler not in SAMPLER_NAMES:
+        raise InputError(f"unknown sampler {sampler!r}; expected one of: {', '.join(sorted(SAMPLER_NAMES))}")
+    checks.integer("steps", steps, lo=1, hi=limits.steps)
+    checks.number("cfg_scale", cfg_scale, lo=0, lo_open=True, hi=limits.cfg_scale)
+    lo = checks.number("sigma_min", sigma_min, lo=0, lo_open=True)
+    hi = checks.number("sigma_max", sigma_max, lo=0, lo_open=True)
+    if not lo < hi:
+        raise InputError(f"sigma_min/sigma_max: need sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+    checks.number("scale_phi", scale_phi, lo=0, hi=1)
+
+
+def check_seconds(name: str, seconds: Any, limits: Limits = Limits(), *, what: str = "the output") -> float:
+    """A positive finite length in seconds within ``limits.seconds``."""
+    v = checks.number(name, seconds, lo=0, lo_open=True)
+    if limits.seconds is not None and v > limits.seconds:
+        raise InputError(f"{name}: {what} would be {v:g} s, more than the limit of {limits.seconds:g} s "
+                         "(--no-limits lifts it)")
+    return v
+
+
+def read_defaults(folder: Path) -> SamplerSettings:
+    """Sampler defaults of a model folder: its optional ``generation.json`` over :class:`SamplerSettings`."""
+    from audiox.config import from_dict
+
+    p = folder / "generation.json"
+    if not p.is_file():
+        return SamplerSettings()
+    try:
+        data = json.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a JSON object")
+    s = from_dict(SamplerSettings, data, "generation")
+    try:
+        check_sampling(steps=s.steps, cfg_scale=s.cfg_scale, sampler=s.sampler, sigma_min=s.sigma_min,
+                       sigma_max=s.sigma_max, scale_phi=s.scale_phi, limits=NO_LIMITS)
+        checks.number("rho", s.rho, lo=0, lo_open=True)
+    except InputError as e:
+        raise ConfigError(f"{p}: {e}") from None
+    return s
