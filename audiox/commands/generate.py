@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.out_dir:
             raise InputError("--out-dir: only used with --batch (use -o for one output)")
-        jobs = [parse_job({**_flags(args), "out": args.output or "audiox_out.wav", "mux": args.mux})]
+        jobs = [parse_job({**_flags(args), "out": "audiox_out.wav" if args.output is None else args.output, "mux": args.mux})]
     source = inspect_model(args.model, text_encoder_path=args.t5_path)
     check_jobs(jobs, source, limits)
     # 2. Work

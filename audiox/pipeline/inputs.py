@@ -162,6 +162,8 @@ def load_audio_clip(audio: MediaLike, geo: Geometry, name: str = "audio") -> tor
         a = load_audio(_existing(audio, name), sample_rate=geo.sample_rate, channels=geo.channels)
     if a.shape[-1] == 0:
         raise InputError(f"{name}: the clip is empty")
+    if not bool(torch.isfinite(a).all()):
+        raise InputError(f"{name}: the clip has NaN or infinite samples")
     return a
 
 

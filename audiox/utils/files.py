@@ -83,6 +83,7 @@ def write_together(writes: list[tuple[str | os.PathLike, Callable[[str], None]]]
     """
     done: list[tuple[Path, Path]] = []
     journal: Path | None = None
+    renaming = False
     try:
         for path, write in writes:
             tmp = temp_path(path)
@@ -94,10 +95,16 @@ def write_together(writes: list[tuple[str | os.PathLike, Callable[[str], None]]]
         journal = temp_path(first, suffix=".commit")
         atomic_write(journal, lambda t: _write_synced(t, text))
         with _signals_held():
+            renaming = True
             for tmp, final in done:
                 os.replace(tmp, final)
             journal.unlink()
     except BaseException:
+        if renaming:  # some files are renamed already: finish the set rather than leave a mix
+            for tmp, final in done:
+                with contextlib.suppress(OSError):
+                    if tmp.exists():
+                        os.replace(tmp, final)
         for tmp, _ in done:
             tmp.unlink(missing_ok=True)
         if journal is not None:

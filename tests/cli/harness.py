@@ -29,7 +29,7 @@ class Outcome:
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
-    """Every path under ``root``: (kind, size, sha1 of the content for files)."""
+    """Every path under ``root``: (kind, size, sha1 of the content; for files over 1 MiB, mtime_ns)."""
     out: dict[str, tuple[str, int, str]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for d in dirnames:
@@ -39,6 +39,10 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
             p = Path(dirpath) / f
             if p.is_symlink() or not p.is_file():
                 out[str(p.relative_to(root))] = ("other", 0, "")
+                continue
+            st = p.stat()
+            if st.st_size > 1 << 20:  # big inputs: size and modification time (a rewrite changes mtime_ns)
+                out[str(p.relative_to(root))] = ("file", st.st_size, str(st.st_mtime_ns))
                 continue
             data = p.read_bytes()
             out[str(p.relative_to(root))] = ("file", len(data), hashlib.sha1(data).hexdigest())
