@@ -51,3 +51,10 @@ def debug_model_dir(tmp_path_factory):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
     save_native(model, folder, force=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def pipe(debug_model_dir):
+    from audiox.pipeline import AudioXPipeline
+
+    return AudioXPipeline.from_pretrained(debug_model_dir, device="cpu")

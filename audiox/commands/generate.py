@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from audiox.errors import InputError
 
@@ -89,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.out_dir:
             raise InputError("--out-dir: only used with --batch (use -o for one output)")
-        jobs = [parse_job({**_flags(args), "out": "audiox_out.wav" if args.output is None else args.output, "mux": args.mux})]
+        out = "audiox_out.wav" if args.output is None else args.output
+        jobs = [parse_job({**_flags(args), "out": out, "mux": args.mux})]
     source = inspect_model(args.model, text_encoder_path=args.t5_path)
     check_jobs(jobs, source, limits)
     # 2. Work

@@ -30,10 +30,10 @@ from audiox.pipeline.inputs import (
     parse_ranges,
 )
 from audiox.pipeline.output import AudioOutput
-from audiox.pipeline.settings import Limits, SamplerSettings, check_sampling, check_seconds
+from audiox.pipeline.settings import DEFAULT_LIMITS, Limits, SamplerSettings, check_sampling, check_seconds
 from audiox.pipeline.source import ModelSource, builtin_model_dir, inspect_model
-from audiox.utils import checks
 from audiox.pipeline.windows import crossfade_paste, known_latent_mask, plan_windows, restore_known
+from audiox.utils import checks
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ class AudioXPipeline:
         self.overlap_seconds = min(2.0, self.geometry.window_seconds / 4)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | ModelSource | None = None, *, device: str | torch.device | None = None,
-                        dtype: torch.dtype | None = None, text_encoder_path: str | os.PathLike | None = None,
-                        ) -> AudioXPipeline:
+    def from_pretrained(cls, path: str | os.PathLike | ModelSource | None = None, *,
+                        device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+                        text_encoder_path: str | os.PathLike | None = None) -> AudioXPipeline:
         """Load an official-format folder (config.json + model.ckpt) or a native folder (+ model.safetensors).
 
         Args:
@@ -93,7 +93,7 @@ class AudioXPipeline:
         music: bool = False, video_start: float = 0.0, steps: int | None = None, cfg_scale: float | None = None,
         sampler: str | None = None, sigma_min: float | None = None, sigma_max: float | None = None,
         scale_phi: float | None = None, seed: int | None = None, generator: torch.Generator | None = None,
-        progress: bool = False, limits: Limits = Limits(),
+        progress: bool = False, limits: Limits = DEFAULT_LIMITS,
     ) -> AudioOutput:
         """Generate audio.
 

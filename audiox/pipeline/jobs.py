@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from audiox.errors import AudioXError, InputError
-from audiox.pipeline.settings import Limits, check_sampling, check_seconds
+from audiox.pipeline.settings import DEFAULT_LIMITS, Limits, check_sampling, check_seconds
 from audiox.pipeline.source import ModelSource
 from audiox.utils import checks
 
@@ -198,7 +198,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def check_jobs(jobs: list[Job], source: ModelSource, limits: Limits = Limits()) -> None:
+def check_jobs(jobs: list[Job], source: ModelSource, limits: Limits = DEFAULT_LIMITS) -> None:
     """Check paths, settings, media and work of every job, and that no two jobs share an output.
 
     Reads media (audio decoded up to the limit, video demuxed, image decoded) but writes nothing.

@@ -44,11 +44,12 @@ class Limits:
     cfg_scale: float | None = 100.0
 
 
+DEFAULT_LIMITS = Limits()
 NO_LIMITS = Limits(seconds=None, steps=None, cfg_scale=None)
 
 
 def check_sampling(*, steps: Any, cfg_scale: Any, sampler: Any, sigma_min: Any, sigma_max: Any, scale_phi: Any,
-                   limits: Limits = Limits()) -> None:
+                   limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise :class:`InputError` naming the first bad sampler setting."""
     from audiox.sampling.registry import SAMPLER_NAMES
 
@@ -63,7 +64,7 @@ def check_sampling(*, steps: Any, cfg_scale: Any, sampler: Any, sigma_min: Any, 
     checks.number("scale_phi", scale_phi, lo=0, hi=1)
 
 
-def check_seconds(name: str, seconds: Any, limits: Limits = Limits(), *, what: str = "the output") -> float:
+def check_seconds(name: str, seconds: Any, limits: Limits = DEFAULT_LIMITS, *, what: str = "the output") -> float:
     """A positive finite length in seconds within ``limits.seconds``."""
     v = checks.number(name, seconds, lo=0, lo_open=True)
     if limits.seconds is not None and v > limits.seconds:
