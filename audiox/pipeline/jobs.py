@@ -233,7 +233,7 @@ def _check_job(job: Job, source: ModelSource, limits: Limits) -> None:
     check_sampling(steps=d.steps if job.steps is None else job.steps,
                    cfg_scale=d.cfg_scale if job.cfg_scale is None else job.cfg_scale,
                    sampler=d.sampler if job.sampler is None else job.sampler, sigma_min=d.sigma_min,
-                   sigma_max=d.sigma_max, scale_phi=d.scale_phi, limits=limits)
+                   sigma_max=d.sigma_max, scale_phi=d.scale_phi, limits=limits, name=w.name)
     if job.seconds is not None:
         check_seconds(w.name("seconds"), job.seconds, limits)
     if job.video is not None and job.image is not None:

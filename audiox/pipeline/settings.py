@@ -7,6 +7,7 @@ and :class:`audiox.pipeline.AudioXPipeline` runs them again for callers of the P
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,19 +50,29 @@ NO_LIMITS = Limits(seconds=None, steps=None, cfg_scale=None)
 
 
 def check_sampling(*, steps: Any, cfg_scale: Any, sampler: Any, sigma_min: Any, sigma_max: Any, scale_phi: Any,
-                   limits: Limits = DEFAULT_LIMITS) -> None:
-    """Raise :class:`InputError` naming the first bad sampler setting."""
+                   limits: Limits = DEFAULT_LIMITS, name: Callable[[str], str] = str) -> None:
+    """Raise :class:`InputError` naming the first bad sampler setting.
+
+    Args:
+        name: how a setting is called in messages (the CLI passes flag names, e.g. ``--cfg-scale``).
+    """
     from audiox.sampling.registry import SAMPLER_NAMES
 
     if not isinstance(sampler, str) or sampler not in SAMPLER_NAMES:
-        raise InputError(f"unknown sampler {sampler!r}; expected one of: {', '.join(sorted(SAMPLER_NAMES))}")
-    checks.integer("steps", steps, lo=1, hi=limits.steps)
-    checks.number("cfg_scale", cfg_scale, lo=0, lo_open=True, hi=limits.cfg_scale)
-    lo = checks.number("sigma_min", sigma_min, lo=0, lo_open=True)
-    hi = checks.number("sigma_max", sigma_max, lo=0, lo_open=True)
+        raise InputError(f"{name('sampler')}: unknown sampler {sampler!r}; expected one of: "
+                         f"{', '.join(sorted(SAMPLER_NAMES))}")
+    _within(name("steps"), checks.integer(name("steps"), steps, lo=1), limits.steps)
+    _within(name("cfg_scale"), checks.number(name("cfg_scale"), cfg_scale, lo=0, lo_open=True), limits.cfg_scale)
+    lo = checks.number(name("sigma_min"), sigma_min, lo=0, lo_open=True)
+    hi = checks.number(name("sigma_max"), sigma_max, lo=0, lo_open=True)
     if not lo < hi:
         raise InputError(f"sigma_min/sigma_max: need sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
-    checks.number("scale_phi", scale_phi, lo=0, hi=1)
+    checks.number(name("scale_phi"), scale_phi, lo=0, hi=1)
+
+
+def _within(name: str, value: float, limit: float | None) -> None:
+    if limit is not None and value > limit:
+        raise InputError(f"{name}: {value:g} is more than the limit of {limit:g} (--no-limits lifts it)")
 
 
 def check_seconds(name: str, seconds: Any, limits: Limits = DEFAULT_LIMITS, *, what: str = "the output") -> float:
