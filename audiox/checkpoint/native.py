@@ -48,12 +48,32 @@ def _cast(sd: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, t
             for k, v in sd.items()}
 
 
-def _prepare_out(dst: Path, names: list[str], force: bool) -> None:
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_out(dst: Path, names: list[str], force: bool, *, source: Path | None = None,
+               keep: Path | None = None) -> None:
+    """Refuse an output that is a file, the source folder, or holds ``names`` (unless ``force``); writes nothing.
+
+    Args:
+        source: the folder of the source weights (never written into).
+        keep: an input file that may already sit in ``dst`` (the config that is copied there).
+    """
     if dst.exists() and not dst.is_dir():
         raise InputError(f"{dst}: output must be a folder")
-    clash = [n for n in names if (dst / n).exists()]
+    if source is not None and _same(dst, source):
+        raise InputError(f"{dst}: is the source folder; choose another output folder")
+    clash = [n for n in names if (dst / n).exists() and not (keep is not None and _same(dst / n, keep))]
     if clash and not force:
         raise InputError(f"{dst / clash[0]} already exists; pass --force to overwrite")
+
+
+def _prepare_out(dst: Path, names: list[str], force: bool) -> None:
+    _check_out(dst, names, force)
     dst.mkdir(parents=True, exist_ok=True)
 
 
@@ -63,7 +83,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
 
     Args:
         src: official folder (config.json + model.ckpt / model.safetensors), native folder, or a weights file.
-        dst: output folder; existing files are kept unless ``force``.
+        dst: output folder, not the source folder; existing files are kept unless ``force``.
         to: "native" (model.safetensors, duplicate VAE stored once) or "official" (model.ckpt, both copies).
         dtype: "fp32", "fp16" or "bf16" to cast floating tensors (rotary ``inv_freq`` stays float32); None keeps.
         config: config.json path when it is not beside the weights.
@@ -76,6 +96,9 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
     if to not in ("native", "official"):
         raise InputError(f"unknown target format {to!r}; expected native or official")
     weights, cfg_path = _source_files(Path(src), Path(config) if config else None)
+    out = Path(dst)
+    names = ["config.json", "model.safetensors" if to == "native" else "model.ckpt"]
+    _check_out(out, names, force, source=weights.parent, keep=cfg_path)  # before any weights are read
     cfg = load_config(cfg_path)
     decoder = cfg.model.pretransform.config.decoder.type
     if to == "official" and decoder != "oobleck":
@@ -86,16 +109,14 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
     order = list(model.state_dict().keys())
     check_keys({k: v.shape for k, v in model.state_dict().items()}, sd, str(weights))
     sd = _cast({k: sd[k] for k in order}, DTYPES[dtype] if dtype else None)
-    out = Path(dst)
+    out.mkdir(parents=True, exist_ok=True)
     if to == "native":
-        _prepare_out(out, ["config.json", "model.safetensors"], force)
         shared = identical_vae_ids(sd, cfg)
         drop = tuple(vae_prefix(c) for c in shared)
         kept = {k: v for k, v in sd.items() if not k.startswith(drop)}
         meta_out = {FORMAT_META: NATIVE_FORMAT, SHARED_VAE_META: ",".join(shared)}
         path = write_safetensors(out / "model.safetensors", kept, meta_out)
     else:
-        _prepare_out(out, ["config.json", "model.ckpt"], force)
         path = write_ckpt(out / "model.ckpt", sd)
     if cfg_path.resolve() != (out / "config.json").resolve():
         atomic_write(out / "config.json", lambda tmp: shutil.copyfile(cfg_path, tmp))

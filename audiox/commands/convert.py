@@ -17,15 +17,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
-def run(args: argparse.Namespace) -> int:
-    from audiox.checkpoint.native import convert
+def check_args(args: argparse.Namespace) -> str:
+    """Validate the source, its config and the output folder before any weights are read; returns the target."""
     from audiox.checkpoint.official import find_weights
+    from audiox.commands.train import (
+        WEIGHT_SUFFIXES,
+        input_file,
+        output_folder,
+        path_arg,
+        read_model_config,
+        same_place,
+    )
+    from audiox.errors import InputError, MediaError
 
-    to = args.to
-    if to is None:
-        src = Path(args.src)
-        weights = find_weights(src) if src.is_dir() else src
-        to = "native" if weights.suffix != ".safetensors" else "official"
+    src = Path(path_arg("src", args.src))
+    if not src.exists():
+        raise MediaError(f"{src}: src not found (expected a model folder or a weights file)")
+    if src.is_dir():
+        weights = find_weights(src)
+    else:
+        weights = input_file("src", args.src)
+        if weights.suffix.lower() not in WEIGHT_SUFFIXES:
+            raise MediaError(f"{weights}: src is not a weights file ({', '.join(WEIGHT_SUFFIXES)})")
+    if args.config is not None:
+        cfg_path = input_file("--config", args.config)
+    else:
+        cfg_path = weights.parent / "config.json"
+        if not cfg_path.is_file():
+            raise MediaError(f"{cfg_path}: no config.json beside the weights; pass --config")
+    read_model_config("--config", cfg_path)
+    dst = output_folder("dst", args.dst)
+    if same_place(dst, weights.parent):
+        raise InputError(f"dst {dst}: is the source folder; choose another output folder")
+    to = args.to or ("native" if weights.suffix != ".safetensors" else "official")
+    names = ["config.json", "model.safetensors" if to == "native" else "model.ckpt"]
+    clash = [n for n in names if (dst / n).exists() and not (n == "config.json" and same_place(dst / n, cfg_path))]
+    if clash and not args.force:
+        raise InputError(f"dst {dst / clash[0]}: already exists; pass --force to overwrite")
+    return to
+
+
+def run(args: argparse.Namespace) -> int:
+    to = check_args(args)
+    from audiox.checkpoint.native import convert
+
     path = convert(args.src, args.dst, to=to, dtype=args.dtype, config=args.config, force=args.force)
     print(f"wrote {path} ({to})")
     return 0

@@ -47,12 +47,34 @@ def _still_frame(video: Path, out: Path) -> Path:
     return out
 
 
+MAX_STEPS = 1000  # sampler steps
+
+
+def check_args(args: argparse.Namespace) -> Path:
+    """Validate every argument before the model loads or the output folder is created; returns the folder."""
+    from audiox.commands.train import input_file, model_folder, output_folder
+    from audiox.errors import InputError
+    from audiox.utils import checks
+
+    if args.steps is not None:
+        checks.integer("--steps", args.steps, lo=1, hi=MAX_STEPS)
+    checks.seed("--seed", args.seed)
+    model = model_folder("--model", args.model) if args.model is not None else None
+    video = input_file("--video", args.video) if args.video is not None else None
+    model_dir = model if model is None or model.is_dir() else model.parent
+    out = output_folder("--out", args.out, inputs={"--model": model_dir})
+    if video is not None and out.exists() and video.resolve().is_relative_to(out.resolve()):
+        raise InputError(f"--video {video}: is inside --out {out}, whose files the demo overwrites; "
+                         "choose another --out")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
+    out = check_args(args)
     from audiox.media import save_spectrogram
     from audiox.pipeline import AudioXPipeline
     from audiox.pipeline.core import builtin_model_dir
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model_dir = args.model or builtin_model_dir()
     steps = args.steps

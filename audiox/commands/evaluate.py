@@ -21,16 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="evaluate_action", metavar="ACTION")
     s = sub.add_parser("synth", help="score a model on the held-out part of a synthetic corpus (SynthBench)",
                        description="Generate from held-out prompts of the corpus and score the audio.")
-    s.add_argument("--model", type=Path, default=None, help="model folder (default: the built-in model)")
-    s.add_argument("--data", type=Path, required=True, help="corpus folder (audiox synth build --out ...)")
-    s.add_argument("--out", type=Path, required=True, help="report folder")
+    s.add_argument("--model", default=None, help="model folder (default: the built-in model)")
+    s.add_argument("--data", required=True, help="corpus folder (audiox synth build --out ...)")
+    s.add_argument("--out", required=True, help="report folder")
     s.add_argument("--n", type=int, default=None, help="score the first N held-out entries (default: all)")
     s.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     s.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     s.add_argument("--split", default="test", choices=("test", "train"), help="entries to score (default test)")
     s.add_argument("--cases", nargs="+", default=None, help="input cases (default: all text video image)")
-    s.add_argument("--classifier", type=Path, default=None, help="classifier folder (default: the committed one)")
+    s.add_argument("--classifier", default=None, help="classifier folder (default: the committed one)")
     s.add_argument("--no-fd", action="store_true", help="skip the Frechet distance (aisfx)")
     s.add_argument("--no-pitch", action="store_true", help="skip the CREPE pitch error (torchcrepe)")
     s.add_argument("--spectrograms", type=int, default=4, help="spectrogram PNGs per case (default 4)")
@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c = sub.add_parser("classifier", help="train the reference classifier on a corpus's train split",
                        description="Train the SynthBench reference classifier on real corpus audio and report its "
                                    "held-out accuracy.")
-    c.add_argument("--data", type=Path, required=True, help="corpus folder")
-    c.add_argument("--out", type=Path, required=True, help="output folder (classifier.safetensors + .json)")
+    c.add_argument("--data", required=True, help="corpus folder")
+    c.add_argument("--out", required=True, help="output folder (classifier.safetensors + .json)")
     c.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
     c.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     c.add_argument("--min-accuracy", type=float, default=0.9, help="fail below this held-out accuracy (default 0.9)")
@@ -99,21 +99,79 @@ def vae_oracle_generator(pipe, root: str | Path):
     return generate
 
 
-def _run_synth(args: argparse.Namespace) -> int:
-    from audiox.errors import InputError
-    from audiox.evaluation.classifier import load_classifier, load_clip
-    from audiox.evaluation.report import write_report
-    from audiox.evaluation.synthbench import CASES, SynthBench, noise_generator, oracle_generator
+MAX_STEPS = 1000  # sampler steps
+MAX_SPECTROGRAMS = 64  # per case
+MAX_EPOCHS = 10_000
 
+
+def _load_classifier(value: str | None) -> Any:
+    """The reference classifier of ``--classifier`` (default: the committed one); one line when it is broken."""
+    from audiox.commands.train import input_folder
+    from audiox.errors import AudioXError, MediaError
+    from audiox.evaluation.classifier import load_classifier
+
+    folder = input_folder("--classifier", value) if value is not None else None
+    try:
+        return load_classifier(folder)
+    except AudioXError:
+        raise
+    except Exception as e:  # corrupt weights or record: one line naming the folder
+        raise MediaError(f"{folder}: --classifier is not a valid classifier ({type(e).__name__}: {e})") from None
+
+
+def _check_synth(args: argparse.Namespace) -> tuple[Any, Path, tuple[str, ...]]:
+    """Validate every ``evaluate synth`` argument before a model loads or anything is written.
+
+    Returns:
+        The SynthBench (manifest read, classifier loaded), the report folder and the cases.
+    """
+    from audiox.commands.train import input_folder, model_folder, output_folder
+    from audiox.errors import InputError
+    from audiox.evaluation.synthbench import CASES, SynthBench
+    from audiox.utils import checks
+
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
+    checks.threads(args.threads)
+    if args.n is not None:
+        checks.integer("--n", args.n, lo=1)
+    if args.steps is not None:
+        checks.integer("--steps", args.steps, lo=1, hi=MAX_STEPS)
+    checks.seed("--seed", args.seed)
+    checks.integer("--spectrograms", args.spectrograms, lo=0, hi=MAX_SPECTROGRAMS)
+    checks.device(args.device)
+    cases = tuple(dict.fromkeys(checks.text("--cases", c) for c in args.cases)) if args.cases else CASES
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        raise InputError(f"--cases: unknown {unknown[0]!r}; expected some of {', '.join(CASES)}")
+    uses_model = not (args.oracle or args.noise)
+    model = model_folder("--model", args.model) if args.model is not None else None
+    if uses_model and model is None:
+        from audiox.pipeline.core import builtin_model_dir
+
+        if builtin_model_dir() is None:
+            raise InputError("--model: required (no built-in model is shipped yet), or pass --oracle / --noise")
+    data = input_folder("--data", args.data)
+    classifier = _load_classifier(args.classifier)
+    bench = SynthBench(data, classifier=classifier, split=args.split, n=args.n, fd=not args.no_fd,
+                       pitch=not args.no_pitch, cases=cases)
+    model_dir = model if model is None or model.is_dir() else model.parent
+    inputs = {"--data": data, "--model": model_dir,
+              "--classifier": Path(args.classifier) if args.classifier is not None else None}
+    out = output_folder("--out", args.out, inputs=inputs)
+    return bench, out, cases
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from audiox.evaluation.classifier import load_clip
+    from audiox.evaluation.report import write_report
+    from audiox.evaluation.synthbench import noise_generator, oracle_generator
+
+    bench, out, cases = _check_synth(args)
     if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be >= 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
-    cases = tuple(args.cases) if args.cases else CASES
-    bench = SynthBench(args.data, classifier=load_classifier(args.classifier), split=args.split, n=args.n,
-                       fd=not args.no_fd, pitch=not args.no_pitch, cases=cases)
     if args.oracle:
         generator, name = oracle_generator(args.data), "oracle (real held-out audio)"
     elif args.noise:
@@ -133,21 +191,39 @@ def _run_synth(args: argparse.Namespace) -> int:
     real = {e.id: (load_clip(bench.root, e), e.sample_rate) for e in bench.entries if e.id in shown}
     meta = {"generator": name, "data": str(args.data), "split": args.split, "entries": len(bench.entries),
             "steps": args.steps, "seed": args.seed}
-    paths = write_report(args.out, result, meta, real=real)
+    paths = write_report(out, result, meta, real=real)
     overall = result["summary"].get("all", {}).get("overall", {})
     print(f"SynthBench: {len(bench.entries)} entries in {result['seconds']:.0f} s; all-inputs sfx accuracy "
           f"{overall.get('sfx_accuracy')}, music accuracy {overall.get('music_accuracy')} -> {paths['md']}")
     return 0
 
 
+def _check_classifier(args: argparse.Namespace) -> None:
+    """Validate every ``evaluate classifier`` argument before the corpus is read or anything is written."""
+    from audiox.commands.train import input_folder, manifest_entries, output_folder
+    from audiox.utils import checks
+
+    checks.integer("--epochs", args.epochs, lo=1, hi=MAX_EPOCHS)
+    checks.seed("--seed", args.seed)
+    checks.number("--min-accuracy", args.min_accuracy, lo=0, hi=1)
+    data = input_folder("--data", args.data)
+    manifest_entries("--data", data / "manifest.jsonl")
+    output_folder("--out", args.out, inputs={"--data": data})
+
+
 def _run_classifier(args: argparse.Namespace) -> int:
     from audiox.errors import InputError
     from audiox.evaluation.classifier import evaluate_classifier, save_classifier, train_classifier
 
+    _check_classifier(args)
     clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, progress=True)
     heldout = evaluate_classifier(clf, args.data, split="test")
     corpus_meta = Path(args.data) / "meta.json"
-    corpus = json.loads(corpus_meta.read_text(encoding="utf-8")) if corpus_meta.is_file() else {}
+    try:
+        corpus = json.loads(corpus_meta.read_text(encoding="utf-8")) if corpus_meta.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        corpus = {}  # the record only: an unreadable corpus meta.json is left out
+    corpus = corpus if isinstance(corpus, dict) else {}
     command = shlex.join(["audiox", "evaluate", "classifier", "--data", str(args.data), "--out", str(args.out),
                           "--epochs", str(args.epochs), "--seed", str(args.seed)])
     corpus_command = None

@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+PARTS_DEFAULT = "video,text,audio"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="debug", help="preset name or model folder (the model you will train)")
@@ -32,11 +34,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae", default=None, help="VAE weights from `audiox train-vae` to install in --model")
     p.add_argument("--packed", action="store_true",
                    help="compact folder: encoded audio and text, raw video frames (for a trainable video encoder)")
-    p.add_argument("--parts", default="video,text,audio", help="with --packed: parts to (re)write")
+    p.add_argument("--parts", default=PARTS_DEFAULT, help="with --packed: parts to (re)write")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
+MAX_BATCH = 4096  # windows per encoder call
+MAX_SHARD_ITEMS = 1_000_000
+SPLITS = ("train", "test", "all")
+
+
+def check_args(args: argparse.Namespace) -> tuple[Path, Path, tuple[str, ...]]:
+    """Validate every argument before the model loads or anything is written.
+
+    Returns:
+        The manifest, the output folder and the packed parts.
+    """
+    from audiox.commands.train import check_model_spec, input_file, input_folder, manifest_entries, output_folder
+    from audiox.data.packed import PARTS, is_packed
+    from audiox.errors import InputError
+    from audiox.utils import checks
+
+    checks.threads(args.threads)
+    checks.integer("--batch-size", args.batch_size, lo=1, hi=MAX_BATCH)
+    checks.integer("--shard-items", args.shard_items, lo=1, hi=MAX_SHARD_ITEMS)
+    checks.seed("--init-seed", args.init_seed)
+    checks.device(args.device)
+    if checks.text("--split", args.split) not in SPLITS:
+        raise InputError(f"--split: unknown {args.split!r}; expected one of {', '.join(SPLITS)}")
+    parts = tuple(p.strip() for p in checks.text("--parts", args.parts).split(",") if p.strip())
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts or len(set(parts)) != len(parts):
+        raise InputError(f"--parts: expected some of {','.join(PARTS)} (each once), got {args.parts!r}")
+    if not args.packed and args.parts != PARTS_DEFAULT:
+        raise InputError(f"--parts {args.parts}: only with --packed")
+    model = check_model_spec("--model", args.model)
+    if args.vae is not None:
+        input_file("--vae", args.vae)
+    t5 = input_folder("--t5-path", args.t5_path) if args.t5_path is not None else None
+    data = Path(args.data)
+    manifest = input_file("--data", data / "manifest.jsonl" if data.is_dir() else args.data)
+    manifest_entries("--data", manifest, None if args.split == "all" else args.split)
+    model_dir = model if model is None or model.is_dir() else model.parent
+    out = output_folder("--out", args.out, inputs={"--data": manifest.parent, "--model": model_dir, "--t5-path": t5})
+    if out.is_dir() and any(out.iterdir()) and not args.force and not (args.packed and is_packed(out)):
+        raise InputError(f"--out {out}: folder is not empty; pass --force to overwrite")
+    return manifest, out, parts
+
+
 def run(args: argparse.Namespace) -> int:
+    manifest, out, parts = check_args(args)
     from audiox.commands.train import load_model_spec
     from audiox.training.preencode import preencode
 
@@ -45,18 +91,14 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path, vae=args.vae).to(args.device)
-    if Path(args.data).is_dir():
-        args.data = str(Path(args.data) / "manifest.jsonl")
+    split = None if args.split == "all" else args.split
     if args.packed:
         from audiox.data.packed import pack
 
-        parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
-        summary = pack(model, args.data, args.out, split=None if args.split == "all" else args.split, parts=parts,
-                       batch_size=args.batch_size, progress=True)
+        summary = pack(model, manifest, out, split=split, parts=parts, batch_size=args.batch_size, progress=True)
         print(json.dumps(summary))
         return 0
-    summary = preencode(model, args.data, args.out, split=None if args.split == "all" else args.split,
-                        batch_size=args.batch_size, shard_items=args.shard_items, dtype=args.dtype, force=args.force,
-                        progress=True)
+    summary = preencode(model, manifest, out, split=split, batch_size=args.batch_size, shard_items=args.shard_items,
+                        dtype=args.dtype, force=args.force, progress=True)
     print(json.dumps({k: (len(v) if k == "skipped" else v) for k, v in summary.items()}))
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,97 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads (1 is fastest when other processes share the cores)")
 
 
+SEGMENTS_SUFFIX = ".mulaw.xz"
+MAX_SECONDS = 600.0  # longest crop or segment
+
+
+def _model_config(value: str) -> object:
+    """The model config of ``--model``: a preset name or a ``config.json`` file (named with its key on errors)."""
+    from audiox.commands.train import input_file, read_model_config
+    from audiox.errors import MediaError
+    from audiox.models.presets import PRESETS, get_preset
+    from audiox.utils import checks
+
+    if checks.text("--model", value) in PRESETS:
+        return get_preset(value)
+    p = Path(value)
+    if p.is_dir():
+        raise MediaError(f"{p}: --model is a folder; pass its config.json or a preset ({', '.join(PRESETS)})")
+    if not p.exists():
+        raise MediaError(f"{p}: --model not found; expected a preset ({', '.join(PRESETS)}) or a config.json")
+    return read_model_config("--model", input_file("--model", value))
+
+
+def check_args(args: argparse.Namespace) -> tuple[object, Path, Path, dict]:
+    """Validate every argument before the corpus is read or anything is written.
+
+    Returns:
+        The model config, the data path (a manifest or a segments file), the output folder and the Lightning
+        ``accelerator`` and ``devices``.
+    """
+    from audiox.commands.train import (
+        LIGHTNING_SEED_MAX,
+        MAX_BATCH,
+        MAX_MINUTES,
+        MAX_STEPS,
+        check_accelerator,
+        check_devices,
+        input_file,
+        manifest_entries,
+        output_folder,
+        path_arg,
+        same_place,
+    )
+    from audiox.errors import InputError
+    from audiox.training.config import PRECISIONS
+    from audiox.utils import checks
+
+    checks.threads(args.threads)
+    checks.integer("--max-steps", args.max_steps, lo=1, hi=MAX_STEPS)
+    checks.integer("--batch-size", args.batch_size, lo=1, hi=MAX_BATCH)
+    checks.integer("--save-every", args.save_every, lo=1, hi=MAX_STEPS)
+    checks.integer("--workers", args.workers, lo=0, hi=max(16, 4 * (os.cpu_count() or 1)))
+    checks.integer("--seed", args.seed, lo=0, hi=LIGHTNING_SEED_MAX)
+    checks.number("--lr", args.lr, lo=0, lo_open=True, hi=1e3)
+    checks.number("--segment-seconds", args.segment_seconds, lo=0, lo_open=True, hi=MAX_SECONDS)
+    if args.max_minutes is not None:
+        checks.number("--max-minutes", args.max_minutes, lo=0, hi=MAX_MINUTES)
+    if checks.text("--precision", args.precision) not in PRECISIONS:
+        raise InputError(f"--precision: unknown {args.precision!r}; expected one of {', '.join(PRECISIONS)}")
+    accelerator = check_accelerator(args.accelerator)
+    lightning = {"accelerator": accelerator, "devices": check_devices(args.devices, accelerator)}
+    cfg = _model_config(args.model)
+    hop = cfg.downsampling_ratio
+    checks.integer("--crop", args.crop, lo=max(hop, 256), hi=round(MAX_SECONDS * cfg.sample_rate))
+    if args.crop % hop:
+        raise InputError(f"--crop: must be a multiple of the VAE hop ({hop} samples), got {args.crop}")
+    if round(args.segment_seconds * cfg.sample_rate) < 1:
+        raise InputError(f"--segment-seconds: shorter than one sample, got {args.segment_seconds}")
+    init = input_file("--init", args.init) if args.init is not None else None
+    data = Path(path_arg("--data", args.data))
+    if data.name.endswith(SEGMENTS_SUFFIX):
+        data = input_file("--data", args.data)
+    else:
+        data = input_file("--data", data / "manifest.jsonl" if data.is_dir() else args.data)
+        manifest_entries("--data", data)
+    if args.write_segments is not None:
+        seg = Path(path_arg("--write-segments", args.write_segments))
+        if not seg.name.endswith(SEGMENTS_SUFFIX) or args.write_segments.endswith(("/", os.sep)):
+            raise InputError(f"--write-segments {args.write_segments}: must be a file ending in {SEGMENTS_SUFFIX}")
+        checks.output_file("--write-segments", seg, inputs=[data, init])
+    out = output_folder("--out", args.out, inputs={"--data": data.parent})
+    if init is not None and same_place(out / "vae.safetensors", init):
+        raise InputError(f"--out {out}: its vae.safetensors is the --init file, which training would overwrite")
+    return cfg, data, out, lightning
+
+
 def run(args: argparse.Namespace) -> int:
+    cfg, data, out, lightning = check_args(args)
     import pytorch_lightning as pl
     import torch
     from pytorch_lightning.loggers import CSVLogger
     from torch.utils.data import DataLoader
 
-    from audiox.models.presets import config_from
     from audiox.training.autoencoder import (
         CropDataset,
         VAETrainConfig,
@@ -56,15 +141,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = config_from(args.model)
-    data = Path(args.data)
-    if data.name.endswith(".mulaw.xz"):
+    if data.name.endswith(SEGMENTS_SUFFIX):
         from audiox.data.segments import read_segments
 
         clips = read_segments(data, sample_rate=cfg.sample_rate, channels=cfg.audio_channels)
     else:
-        manifest = data / "manifest.jsonl" if data.is_dir() else data
-        clips = load_corpus_audio(manifest, cfg.sample_rate, cfg.audio_channels)
+        clips = load_corpus_audio(data, cfg.sample_rate, cfg.audio_channels)
     if args.write_segments:
         from audiox.data.segments import write_segments
 
@@ -81,16 +163,14 @@ def run(args: argparse.Namespace) -> int:
     module = VAETrainingModule(cfg.model.pretransform, tcfg)
     if args.init:
         load_vae_weights(module.vae, args.init, cfg.model.pretransform)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     module.save_path, module.save_every = out / "vae.safetensors", args.save_every
     from datetime import timedelta
 
     max_time = timedelta(minutes=args.max_minutes) if args.max_minutes else None
-    trainer = pl.Trainer(max_steps=tcfg.max_steps, max_time=max_time, accelerator=args.accelerator,
-                         devices=args.devices,
-                         precision=args.precision, logger=CSVLogger(str(out), name="logs"), log_every_n_steps=10,
-                         enable_checkpointing=False, default_root_dir=str(out))
+    trainer = pl.Trainer(max_steps=tcfg.max_steps, max_time=max_time, **lightning, precision=args.precision,
+                         logger=CSVLogger(str(out), name="logs"), log_every_n_steps=10, enable_checkpointing=False,
+                         default_root_dir=str(out))
     torch.manual_seed(tcfg.seed)
     trainer.fit(module, loader)
     path = save_vae(out / "vae.safetensors", module.vae, cfg.model.pretransform)

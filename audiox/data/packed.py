@@ -98,7 +98,8 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
     if bad or not parts:
         raise InputError(f"parts: expected some of {', '.join(PARTS)}, got {list(parts)}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file, not a folder")
     model = model.eval()
     geo = geometry_for(model)
     ids = conditioner_ids(model)
@@ -113,7 +114,7 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
         raise InputError(f"{manifest}: {len(long)} entries are longer than one window (e.g. {long[0]}); "
                          "use `audiox preencode` for long clips")
     meta_path = out / "meta.json"
-    old = json.loads(meta_path.read_text()) if meta_path.exists() else None
+    old = json.loads(meta_path.read_text()) if is_packed(out) else None  # another folder's meta.json is replaced
     items = [{"id": e.id, "task": e.task, "text": e.caption, "frame": -1, "prompt": -1,
               "samples": min(round(e.seconds * geo.sample_rate), geo.sample_size)} for e in entries]
     if old is not None:
@@ -121,6 +122,7 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
             raise InputError(f"{out}: holds other items or another geometry; pack into a new folder")
         items = old["items"]
     fingerprints = dict(old["fingerprints"]) if old else {}
+    out.mkdir(parents=True, exist_ok=True)  # only once the manifest and the folder's items are known to fit
 
     writer = _VideoWriter(out / "video.mp4", geo) if "video" in parts else None
     lat, prm, tok_rows = [], [], []

@@ -139,7 +139,7 @@ class SynthBench:
         data_dir: corpus folder with ``manifest.jsonl``.
         classifier: the reference classifier (default: the committed one).
         split: which entries to score (``"test"``: the held-out ones).
-        n: score at most this many entries (first ``n`` in manifest order; ``None``: all).
+        n: score at most this many entries (first ``n`` in manifest order, ``n >= 1``; ``None``: all).
         ids: score only these entry ids (in manifest order; applied before ``n``).
         fd: compute the Frechet distance on aisfx embeddings (needs ``aisfx``).
         pitch: compute the CREPE pitch error (needs ``torchcrepe``).
@@ -158,6 +158,8 @@ class SynthBench:
 
     def __post_init__(self) -> None:
         self.root = Path(self.data_dir)
+        if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1):
+            raise ConfigError(f"n: must be a positive integer or None, got {self.n!r}")
         unknown = [c for c in self.cases if c not in CASES]
         if unknown:
             raise ConfigError(f"cases: unknown {unknown}; expected some of {CASES}")
@@ -168,6 +170,9 @@ class SynthBench:
             entries = [e for e in entries if e.id in set(self.ids)]
         if not entries:
             raise ConfigError(f"{self.root}: no {self.split!r} entries to score")
+        endless = next((e for e in entries if not math.isfinite(e.seconds) or e.seconds > 3600), None)
+        if endless is not None:
+            raise ConfigError(f"{self.root}: entry {endless.id!r}: seconds must be at most 3600, got {endless.seconds}")
         self.entries = entries[: self.n] if self.n is not None else entries
 
     # ------------------------------------------------------------------ analyses

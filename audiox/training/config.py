@@ -25,6 +25,8 @@ from audiox.config import to_dict as _to_dict
 from audiox.errors import ConfigError
 from audiox.training.masking import MaskingConfig
 
+SEED_MAX = 2**32 - 1  # pytorch_lightning.seed_everything takes numpy's seed range
+MAX_MINUTES = 10**7  # far above any run; datetime.timedelta overflows not much higher
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 # named groups of parameters (see audiox.training.module.PARTS); other entries are fnmatch patterns over names
 DEFAULT_TRAINABLE = ("dit", "video_temporal", "projections", "empty_features")
@@ -97,6 +99,14 @@ class TrainConfig:
         def bad(key: str, msg: str) -> None:
             raise ConfigError(f"{p}{key}: {msg}, got {getattr(self, key)!r}")
 
+        for f in dataclasses.fields(self):  # JSON allows NaN and Infinity; no setting means them
+            if f.type == "float" and not math.isfinite(getattr(self, f.name)):
+                bad(f.name, "expected a finite number")
+        if not 0 <= self.seed <= SEED_MAX:
+            bad("seed", f"expected an integer in [0, {SEED_MAX}]")
+        if self.max_minutes > MAX_MINUTES:
+            bad("max_minutes", f"expected at most {MAX_MINUTES} minutes")
+
         for key in ("batch_size", "max_steps", "accumulate_grad_batches", "ema_update_every", "checkpoint_every",
                     "log_every", "demo_count", "demo_steps", "max_skip_tries"):
             if getattr(self, key) < 1:
@@ -146,14 +156,24 @@ class TrainConfig:
         """Read a JSON file: either a TrainConfig object or a model config whose ``training`` block is one."""
         p = Path(path)
         try:
-            data = json.loads(p.read_text())
+            data = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{p}: training config not found") from None
-        except json.JSONDecodeError as e:
+        except IsADirectoryError:
+            raise ConfigError(f"{p}: is a folder, not a training config file") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: training config is not UTF-8 text") from None
+        except (json.JSONDecodeError, RecursionError) as e:
             raise ConfigError(f"{p}: not valid JSON ({e})") from None
-        if isinstance(data, dict) and "model_type" in data:
-            return cls.from_official(data.get("training") or {})
-        return cls.from_dict(data)
+        try:
+            if isinstance(data, dict) and "model_type" in data:
+                training = data.get("training") or {}
+                if not isinstance(training, dict):
+                    raise ConfigError(f"training: expected an object, got {type(training).__name__}")
+                return cls.from_official(training)
+            return cls.from_dict(data)
+        except ConfigError as e:  # name the file as well as the key
+            raise ConfigError(f"{p}: {e}") from None
 
     @classmethod
     def from_official(cls, training: dict[str, Any]) -> TrainConfig:
@@ -172,18 +192,19 @@ class TrainConfig:
                 kw[key] = training[key]
         if "cfg_dropout_prob" in training:
             masking["cfg_dropout_prob"] = training["cfg_dropout_prob"]
-        opt = (training.get("optimizer_configs") or {}).get("diffusion") or {}
-        o = (opt.get("optimizer") or {}).get("config") or {}
+        where = "training.optimizer_configs"
+        opt = _block(_block(training, "optimizer_configs", "training"), "diffusion", where)
+        o = _block(_block(opt, "optimizer", f"{where}.diffusion"), "config", f"{where}.diffusion.optimizer")
         for src, dst in (("lr", "lr"), ("betas", "betas"), ("weight_decay", "weight_decay"), ("eps", "eps")):
             if src in o:
                 kw[dst] = o[src]
-        s = opt.get("scheduler") or {}
+        s = _block(opt, "scheduler", f"{where}.diffusion")
         if s and s.get("type") != "InverseLR":
-            raise ConfigError(f"training.optimizer_configs.diffusion.scheduler.type: unsupported {s.get('type')!r}; "
-                              "expected 'InverseLR'")
+            raise ConfigError(f"{where}.diffusion.scheduler.type: unsupported {s.get('type')!r}; expected 'InverseLR'")
+        sc = _block(s, "config", f"{where}.diffusion.scheduler")
         for key in ("inv_gamma", "power", "warmup"):
-            if key in (s.get("config") or {}):
-                kw[key] = s["config"][key]
+            if key in sc:
+                kw[key] = sc[key]
         if masking:
             kw["masking"] = masking
         return cls.from_dict(kw, path="training")
@@ -199,6 +220,14 @@ class TrainConfig:
         cfg = dataclasses.replace(self, **changes)
         cfg.validate()
         return cfg
+
+
+def _block(d: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    """``d[key]`` when it is an object, ``{}`` when absent or null; anything else is a ConfigError."""
+    value = d.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}.{key}: expected an object, got {type(value).__name__}")
+    return value
 
 
 def inverse_lr_factor(step: int, cfg: TrainConfig) -> float:

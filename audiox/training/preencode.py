@@ -180,13 +180,18 @@ def preencode(model: nn.Module, manifest: str | os.PathLike, out: str | os.PathL
     if dtype not in FEATURE_DTYPES:
         raise InputError(f"dtype: expected one of {', '.join(FEATURE_DTYPES)}, got {dtype!r}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not force:
         raise InputError(f"{out}: folder is not empty; pass --force to overwrite")
-    out.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     geo = geometry_for(model)
     root = Path(manifest).parent
     entries = [e for e in read_manifest(manifest) if split is None or e.split == split]
+    if not entries:
+        raise InputError(f"{manifest}: no {split or 'manifest'} entries to pre-encode")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
     jobs = [(e, off) for e in entries for off in _windows(e.seconds, geo)]
     fdt = FEATURE_DTYPES[dtype]
     index: list[dict[str, Any]] = []
@@ -241,6 +246,8 @@ def preencode(model: nn.Module, manifest: str | os.PathLike, out: str | os.PathL
             log.info("pre-encoded %d / %d windows", min(start + batch_size, len(jobs)), len(jobs))
     flush()
     if not index:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # refused: leave no empty output folder behind
         raise InputError(f"{manifest}: no readable entries to pre-encode")
     _write_empty(model, geo, out, fdt)
     tensors = sorted({k.split("/", 1)[1] for k in _first_shard_keys(out, index)})

@@ -78,9 +78,9 @@ def test_build_rejects_bad_settings(tmp_path):
 def test_cli_reports_one_line_errors(tmp_path, capsys):
     assert main(["synth", "build", "--out", str(tmp_path / "a" / "b"), "--n", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: out: parent folder")
+    assert len(err) == 1 and err[0].startswith("error: --out: parent folder")
     assert main(["synth", "build", "--out", str(tmp_path / "c"), "--n", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "error: n: must be > 0, got 0"
+    assert capsys.readouterr().err.strip() == "error: --n: must be >= 1, got 0"
     assert main(["synth"]) == 2
     assert "synth build" in capsys.readouterr().err
 

@@ -28,6 +28,7 @@ SFX_TASKS = ("t2a", "v2a", "tv2a", "i2a")
 MUSIC_TASKS = ("t2m", "v2m", "tv2m", "i2m")
 VIDEO_TASKS = ("v2a", "v2m", "tv2a", "tv2m")
 IMAGE_TASKS = ("i2a", "i2m")
+MAX_N = 10**8  # samples (the manifest's ids have 6 digits but sort by index beyond)
 # independent random streams of one sample
 _AUDIO, _CAPTION, _SCENE, _PROMPT, _KIND = 10, 11, 12, 13, 14
 
@@ -38,14 +39,14 @@ class BuildConfig:
 
     Args:
         out: output folder (created; its parent must exist).
-        n: number of samples (> 0).
-        seed: non-negative integer seed.
+        n: number of samples (1 .. MAX_N).
+        seed: integer seed, 0 .. 2**64 - 1.
         workers: worker processes (>= 1); the output does not depend on it.
         sample_rate: audio rate in Hz.
         seconds: clip length in s.
         channels: 1 (mono) or 2 (stereo).
         fps: video frame rate.
-        video_size: video/image side in pixels (even).
+        video_size: video/image side in pixels (even, 32 .. 2048).
         test_fraction: share of 10-sample blocks held out as ``"test"``.
         overwrite: replace an existing corpus in ``out``.
         progress: show a tqdm progress bar.
@@ -65,28 +66,50 @@ class BuildConfig:
     progress: bool = False
 
     def check(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid setting."""
-        if self.n <= 0:
+        """Raise :class:`ConfigError` naming the first invalid setting (``key: ...``); reads, never writes."""
+
+        def integer(key: str, lo: int, hi: int) -> None:
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"{key}: expected an integer, got {v!r}")
+            if not lo <= v <= hi:
+                raise ConfigError(f"{key}: must be in [{lo}, {hi}], got {v}")
+
+        def number(key: str, lo: float, hi: float) -> None:
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{key}: expected a number, got {v!r}")
+            if not lo <= v <= hi:  # also refuses nan
+                raise ConfigError(f"{key}: must be in [{lo:g}, {hi:g}], got {v!r}")
+
+        if isinstance(self.n, int) and self.n <= 0:
             raise ConfigError(f"n: must be > 0, got {self.n}")
-        if self.seed < 0:
-            raise ConfigError(f"seed: must be >= 0, got {self.seed}")
-        if self.workers < 1:
-            raise ConfigError(f"workers: must be >= 1, got {self.workers}")
-        if not 8000 <= self.sample_rate <= 192000:
-            raise ConfigError(f"sample_rate: must be in [8000, 192000] Hz, got {self.sample_rate}")
-        if not 1.0 <= self.seconds <= 60.0:
-            raise ConfigError(f"seconds: must be in [1, 60], got {self.seconds}")
-        if self.channels not in (1, 2):
-            raise ConfigError(f"channels: must be 1 or 2, got {self.channels}")
-        if not 1 <= self.fps <= 120:
-            raise ConfigError(f"fps: must be in [1, 120], got {self.fps}")
-        if self.video_size < 32 or self.video_size % 2:
-            raise ConfigError(f"video_size: must be even and >= 32 pixels, got {self.video_size}")
-        if not 0.0 <= self.test_fraction <= 1.0:
-            raise ConfigError(f"test_fraction: must be in [0, 1], got {self.test_fraction}")
-        parent = Path(self.out).resolve().parent
+        integer("n", 1, MAX_N)
+        integer("seed", 0, 2**64 - 1)
+        integer("workers", 1, 4096)
+        integer("sample_rate", 8000, 192000)
+        number("seconds", 1.0, 60.0)
+        integer("channels", 1, 2)
+        integer("fps", 1, 120)
+        integer("video_size", 32, 2048)
+        if self.video_size % 2:
+            raise ConfigError(f"video_size: must be even, got {self.video_size}")
+        number("test_fraction", 0.0, 1.0)
+        out = Path(self.out)
+        parent = out.resolve().parent
         if not parent.is_dir():
             raise ConfigError(f"out: parent folder {parent} does not exist")
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"out: {out} exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()):
+            if not (out / MANIFEST_NAME).is_file():
+                raise ConfigError(f"out: {out} is not empty and holds no corpus; choose an empty or new folder")
+            if not self.overwrite:
+                raise ConfigError(f"out: {out} already holds a corpus; pass --overwrite to replace it")
+
+    def audio_bytes(self) -> int:
+        """The size of the corpus's WAV files (16-bit PCM), a lower bound of the disk space a build needs."""
+        return self.n * (round(self.seconds * self.sample_rate) * self.channels * 2 + 44)
 
 
 def plan(seed: int, index: int, test_fraction: float) -> tuple[str, str]:
@@ -181,13 +204,8 @@ def _worker(args: tuple[BuildConfig, int]) -> ManifestEntry:
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"out: {out} exists and is not a folder")
+    """Empty (``overwrite``: a corpus checked by :meth:`BuildConfig.check`) and create the media folders."""
     if out.is_dir() and any(out.iterdir()):
-        if not (out / MANIFEST_NAME).is_file():
-            raise ConfigError(f"out: {out} is not empty and holds no corpus; choose an empty or new folder")
-        if not overwrite:
-            raise ConfigError(f"out: {out} already holds a corpus; pass --overwrite to replace it")
         for sub in ("audio", "video", "image"):
             shutil.rmtree(out / sub, ignore_errors=True)
         for name in (MANIFEST_NAME, "meta.json"):
