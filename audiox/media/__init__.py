@@ -6,6 +6,7 @@ below resolve on first access (``from audiox.media import load_audio`` imports `
 
 - :mod:`audiox.media.audio`: ``load_audio``, ``save_audio``, ``peak_normalize``, ``fit_length``
 - :mod:`audiox.media.video`: ``read_video_frames``, ``probe_video``, ``VideoInfo``
+- :mod:`audiox.media.video_check`: ``check_video`` (cheap validity check before a model is loaded)
 - :mod:`audiox.media.image`: ``load_image_as_video``, ``is_image_path``
 - :mod:`audiox.media.mux`: ``mux_audio_into_video``
 """
@@ -23,6 +24,7 @@ _EXPORTS = {
     "read_video_frames": "video",
     "probe_video": "video",
     "VideoInfo": "video",
+    "check_video": "video_check",
     "load_image_as_video": "image",
     "is_image_path": "image",
     "IMAGE_SUFFIXES": "image",

@@ -4,7 +4,9 @@ Decoding uses soundfile (libsndfile: wav, flac, ogg/vorbis, ...) and falls back 
 everything else (mp3, m4a/aac, opus, the audio track of a video file). Resampling uses soxr ("HQ").
 
 Unlike the official ``load_and_process_audio`` (which ignores the file's sample rate, §4.2 of the spec),
-:func:`load_audio` always resamples to the requested rate.
+:func:`load_audio` always resamples to the requested rate. It refuses instead of guessing: NaN or infinite
+samples, implausible sample rates and channel counts that cannot be mapped raise :class:`MediaError`;
+keeping the first channels of a file with more than wanted (the official behaviour) logs a warning.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ log = logging.getLogger(__name__)
 # sees the same input as when the whole file is decoded.
 _TAIL_MARGIN_S = 1.0
 _SUBTYPES_BY_SUFFIX = {".wav": "WAV", ".flac": "FLAC"}
+# libsndfile reads in blocks of this many frames (see _decode_soundfile).
+_BLOCK_FRAMES = 1 << 18
+# Sample rates outside this range are a damaged header, not audio: refusing them also keeps soxr from
+# producing (or allocating) an absurd number of samples.
+_MIN_RATE, _MAX_RATE = 1_000, 1_000_000
 
 
 def _check_exists(path: Path) -> None:
@@ -36,66 +43,125 @@ def _check_exists(path: Path) -> None:
         raise MediaError(f"{path}: file not found")
     if not path.is_file():
         raise MediaError(f"{path}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise MediaError(f"{path}: permission denied (the file is not readable)")
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    if not _MIN_RATE <= rate <= _MAX_RATE:
+        raise MediaError(f"{path}: implausible sample rate {rate} Hz (expected {_MIN_RATE}..{_MAX_RATE})")
 
 
 def _decode_soundfile(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int] | None:
-    """Decode float32 ``(C, T)`` with libsndfile; ``None`` when libsndfile cannot open the file."""
+    """Decode float32 ``(C, T)`` with libsndfile; ``None`` when libsndfile cannot open the file.
+
+    The file is read in blocks until libsndfile stops delivering frames, so a header that states more
+    frames than the file holds (a damaged or truncated file) costs no more memory than the real data.
+    """
     try:
-        with sf.SoundFile(str(path)) as f:
-            rate = f.samplerate
-            n = f.frames if max_seconds is None else min(f.frames, int(math.ceil(max_seconds * rate)))
-            data = f.read(frames=n, dtype="float32", always_2d=True)  # (T, C)
-    except (sf.LibsndfileError, RuntimeError, TypeError):
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         return None
-    return np.ascontiguousarray(data.T), rate
+    with f:
+        rate = f.samplerate
+        _check_rate(path, rate)
+        limit = None if max_seconds is None else int(math.ceil(max_seconds * rate))
+        blocks: list[np.ndarray] = []
+        total = 0
+        try:
+            while limit is None or total < limit:
+                want = _BLOCK_FRAMES if limit is None else min(_BLOCK_FRAMES, limit - total)
+                block = f.read(frames=want, dtype="float32", always_2d=True)  # (n, C), n <= want
+                if block.shape[0]:
+                    blocks.append(block)
+                    total += block.shape[0]
+                if block.shape[0] < want:
+                    break
+        except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+            raise MediaError(f"{path}: audio is not decodable ({e.__class__.__name__})") from None
+        channels = f.channels
+    if not blocks:
+        return np.zeros((channels, 0), np.float32), rate
+    return np.ascontiguousarray(np.concatenate(blocks).T), rate
 
 
 def _decode_pyav(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:
-    """Decode the first audio stream with PyAV into float32 ``(C, T)`` at the stream's own rate."""
+    """Decode the first audio stream with PyAV into float32 ``(C, T)``.
+
+    The output keeps the first frame's channel layout and rate; should a damaged or concatenated stream
+    change format midway, later frames are converted to them.
+    """
     import av
 
     try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as e:
+        container = av.open(str(path), metadata_errors="replace")
+    except (av.FFmpegError, OSError, ValueError) as e:
         raise MediaError(f"{path}: not a decodable media file ({e.__class__.__name__})") from None
     with container:
         if not container.streams.audio:
             raise MediaError(f"{path}: no audio stream")
         stream = container.streams.audio[0]
-        rate = stream.codec_context.sample_rate or stream.rate
-        if not rate:
-            raise MediaError(f"{path}: audio stream has no sample rate")
-        resampler = av.AudioResampler(format="fltp")  # keep layout and rate, convert to planar float
         chunks: list[np.ndarray] = []
         n_decoded = 0
-        limit = None if max_seconds is None else int(math.ceil(max_seconds * rate))
+        rate = layout = resampler = key = limit = None
         try:
             for frame in container.decode(stream):
+                if rate is None:
+                    rate, layout = frame.sample_rate, frame.layout
+                    _check_rate(path, rate)
+                    if not frame.layout.nb_channels:
+                        raise MediaError(f"{path}: audio stream has no channels")
+                    limit = None if max_seconds is None else int(math.ceil(max_seconds * rate))
+                frame_key = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if frame_key != key:
+                    if resampler is not None:
+                        chunks.extend(out.to_ndarray() for out in resampler.resample(None))
+                    resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)  # planar float
+                    key = frame_key
                 for out in resampler.resample(frame):
                     arr = out.to_ndarray()  # (C, n) for planar formats
                     chunks.append(arr)
                     n_decoded += arr.shape[1]
                 if limit is not None and n_decoded >= limit:
                     break
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
-        except av.FFmpegError as e:
+            if resampler is not None:
+                chunks.extend(out.to_ndarray() for out in resampler.resample(None))
+        except av.DecoderNotFoundError:
+            raise MediaError(f"{path}: no decoder for its audio codec") from None
+        except (av.FFmpegError, ValueError) as e:
             raise MediaError(f"{path}: audio stream is not decodable ({e.__class__.__name__})") from None
     if not chunks:
         raise MediaError(f"{path}: audio stream has zero samples")
     return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), int(rate)
 
 
+def _check_finite(audio: np.ndarray, rate: int, path: Path) -> None:
+    """Refuse NaN/infinite samples (a float WAV can hold them); ``audio`` is ``(C, T)`` at ``rate`` Hz."""
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        n_bad = int(bad.sum())
+        first = int(np.argmax(bad.any(axis=0)))
+        were = "sample is" if n_bad == 1 else "samples are"
+        raise MediaError(f"{path}: {n_bad} {were} NaN or infinite (first at {first / rate:.3f} s)")
+
+
 def _convert_channels(audio: np.ndarray, channels: int, path: Path) -> np.ndarray:
-    """``(C_in, T) -> (channels, T)``: mono is repeated, ``channels=1`` averages, otherwise the first N are kept."""
+    """``(C_in, T) -> (channels, T)``: mono is repeated, ``channels=1`` averages, otherwise the first N are kept.
+
+    Keeping the first ``channels`` of more (e.g. the front pair of a 5.1 file) is the official behaviour; it
+    is logged as a warning because the dropped channels may carry content. Fewer channels than wanted
+    (other than mono) cannot be mapped and raise :class:`MediaError`.
+    """
     c_in = audio.shape[0]
     if c_in == channels:
         return audio
     if c_in == 1:
         return np.repeat(audio, channels, axis=0)
-    if channels == 1:
+    if c_in > 1 and channels == 1:
         return audio.mean(axis=0, keepdims=True)
     if c_in > channels:
+        log.warning("%s: the audio has %d channels; keeping the first %d and dropping %d", path, c_in, channels,
+                    c_in - channels)
         return audio[:channels]
     raise MediaError(f"{path}: cannot make {channels} channels from {c_in}")
 
@@ -114,16 +180,20 @@ def load_audio(
         path: any format libsndfile or FFmpeg can decode.
         sample_rate: output rate in Hz; the file is resampled with soxr (HQ) when its rate differs.
         channels: output channel count. Mono input is repeated; for ``channels=1`` the channels are averaged;
-            otherwise the first ``channels`` channels are kept (the official code keeps the first 2).
+            otherwise the first ``channels`` channels are kept (the official code keeps the first 2), with a
+            logged warning naming how many were dropped.
         start: slice start in seconds, applied after resampling (sample ``round(start * sample_rate)``).
         duration: slice length in seconds (``round(duration * sample_rate)`` samples), or ``None`` for the rest
             of the file. The result is shorter when the file ends first; use :func:`fit_length` to pad.
 
     Returns:
-        float32 tensor ``(channels, T)`` with T in samples at ``sample_rate``.
+        float32 tensor ``(channels, T)`` with T in samples at ``sample_rate``; every value is finite.
 
     Raises:
-        MediaError: missing file, undecodable content, no audio stream, zero samples, or ``start`` past the end.
+        MediaError: missing or unreadable file, undecodable content, no audio stream, zero samples, a sample
+            rate outside 1 kHz..1 MHz, NaN or infinite samples (checked in the decoded part, before
+            resampling), samples so large that resampling or mixing overflows, a channel count that cannot
+            be mapped (e.g. 2 channels wanted from 3 is fine, 3 from 2 is not), or ``start`` past the end.
         InputError: a non-positive rate, channel count or duration, or a negative start.
     """
     if sample_rate <= 0:
@@ -140,17 +210,27 @@ def load_audio(
         raise MediaError(f"{path}: file is empty (0 bytes)")
 
     max_seconds = None if duration is None else start + duration + _TAIL_MARGIN_S
-    decoded = _decode_soundfile(path, max_seconds)
-    if decoded is None:
-        log.debug("%s: not a libsndfile format, decoding with PyAV", path)
-        decoded = _decode_pyav(path, max_seconds)
+    try:
+        decoded = _decode_soundfile(path, max_seconds)
+        if decoded is None:
+            log.debug("%s: not a libsndfile format, decoding with PyAV", path)
+            decoded = _decode_pyav(path, max_seconds)
+    except MemoryError:
+        raise MediaError(f"{path}: the audio is too large to decode into memory") from None
     audio, rate = decoded
     if audio.shape[1] == 0:
         raise MediaError(f"{path}: audio has zero samples")
+    _check_finite(audio, rate, path)  # before resampling: soxr would smear a NaN over its filter length
 
     if rate != sample_rate:
         audio = soxr.resample(audio.T, rate, sample_rate, quality="HQ").T  # soxr works on (T, C)
-    audio = _convert_channels(audio, channels, path)
+        if audio.shape[1] == 0:
+            raise MediaError(f"{path}: audio is too short to resample ({decoded[0].shape[1]} samples at {rate} Hz)")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing mean is refused just below
+        audio = _convert_channels(audio, channels, path)
+    if not np.isfinite(audio).all():  # finite input, but near float32's limit: the filter or the mean overflowed
+        peak = float(np.abs(decoded[0]).max())
+        raise MediaError(f"{path}: samples are too large to process (peak {peak:.3g}); they overflow float32")
 
     first = int(round(start * sample_rate))
     if first >= audio.shape[1]:

@@ -189,3 +189,88 @@ def test_saved_files_get_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert os.stat(path).st_mode & 0o777 == 0o644
+
+
+def test_non_finite_samples_are_refused(tmp_path):
+    """A float WAV can hold NaN/inf: refused with the count and the first time, before resampling smears them."""
+    x = np.zeros((16000, 2), np.float32)
+    x[1234 : 1234 + 36, 0] = np.nan  # 36 NaNs from sample 1234 (0.077 s), and one inf later
+    x[5000, 1] = -np.inf
+    path = tmp_path / "nan.wav"
+    sf.write(path, x, 16000, subtype="FLOAT")
+    with pytest.raises(MediaError, match=r"^\S*nan.wav: 37 samples are NaN or infinite \(first at 0.077 s\)$"):
+        load_audio(path, sample_rate=44100, channels=2)
+    one = tmp_path / "one.wav"
+    y = np.zeros(8000, np.float32)
+    y[4000] = np.inf
+    sf.write(one, y, 8000, subtype="FLOAT")
+    with pytest.raises(MediaError, match=r"one.wav: 1 sample is NaN or infinite \(first at 0.500 s\)"):
+        load_audio(one, sample_rate=8000, channels=1)
+    with pytest.raises(MediaError, match="NaN or infinite"):  # also when a slice would not reach them
+        load_audio(one, sample_rate=8000, channels=1, start=0.0, duration=0.25)
+
+
+def test_huge_finite_samples_that_overflow_are_refused(tmp_path):
+    x = np.full((800, 2), 3e38, np.float32)  # finite, but the mean of two overflows float32
+    path = tmp_path / "loud.wav"
+    sf.write(path, x, 8000, subtype="FLOAT")
+    assert torch.equal(load_audio(path, sample_rate=8000, channels=2), torch.from_numpy(x.T.copy()))
+    with pytest.raises(MediaError, match=r"loud.wav: samples are too large to process \(peak 3e\+38\)"):
+        load_audio(path, sample_rate=8000, channels=1)
+
+
+def test_channel_layouts(tmp_path, caplog):
+    t = np.arange(800, dtype=np.float32)
+    six = np.stack([t * (k + 1) / 8000 for k in range(6)], axis=1)  # channel k is a ramp of slope k + 1
+    path6 = tmp_path / "six.wav"
+    sf.write(path6, six, 8000, subtype="FLOAT")
+    with caplog.at_level("WARNING", logger="audiox.media.audio"):
+        front = load_audio(path6, sample_rate=8000, channels=2)
+    assert torch.equal(front, torch.from_numpy(six[:, :2].T.copy()))  # the first two, as the official code
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path6}: the audio has 6 channels; keeping the first 2 and dropping 4"
+    ]
+    caplog.clear()
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, six[:, :2], 8000, subtype="FLOAT")
+    with caplog.at_level("WARNING", logger="audiox.media.audio"):
+        assert load_audio(stereo, sample_rate=8000, channels=2).shape == (2, 800)
+        assert load_audio(stereo, sample_rate=8000, channels=1).shape == (1, 800)
+        assert torch.equal(load_audio(tmp_path / "six.wav", sample_rate=8000, channels=1)[0],
+                           torch.from_numpy(six.mean(axis=1)))
+        mono = tmp_path / "mono.wav"
+        sf.write(mono, six[:, 0], 8000, subtype="FLOAT")
+        assert torch.equal(load_audio(mono, sample_rate=8000, channels=3), torch.from_numpy(six[:, [0] * 3].T.copy()))
+    assert caplog.records == []  # stereo, downmix and mono upmix are silent
+    with pytest.raises(MediaError, match=r"stereo.wav: cannot make 3 channels from 2$"):
+        load_audio(stereo, sample_rate=8000, channels=3)
+    three = tmp_path / "three.flac"
+    sf.write(three, six[:, :3] / 1000, 8000)
+    with pytest.raises(MediaError, match=r"three.flac: cannot make 4 channels from 3$"):
+        load_audio(three, sample_rate=8000, channels=4)
+    with pytest.raises(MediaError, match=r"x.wav: cannot make 2 channels from 0$"):
+        audio_mod._convert_channels(np.zeros((0, 10), np.float32), 2, Path("x.wav"))
+
+
+def test_damaged_headers(tmp_path):
+    x = _sine(440.0, 8000, 0.1)
+    good = tmp_path / "good.wav"
+    sf.write(good, x, 8000, subtype="PCM_16")
+    data = bytearray(good.read_bytes())
+    size_at = data.find(b"data") + 4
+    data[size_at : size_at + 4] = (0xFFFFFFF0).to_bytes(4, "little")  # states ~4 G bytes of samples
+    lying = tmp_path / "lying.wav"
+    lying.write_bytes(bytes(data))
+    y = load_audio(lying, sample_rate=8000, channels=1)  # read in blocks: the real 800 samples, no huge buffer
+    assert torch.equal(y, load_audio(good, sample_rate=8000, channels=1)) and y.shape == (1, 800)
+    data = bytearray(good.read_bytes())
+    rate_at = data.find(b"fmt ") + 12
+    data[rate_at : rate_at + 4] = (3).to_bytes(4, "little")  # 3 Hz
+    slow = tmp_path / "slow.wav"
+    slow.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match=r"slow.wav: implausible sample rate 3 Hz \(expected 1000..1000000\)"):
+        load_audio(slow, sample_rate=44100, channels=1)
+    tiny = tmp_path / "tiny.wav"
+    sf.write(tiny, np.zeros(1, np.float32), 48000)
+    with pytest.raises(MediaError, match=r"tiny.wav: audio is too short to resample \(1 samples at 48000 Hz\)"):
+        load_audio(tiny, sample_rate=8000, channels=1)
