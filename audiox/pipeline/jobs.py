@@ -236,6 +236,9 @@ def _check_job(job: Job, source: ModelSource, limits: Limits) -> None:
                    sigma_max=d.sigma_max, scale_phi=d.scale_phi, limits=limits, name=w.name)
     if job.seconds is not None:
         check_seconds(w.name("seconds"), job.seconds, limits)
+        frame = source.config.downsampling_ratio / source.config.sample_rate
+        if job.seconds < frame:
+            raise InputError(f"{w.name('seconds')}: {job.seconds:g} is shorter than one latent frame ({frame:g} s)")
     if job.video is not None and job.image is not None:
         raise InputError("give either --video or --image, not both")
     if (job.inpaint or job.continue_audio) and job.audio is None:

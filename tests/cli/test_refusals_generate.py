@@ -151,6 +151,7 @@ CASES: dict[str, Case] = {
     "seconds nan": lambda m, t, M: (["--text", "x", "--seconds", "nan"], "finite"),
     "seconds inf": lambda m, t, M: (["--text", "x", "--seconds", "inf"], "finite"),
     "seconds over limit": lambda m, t, M: (["--text", "x", "--seconds", "601"], "limit"),
+    "seconds below one frame": lambda m, t, M: (["--text", "x", "--seconds", "0.001"], "one latent frame"),
     "seconds 1e300": lambda m, t, M: (["--text", "x", "--seconds", "1e300"], "limit"),
     "sampler unknown": lambda m, t, M: (["--text", "x", "--sampler", "nope"], "unknown sampler"),
     "sampler empty": lambda m, t, M: (["--text", "x", "--sampler", ""], "unknown sampler"),
