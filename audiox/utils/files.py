@@ -60,7 +60,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Hold back SIGINT/SIGTERM/SIGHUP (delivered on exit) in the main thread; elsewhere do nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -94,7 +94,7 @@ def write_together(writes: list[tuple[str | os.PathLike, Callable[[str], None]]]
         text = json.dumps([[str(t.resolve()), str(f.resolve())] for t, f in done])
         journal = temp_path(first, suffix=".commit")
         atomic_write(journal, lambda t: _write_synced(t, text))
-        with _signals_held():
+        with signals_held():
             renaming = True
             for tmp, final in done:
                 os.replace(tmp, final)

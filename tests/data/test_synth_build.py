@@ -134,3 +134,31 @@ def test_images_show_the_scene(corpora):
             hue_warm = look["palette"] == "warm"
             r, _, b = img[2, 2].astype(int)
             assert (r > b) == hue_warm and (look["palette"] == "warm") == (e.labels["mode"] == "major")
+
+
+def test_failed_overwrite_keeps_the_old_corpus(corpora, tmp_path, monkeypatch):
+    """--overwrite builds beside the old corpus: a build that fails midway leaves it intact and no build folder."""
+    import importlib
+    import shutil
+
+    build_module = importlib.import_module("audiox.data.synth.build")  # the package exports a function of that name
+
+    target = tmp_path / "c"
+    shutil.copytree(corpora["a"], target)
+    before = _hashes(target)
+    real = build_module.make_sample
+
+    def fail_at_5(cfg, index):
+        if index == 5:
+            raise OSError(28, "No space left on device")
+        return real(cfg, index)
+
+    monkeypatch.setattr(build_module, "make_sample", fail_at_5)
+    with pytest.raises(OSError):
+        build(BuildConfig(**{**_cfg(target, seed=9, workers=1).__dict__, "overwrite": True}))
+    assert _hashes(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+    monkeypatch.setattr(build_module, "make_sample", real)
+    build(BuildConfig(**{**_cfg(target, seed=8, workers=1).__dict__, "overwrite": True}))
+    assert _hashes(target) == _hashes(corpora["other"])  # the same as a fresh build with that seed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]

@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import shutil
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,15 +203,27 @@ def _worker(args: tuple[BuildConfig, int]) -> ManifestEntry:
     return make_sample(*args)
 
 
-def _prepare(out: Path, overwrite: bool) -> None:
-    """Empty (``overwrite``: a corpus checked by :meth:`BuildConfig.check`) and create the media folders."""
-    if out.is_dir() and any(out.iterdir()):
-        for sub in ("audio", "video", "image"):
-            shutil.rmtree(out / sub, ignore_errors=True)
-        for name in (MANIFEST_NAME, "meta.json"):
-            (out / name).unlink(missing_ok=True)
+def _prepare(work: Path) -> None:
+    """A fresh build folder with its media sub-folders."""
+    shutil.rmtree(work, ignore_errors=True)
     for sub in ("audio", "video", "image"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+        (work / sub).mkdir(parents=True)
+
+
+def _publish(work: Path, out: Path) -> None:
+    """Put the finished build in place of ``out`` (an empty folder or a corpus that ``--overwrite`` replaces).
+
+    The old corpus is renamed aside, the new one renamed in, then the old one deleted; Ctrl-C and SIGTERM are held
+    back between the renames.
+    """
+    from audiox.utils.files import signals_held
+
+    old = out.parent / f".{out.name}.{os.getpid()}.old"
+    with signals_held():
+        if out.exists():
+            os.rename(out, old)
+        os.rename(work, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _versions() -> dict[str, str]:
@@ -273,8 +285,22 @@ def build(cfg: BuildConfig) -> list[ManifestEntry]:
 
     cfg.check()
     assets = sources.check_all()
+    final = Path(cfg.out)
+    # built beside the target and renamed in at the end: a failed or interrupted build leaves the old corpus
+    out = final.parent / f".{final.name}.{os.getpid()}.building"
+    try:
+        _prepare(out)
+        entries = _build_into(replace(cfg, out=out), assets)
+        _publish(out, final)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    log.debug("built %d samples in %s", len(entries), final)
+    return entries
+
+
+def _build_into(cfg: BuildConfig, assets: dict[str, str]) -> list[ManifestEntry]:
     out = Path(cfg.out)
-    _prepare(out, cfg.overwrite)
     jobs = [(cfg, i) for i in range(cfg.n)]
     bar = None
     if cfg.progress:
@@ -303,5 +329,4 @@ def build(cfg: BuildConfig) -> list[ManifestEntry]:
     tmp = out / ".meta.json.tmp"
     tmp.write_text(meta + "\n", encoding="utf-8")
     os.replace(tmp, out / "meta.json")
-    log.debug("built %d samples in %s", len(entries), out)
     return entries
