@@ -137,7 +137,7 @@ def parse_job(raw: dict[str, Any], *, where: str = "", out_dir: Path | None = No
         steps=opt("steps", lambda n, v: checks.integer(n, v, lo=1)),
         cfg_scale=opt("cfg_scale", lambda n, v: checks.number(n, v, lo=0, lo_open=True)),
         sampler=opt("sampler", checks.text), seed=opt("seed", checks.seed), mux=mux,
-        video_start=checks.number(w.name("video_start"), raw.get("video_start") or 0.0, lo=0),
+        video_start=opt("video_start", lambda n, v: checks.number(n, v, lo=0)) or 0.0,
     )
 
 
