@@ -394,15 +394,18 @@ def parse_config(data: dict[str, Any]) -> AudioXConfig:
 
 
 def load_config(path: str | Path) -> AudioXConfig:
-    """Read and parse a ``config.json``. Raises :class:`ConfigError` on a missing or invalid file."""
+    """Read and parse a ``config.json``; a missing or invalid file raises :class:`ConfigError` naming it."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: not valid JSON ({e})") from None
-    return parse_config(data)
+    try:
+        return parse_config(data)
+    except ConfigError as e:  # name the file too
+        raise ConfigError(f"{p}: {e}") from None
 
 
 def config_to_json(cfg: AudioXConfig) -> str:

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 
+from audiox.checkpoint.locate import SAFETENSORS_SUFFIXES, TORCH_SUFFIXES, WEIGHT_SUFFIXES
 from audiox.errors import CheckpointError
 
-SAFETENSORS_SUFFIXES = {".safetensors"}
-TORCH_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
 ALIASES_META = "audiox.aliases"  # safetensors metadata: JSON {alias key: stored key} for tied weights
 
 
@@ -52,7 +51,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     except Exception as e:  # corrupt file: one line naming it
         detail = str(e).splitlines()[0][:200] if str(e) else ""
         raise CheckpointError(f"{p}: cannot read checkpoint ({type(e).__name__}: {detail})") from None
-    raise CheckpointError(f"{p}: unknown checkpoint format {suffix!r}; expected .ckpt or .safetensors")
+    raise CheckpointError(f"{p}: unknown checkpoint format {suffix!r}; expected {', '.join(WEIGHT_SUFFIXES)}")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:

@@ -16,19 +16,20 @@ from typing import Literal
 import torch
 
 from audiox.checkpoint.io import atomic_write, read_state_dict, write_ckpt, write_safetensors
+from audiox.checkpoint.locate import find_weights
 from audiox.checkpoint.official import (
     FLOAT32_KEYS,
     SHARED_VAE_META,
     build_meta_model,
     check_keys,
     expand_shared,
-    find_weights,
     identical_vae_ids,
     infer_clip_overrides,
     vae_prefix,
 )
 from audiox.config import config_to_json, load_config
 from audiox.errors import CheckpointError, InputError
+from audiox.utils.checks import same_place
 
 FORMAT_META = "format"
 NATIVE_FORMAT = "audiox-native"
@@ -48,13 +49,6 @@ def _cast(sd: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, t
             for k, v in sd.items()}
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def _check_out(dst: Path, names: list[str], force: bool, *, source: Path | None = None,
                keep: Path | None = None) -> None:
     """Refuse an output that is a file, the source folder, or holds ``names`` (unless ``force``); writes nothing.
@@ -65,9 +59,9 @@ def _check_out(dst: Path, names: list[str], force: bool, *, source: Path | None 
     """
     if dst.exists() and not dst.is_dir():
         raise InputError(f"{dst}: output must be a folder")
-    if source is not None and _same(dst, source):
+    if source is not None and same_place(dst, source):
         raise InputError(f"{dst}: is the source folder; choose another output folder")
-    clash = [n for n in names if (dst / n).exists() and not (keep is not None and _same(dst / n, keep))]
+    clash = [n for n in names if (dst / n).exists() and not (keep is not None and same_place(dst / n, keep))]
     if clash and not force:
         raise InputError(f"{dst / clash[0]} already exists; pass --force to overwrite")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from audiox.checkpoint.io import read_state_dict
+from audiox.checkpoint.locate import find_weights
 from audiox.config import AudioXConfig, load_config
 from audiox.errors import CheckpointError
 from audiox.models.audiox import AudioXModel
@@ -155,13 +156,6 @@ def load_state_dict_into(model: AudioXModel, sd: dict[str, torch.Tensor], *, dty
     # Parameters must own a float dtype that autograd accepts; keep requires_grad as built.
     _materialize_nonpersistent(model, device)
     return shared
-
-
-def find_weights(folder: Path) -> Path:
-    for name in ("model.safetensors", "model.ckpt"):
-        if (folder / name).is_file():
-            return folder / name
-    raise CheckpointError(f"{folder}: no model.safetensors or model.ckpt found")
 
 
 def load_model(path: str | os.PathLike, *, config: str | os.PathLike | None = None, dtype: torch.dtype | None = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,39 +18,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def check_args(args: argparse.Namespace) -> str:
     """Validate the source, its config and the output folder before any weights are read; returns the target."""
-    from audiox.checkpoint.official import find_weights
-    from audiox.commands.train import (
-        WEIGHT_SUFFIXES,
-        input_file,
-        output_folder,
-        path_arg,
-        read_model_config,
-        same_place,
-    )
-    from audiox.errors import InputError, MediaError
+    from audiox.checkpoint.locate import locate_model
+    from audiox.errors import InputError
+    from audiox.utils import checks
 
-    src = Path(path_arg("src", args.src))
-    if not src.exists():
-        raise MediaError(f"{src}: src not found (expected a model folder or a weights file)")
-    if src.is_dir():
-        weights = find_weights(src)
-    else:
-        weights = input_file("src", args.src)
-        if weights.suffix.lower() not in WEIGHT_SUFFIXES:
-            raise MediaError(f"{weights}: src is not a weights file ({', '.join(WEIGHT_SUFFIXES)})")
-    if args.config is not None:
-        cfg_path = input_file("--config", args.config)
-    else:
-        cfg_path = weights.parent / "config.json"
-        if not cfg_path.is_file():
-            raise MediaError(f"{cfg_path}: no config.json beside the weights; pass --config")
-    read_model_config("--config", cfg_path)
-    dst = output_folder("dst", args.dst)
-    if same_place(dst, weights.parent):
+    src = locate_model(args.src, name="src", config=args.config, config_flag="--config")
+    dst = checks.output_folder("dst", args.dst)
+    if checks.same_place(dst, src.folder):
         raise InputError(f"dst {dst}: is the source folder; choose another output folder")
-    to = args.to or ("native" if weights.suffix != ".safetensors" else "official")
+    to = args.to or ("native" if src.weights.suffix != ".safetensors" else "official")
     names = ["config.json", "model.safetensors" if to == "native" else "model.ckpt"]
-    clash = [n for n in names if (dst / n).exists() and not (n == "config.json" and same_place(dst / n, cfg_path))]
+    clash = [n for n in names
+             if (dst / n).exists() and not (n == "config.json" and checks.same_place(dst / n, src.config_path))]
     if clash and not args.force:
         raise InputError(f"dst {dst / clash[0]}: already exists; pass --force to overwrite")
     return to

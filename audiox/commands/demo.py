@@ -52,17 +52,16 @@ MAX_STEPS = 1000  # sampler steps
 
 def check_args(args: argparse.Namespace) -> Path:
     """Validate every argument before the model loads or the output folder is created; returns the folder."""
-    from audiox.commands.train import input_file, model_folder, output_folder
+    from audiox.checkpoint.locate import locate_model
     from audiox.errors import InputError
     from audiox.utils import checks
 
     if args.steps is not None:
         checks.integer("--steps", args.steps, lo=1, hi=MAX_STEPS)
     checks.seed("--seed", args.seed)
-    model = model_folder("--model", args.model) if args.model is not None else None
-    video = input_file("--video", args.video) if args.video is not None else None
-    model_dir = model if model is None or model.is_dir() else model.parent
-    out = output_folder("--out", args.out, inputs={"--model": model_dir})
+    model = locate_model(args.model) if args.model is not None else None
+    video = checks.input_file("--video", args.video) if args.video is not None else None
+    out = checks.output_folder("--out", args.out, inputs={"--model": model.folder if model else None})
     if video is not None and out.exists() and video.resolve().is_relative_to(out.resolve()):
         raise InputError(f"--video {video}: is inside --out {out}, whose files the demo overwrites; "
                          "choose another --out")

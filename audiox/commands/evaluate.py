@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--out", required=True, help="output folder (classifier.safetensors + .json)")
     c.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
     c.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    c.add_argument("--min-accuracy", type=float, default=0.9, help="fail below this held-out accuracy (default 0.9)")
+    c.add_argument("--min-accuracy", type=float, default=0.9,
+                   help="fail, writing nothing, below this held-out accuracy (default 0.9)")
 
 
 def pipeline_generator(pipe: Any, *, steps: int | None, seed: int) -> Any:
@@ -106,11 +107,11 @@ MAX_EPOCHS = 10_000
 
 def _load_classifier(value: str | None) -> Any:
     """The reference classifier of ``--classifier`` (default: the committed one); one line when it is broken."""
-    from audiox.commands.train import input_folder
     from audiox.errors import AudioXError, MediaError
     from audiox.evaluation.classifier import load_classifier
+    from audiox.utils import checks
 
-    folder = input_folder("--classifier", value) if value is not None else None
+    folder = checks.input_folder("--classifier", value) if value is not None else None
     try:
         return load_classifier(folder)
     except AudioXError:
@@ -125,7 +126,7 @@ def _check_synth(args: argparse.Namespace) -> tuple[Any, Path, tuple[str, ...]]:
     Returns:
         The SynthBench (manifest read, classifier loaded), the report folder and the cases.
     """
-    from audiox.commands.train import input_folder, model_folder, output_folder
+    from audiox.checkpoint.locate import locate_model
     from audiox.errors import InputError
     from audiox.evaluation.synthbench import CASES, SynthBench
     from audiox.utils import checks
@@ -145,20 +146,19 @@ def _check_synth(args: argparse.Namespace) -> tuple[Any, Path, tuple[str, ...]]:
     if unknown:
         raise InputError(f"--cases: unknown {unknown[0]!r}; expected some of {', '.join(CASES)}")
     uses_model = not (args.oracle or args.noise)
-    model = model_folder("--model", args.model) if args.model is not None else None
+    model = locate_model(args.model) if args.model is not None else None
     if uses_model and model is None:
         from audiox.pipeline.core import builtin_model_dir
 
         if builtin_model_dir() is None:
             raise InputError("--model: required (no built-in model is shipped yet), or pass --oracle / --noise")
-    data = input_folder("--data", args.data)
+    data = checks.input_folder("--data", args.data)
     classifier = _load_classifier(args.classifier)
     bench = SynthBench(data, classifier=classifier, split=args.split, n=args.n, fd=not args.no_fd,
                        pitch=not args.no_pitch, cases=cases)
-    model_dir = model if model is None or model.is_dir() else model.parent
-    inputs = {"--data": data, "--model": model_dir,
+    inputs = {"--data": data, "--model": model.folder if model else None,
               "--classifier": Path(args.classifier) if args.classifier is not None else None}
-    out = output_folder("--out", args.out, inputs=inputs)
+    out = checks.output_folder("--out", args.out, inputs=inputs)
     return bench, out, cases
 
 
@@ -200,15 +200,15 @@ def _run_synth(args: argparse.Namespace) -> int:
 
 def _check_classifier(args: argparse.Namespace) -> None:
     """Validate every ``evaluate classifier`` argument before the corpus is read or anything is written."""
-    from audiox.commands.train import input_folder, manifest_entries, output_folder
+    from audiox.training.checks import manifest_entries
     from audiox.utils import checks
 
     checks.integer("--epochs", args.epochs, lo=1, hi=MAX_EPOCHS)
     checks.seed("--seed", args.seed)
     checks.number("--min-accuracy", args.min_accuracy, lo=0, hi=1)
-    data = input_folder("--data", args.data)
+    data = checks.input_folder("--data", args.data)
     manifest_entries("--data", data / "manifest.jsonl")
-    output_folder("--out", args.out, inputs={"--data": data})
+    checks.output_folder("--out", args.out, inputs={"--data": data})
 
 
 def _run_classifier(args: argparse.Namespace) -> int:
@@ -218,6 +218,9 @@ def _run_classifier(args: argparse.Namespace) -> int:
     _check_classifier(args)
     clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, progress=True)
     heldout = evaluate_classifier(clf, args.data, split="test")
+    if heldout["accuracy"] is None or heldout["accuracy"] < args.min_accuracy:  # refused: nothing is written
+        raise InputError(f"held-out accuracy {heldout['accuracy']} (n={heldout['n']}) is below --min-accuracy "
+                         f"{args.min_accuracy}; the classifier was not saved")
     corpus_meta = Path(args.data) / "meta.json"
     try:
         corpus = json.loads(corpus_meta.read_text(encoding="utf-8")) if corpus_meta.is_file() else {}
@@ -236,8 +239,6 @@ def _run_classifier(args: argparse.Namespace) -> int:
     path = save_classifier(clf, args.out)
     print(f"held-out accuracy {heldout['accuracy']} (sfx {heldout['sfx_accuracy']}, music "
           f"{heldout['music_accuracy']}, n={heldout['n']}) -> {path}")
-    if heldout["accuracy"] is None or heldout["accuracy"] < args.min_accuracy:
-        raise InputError(f"held-out accuracy {heldout['accuracy']} is below --min-accuracy {args.min_accuracy}")
     return 0
 
 

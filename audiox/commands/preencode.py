@@ -49,9 +49,9 @@ def check_args(args: argparse.Namespace) -> tuple[Path, Path, tuple[str, ...]]:
     Returns:
         The manifest, the output folder and the packed parts.
     """
-    from audiox.commands.train import check_model_spec, input_file, input_folder, manifest_entries, output_folder
     from audiox.data.packed import PARTS, is_packed
     from audiox.errors import InputError
+    from audiox.training.checks import check_model_spec, manifest_entries
     from audiox.utils import checks
 
     checks.threads(args.threads)
@@ -69,13 +69,13 @@ def check_args(args: argparse.Namespace) -> tuple[Path, Path, tuple[str, ...]]:
         raise InputError(f"--parts {args.parts}: only with --packed")
     model = check_model_spec("--model", args.model)
     if args.vae is not None:
-        input_file("--vae", args.vae)
-    t5 = input_folder("--t5-path", args.t5_path) if args.t5_path is not None else None
-    data = Path(args.data)
-    manifest = input_file("--data", data / "manifest.jsonl" if data.is_dir() else args.data)
+        checks.input_file("--vae", args.vae)
+    t5 = checks.input_folder("--t5-path", args.t5_path) if args.t5_path is not None else None
+    data = Path(checks.path_arg("--data", args.data))
+    manifest = checks.input_file("--data", data / "manifest.jsonl" if data.is_dir() else args.data)
     manifest_entries("--data", manifest, None if args.split == "all" else args.split)
-    model_dir = model if model is None or model.is_dir() else model.parent
-    out = output_folder("--out", args.out, inputs={"--data": manifest.parent, "--model": model_dir, "--t5-path": t5})
+    inputs = {"--data": manifest.parent, "--model": model.folder if model else None, "--t5-path": t5}
+    out = checks.output_folder("--out", args.out, inputs=inputs)
     if out.is_dir() and any(out.iterdir()) and not args.force and not (args.packed and is_packed(out)):
         raise InputError(f"--out {out}: folder is not empty; pass --force to overwrite")
     return manifest, out, parts

@@ -34,12 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_args(args: argparse.Namespace) -> Any:
     """Validate every option and the output folder before anything is generated; returns the BuildConfig."""
-    from audiox.commands.train import path_arg
     from audiox.data.synth import BuildConfig
     from audiox.errors import ConfigError, InputError
     from audiox.utils import checks
 
-    out = checks.output_folder("--out", path_arg("--out", args.out))
+    out = checks.output_folder("--out", args.out)
     checks.integer("--workers", args.workers, lo=1, hi=max(4, 4 * (os.cpu_count() or 1)))
     if not args.allow_large:
         checks.integer("--n", args.n, lo=1, hi=LARGE_N)

@@ -12,25 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import re
 from pathlib import Path
 from typing import Any
 
-from audiox.errors import ConfigError, InputError, MediaError
+from audiox.errors import ConfigError
 from audiox.utils import checks
 
 log = logging.getLogger(__name__)
-
-MAX_STEPS = 10**9  # optimizer steps, checkpoint / demo intervals
-MAX_BATCH = 4096  # items per device and step (more does not fit any device)
-MAX_MINUTES = 10**7  # ~19 years; timedelta overflows far above
-LIGHTNING_SEED_MAX = 2**32 - 1  # pytorch_lightning.seed_everything (numpy's range)
-MAX_CLIP_SECONDS = 86_400  # a manifest entry longer than a day is a mistake (or Infinity)
-MAX_SHARDS = 100_000  # tar shards one --data brace range may name
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-
 
 def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae: str | None = None) -> Any:
     """A preset name (fresh weights from ``seed``) or an official/native model folder (fine-tuning).
@@ -50,175 +38,6 @@ def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae
 
         install_vae(model, vae)
     return model
-
-
-# ---------------------------------------------------------------- argument checks shared by the commands
-def path_arg(name: str, value: Any) -> str:
-    """A path argument: valid text, not empty (``""`` would silently mean the current folder)."""
-    s = checks.text(name, os.fspath(value))
-    if not s.strip():
-        raise InputError(f"{name}: empty path")
-    return s
-
-
-def input_file(name: str, value: Any) -> Path:
-    """An existing regular file; ``name/`` (a trailing slash) is refused, it names a folder."""
-    s = path_arg(name, value)
-    p = checks.input_file(name, s)
-    if s.endswith(("/", os.sep)):
-        raise MediaError(f"{s}: {name} is a file, not a folder (remove the trailing '/')")
-    return p
-
-
-def input_folder(name: str, value: Any) -> Path:
-    """An existing, readable folder."""
-    p = Path(path_arg(name, value))
-    if not p.exists():
-        raise MediaError(f"{p}: {name} folder not found")
-    if not p.is_dir():
-        raise MediaError(f"{p}: {name} is a file, not a folder")
-    if not os.access(p, os.R_OK | os.X_OK):
-        raise MediaError(f"{p}: {name} folder is not readable (permission denied)")
-    return p
-
-
-def output_folder(name: str, value: Any, *, inputs: dict[str, Path | None] | None = None) -> Path:
-    """:func:`checks.output_folder` that is also none of the ``inputs`` folders (``{flag: folder}``)."""
-    out = checks.output_folder(name, path_arg(name, value))
-    for flag, folder in (inputs or {}).items():
-        if folder is not None and same_place(out, folder):
-            raise InputError(f"{name} {out}: is also the {flag} folder; choose another folder")
-    return out
-
-
-def same_place(a: Path, b: Path) -> bool:
-    """Whether two paths name the same file or folder (after resolving links; missing paths by name)."""
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def read_model_config(name: str, path: Path) -> Any:
-    """Parse a model ``config.json``; every error is one line naming the file (and the key)."""
-    from audiox.config import load_config
-
-    try:
-        return load_config(path)
-    except ConfigError as e:
-        msg = str(e)
-        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: {name} config is not UTF-8 text") from None
-
-
-def model_folder(name: str, value: Any, *, presets: tuple[str, ...] = ()) -> Path:
-    """An official or native model: a folder with ``config.json`` and weights, or a weights file beside one.
-
-    Args:
-        presets: preset names the argument may also take (named in the message when nothing is found).
-    """
-    p = Path(path_arg(name, value))
-    if not p.exists():
-        hint = f"; expected a preset ({', '.join(presets)}) or a model folder" if presets else ""
-        raise MediaError(f"{p}: {name} not found{hint}")
-    if p.is_dir():
-        if not any((p / n).is_file() for n in ("model.safetensors", "model.ckpt")):
-            raise MediaError(f"{p}: {name} folder holds no model.safetensors or model.ckpt")
-        cfg = p / "config.json"
-    else:
-        input_file(name, value)
-        if p.suffix.lower() not in WEIGHT_SUFFIXES:
-            raise MediaError(f"{p}: {name} is not a model folder or a weights file ({', '.join(WEIGHT_SUFFIXES)})")
-        cfg = p.parent / "config.json"
-    if not cfg.is_file():
-        raise MediaError(f"{cfg}: {name} has no config.json")
-    read_model_config(name, cfg)
-    return p
-
-
-def check_model_spec(name: str, value: Any) -> Path | None:
-    """A preset name (returns None) or a model folder / weights file (returned)."""
-    from audiox.models.presets import PRESETS
-
-    if checks.text(name, value) in PRESETS:
-        return None
-    return model_folder(name, value, presets=tuple(PRESETS))
-
-
-def manifest_entries(name: str, path: Path, split: str | None = "train") -> list[Any]:
-    """The entries of ``split`` (None: all) of a manifest; refuses a manifest without any."""
-    from audiox.data.manifest import read_manifest
-
-    entries = [e for e in read_manifest(path) if split is None or e.split == split]
-    if not entries:
-        raise ConfigError(f"{path}: {name} has no {split + ' ' if split else ''}entries")
-    endless = next((e for e in entries if not e.seconds <= MAX_CLIP_SECONDS), None)  # also refuses nan, inf
-    if endless is not None:
-        raise ConfigError(f"{path}: entry {endless.id!r}: seconds must be at most {MAX_CLIP_SECONDS}, "
-                          f"got {endless.seconds}")
-    return entries
-
-
-def check_accelerator(value: Any, name: str = "--accelerator") -> str:
-    """A Lightning accelerator this machine has (auto, cpu, gpu/cuda with a CUDA device, mps)."""
-    import torch
-
-    a = checks.text(name, value).strip().lower()
-    if a not in ACCELERATORS:
-        raise InputError(f"{name}: unknown accelerator {value!r}; expected one of {', '.join(ACCELERATORS)}")
-    if a in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise InputError(f"{name}: {value!r} requested but this torch build or machine has no CUDA device")
-    if a == "mps":
-        checks.device("mps", name)
-    return a
-
-
-def check_devices(value: Any, accelerator: str, name: str = "--devices") -> int | str:
-    """``auto``, a device (process) count, ``-1`` (every GPU) or a list of GPU indices (``0,1``)."""
-    import torch
-
-    s = checks.text(name, value).strip()
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    gpus = torch.cuda.device_count() if gpu else 0
-    if s == "auto":
-        return s
-    if s == "-1":
-        if not gpu:
-            raise InputError(f"{name}: -1 (every GPU) needs a CUDA device; this run uses the CPU")
-        return -1
-    if re.fullmatch(r"\d{1,9}", s):
-        hi = gpus if gpu else 1 if accelerator == "mps" else max(8, os.cpu_count() or 1)
-        return checks.integer(name, int(s), lo=1, hi=hi)
-    if re.fullmatch(r"\d{1,9}(,\d{1,9})*,?", s):
-        ids = [int(i) for i in s.split(",") if i]
-        if not gpu:
-            raise InputError(f"{name}: a list of device indices ({s}) needs CUDA devices; this run uses the CPU")
-        if len(set(ids)) != len(ids) or max(ids) >= gpus:
-            raise InputError(f"{name}: {s!r} names devices that do not exist (this machine has {gpus} GPUs)")
-        return s
-    raise InputError(f"{name}: expected auto, a count (2) or GPU indices (0,1), got {value!r}")
-
-
-def check_strategy(value: Any, name: str = "--strategy") -> str:
-    """A Lightning strategy name that is registered and whose package is installed."""
-    import importlib.util
-
-    s = checks.text(name, value).strip()
-    if s == "auto":
-        return s
-    from pytorch_lightning.strategies import StrategyRegistry
-
-    known = StrategyRegistry.available_strategies()
-    if s not in known:
-        raise InputError(f"{name}: unknown strategy {value!r}; expected auto, ddp, ddp_spawn, fsdp, deepspeed, ...")
-    for prefix, package in (("deepspeed", "deepspeed"), ("xla", "torch_xla"), ("single_xla", "torch_xla"),
-                            ("single_tpu", "torch_xla")):
-        if s.startswith(prefix) and importlib.util.find_spec(package) is None:
-            raise InputError(f"{name}: {s!r} needs the {package} package, which is not installed")
-    return s
 
 
 def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str = "auto", devices: int | str = "auto",
@@ -376,52 +195,19 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return cfg.replace(**changes)
 
 
-def _check_data(value: Any) -> Path | None:
-    """``--data``: a manifest (or corpus folder) with train entries, a pre-encoded/packed folder or tar shards.
-
-    Returns the folder that holds the data (None for tar shards).
-    """
-    from audiox.data.webdataset import expand_urls
-    from audiox.training.data import data_kind
-
-    s = path_arg("--data", value)
-    p = Path(s)
-    if not p.exists() and ".tar" not in s:
-        raise MediaError(f"{p}: --data not found (expected a manifest.jsonl, a pre-encoded folder or .tar shards)")
-    if p.is_dir():
-        if data_kind(s) == "manifest":
-            manifest_entries("--data", p / "manifest.jsonl")
-        return p
-    if ".tar" in s:
-        count = 1
-        for part in s.split(","):
-            if "{" in part and ".." in part:
-                for braces in re.findall(r"\{[^{}]*\}?", part):
-                    m = re.fullmatch(r"\{(\d{1,9})\.\.(\d{1,9})\}", braces)
-                    if m is None or int(m[2]) < int(m[1]):
-                        raise InputError(f"--data: bad brace range {braces!r}; expected e.g. {{000..009}}")
-                    count *= int(m[2]) - int(m[1]) + 1
-                    if count > MAX_SHARDS:
-                        raise InputError(f"--data: names more than {MAX_SHARDS} tar shards")
-        expand_urls(s)
-        return None
-    manifest_entries("--data", input_file("--data", s))
-    return p.parent
-
-
 def check_args(args: argparse.Namespace) -> dict[str, Any]:
     """Validate every ``audiox train`` argument before anything loads or is written.
 
     Returns:
         ``cfg`` (the TrainConfig), ``accelerator``, ``devices`` and ``strategy`` as Lightning takes them.
     """
-    from audiox.training.config import PRECISIONS
+    from audiox.training import checks as train_checks
+    from audiox.training.checks import MAX_BATCH, MAX_MINUTES, MAX_STEPS, MAX_WORKERS, SEED_MAX
 
     checks.threads(args.threads)
-    workers = max(16, 4 * (os.cpu_count() or 1))
     ranges = {"max_steps": (1, MAX_STEPS), "batch_size": (1, MAX_BATCH), "accumulate": (1, MAX_BATCH),
-              "num_workers": (0, workers), "checkpoint_every": (1, MAX_STEPS), "demo_every": (0, MAX_STEPS),
-              "num_nodes": (1, 4096), "seed": (0, LIGHTNING_SEED_MAX)}
+              "num_workers": (0, MAX_WORKERS), "checkpoint_every": (1, MAX_STEPS), "demo_every": (0, MAX_STEPS),
+              "num_nodes": (1, 4096), "seed": (0, SEED_MAX)}
     for attr, (lo, hi) in ranges.items():
         if getattr(args, attr) is not None:
             checks.integer("--" + attr.replace("_", "-"), getattr(args, attr), lo=lo, hi=hi)
@@ -430,21 +216,21 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.max_minutes is not None:
         checks.number("--max-minutes", args.max_minutes, lo=0, hi=MAX_MINUTES)
     checks.seed("--init-seed", args.init_seed)
-    if args.precision is not None and checks.text("--precision", args.precision) not in PRECISIONS:
-        raise InputError(f"--precision: unknown {args.precision!r}; expected one of {', '.join(PRECISIONS)}")
-    accelerator = check_accelerator(args.accelerator)
-    devices = check_devices(args.devices, accelerator)
-    strategy = check_strategy(args.strategy)
+    if args.precision is not None:
+        train_checks.check_precision(args.precision)
+    accelerator = train_checks.check_accelerator(args.accelerator)
+    devices = train_checks.check_devices(args.devices, accelerator)
+    strategy = train_checks.check_strategy(args.strategy)
     if args.config is not None:
-        input_file("--config", args.config)
+        checks.input_file("--config", args.config)
     cfg = config_from_args(args)
-    model = check_model_spec("--model", args.model)
+    model = train_checks.check_model_spec("--model", args.model)
     if args.vae is not None:
-        input_file("--vae", args.vae)
-    t5 = input_folder("--t5-path", args.t5_path) if args.t5_path is not None else None
-    data = _check_data(args.data)
-    model_dir = model if model is None or model.is_dir() else model.parent
-    out = output_folder("--out", args.out, inputs={"--data": data, "--model": model_dir, "--t5-path": t5})
+        checks.input_file("--vae", args.vae)
+    t5 = checks.input_folder("--t5-path", args.t5_path) if args.t5_path is not None else None
+    data = train_checks.check_data(args.data)
+    inputs = {"--data": data, "--model": model.folder if model else None, "--t5-path": t5}
+    out = checks.output_folder("--out", args.out, inputs=inputs)
     last = out / "checkpoints" / "last.ckpt"
     if args.resume and not last.exists():
         raise ConfigError(f"--resume: {last} not found")

@@ -45,19 +45,19 @@ MAX_SECONDS = 600.0  # longest crop or segment
 
 def _model_config(value: str) -> object:
     """The model config of ``--model``: a preset name or a ``config.json`` file (named with its key on errors)."""
-    from audiox.commands.train import input_file, read_model_config
+    from audiox.config import load_config
     from audiox.errors import MediaError
     from audiox.models.presets import PRESETS, get_preset
     from audiox.utils import checks
 
     if checks.text("--model", value) in PRESETS:
         return get_preset(value)
-    p = Path(value)
+    p = Path(checks.path_arg("--model", value))
     if p.is_dir():
         raise MediaError(f"{p}: --model is a folder; pass its config.json or a preset ({', '.join(PRESETS)})")
     if not p.exists():
         raise MediaError(f"{p}: --model not found; expected a preset ({', '.join(PRESETS)}) or a config.json")
-    return read_model_config("--model", input_file("--model", value))
+    return load_config(checks.input_file("--model", value))
 
 
 def check_args(args: argparse.Namespace) -> tuple[object, Path, Path, dict]:
@@ -67,37 +67,24 @@ def check_args(args: argparse.Namespace) -> tuple[object, Path, Path, dict]:
         The model config, the data path (a manifest or a segments file), the output folder and the Lightning
         ``accelerator`` and ``devices``.
     """
-    from audiox.commands.train import (
-        LIGHTNING_SEED_MAX,
-        MAX_BATCH,
-        MAX_MINUTES,
-        MAX_STEPS,
-        check_accelerator,
-        check_devices,
-        input_file,
-        manifest_entries,
-        output_folder,
-        path_arg,
-        same_place,
-    )
     from audiox.errors import InputError
-    from audiox.training.config import PRECISIONS
+    from audiox.training import checks as train_checks
+    from audiox.training.checks import MAX_BATCH, MAX_MINUTES, MAX_STEPS, MAX_WORKERS, SEED_MAX
     from audiox.utils import checks
 
     checks.threads(args.threads)
     checks.integer("--max-steps", args.max_steps, lo=1, hi=MAX_STEPS)
     checks.integer("--batch-size", args.batch_size, lo=1, hi=MAX_BATCH)
     checks.integer("--save-every", args.save_every, lo=1, hi=MAX_STEPS)
-    checks.integer("--workers", args.workers, lo=0, hi=max(16, 4 * (os.cpu_count() or 1)))
-    checks.integer("--seed", args.seed, lo=0, hi=LIGHTNING_SEED_MAX)
+    checks.integer("--workers", args.workers, lo=0, hi=MAX_WORKERS)
+    checks.integer("--seed", args.seed, lo=0, hi=SEED_MAX)
     checks.number("--lr", args.lr, lo=0, lo_open=True, hi=1e3)
     checks.number("--segment-seconds", args.segment_seconds, lo=0, lo_open=True, hi=MAX_SECONDS)
     if args.max_minutes is not None:
         checks.number("--max-minutes", args.max_minutes, lo=0, hi=MAX_MINUTES)
-    if checks.text("--precision", args.precision) not in PRECISIONS:
-        raise InputError(f"--precision: unknown {args.precision!r}; expected one of {', '.join(PRECISIONS)}")
-    accelerator = check_accelerator(args.accelerator)
-    lightning = {"accelerator": accelerator, "devices": check_devices(args.devices, accelerator)}
+    train_checks.check_precision(args.precision)
+    accelerator = train_checks.check_accelerator(args.accelerator)
+    lightning = {"accelerator": accelerator, "devices": train_checks.check_devices(args.devices, accelerator)}
     cfg = _model_config(args.model)
     hop = cfg.downsampling_ratio
     checks.integer("--crop", args.crop, lo=max(hop, 256), hi=round(MAX_SECONDS * cfg.sample_rate))
@@ -105,20 +92,20 @@ def check_args(args: argparse.Namespace) -> tuple[object, Path, Path, dict]:
         raise InputError(f"--crop: must be a multiple of the VAE hop ({hop} samples), got {args.crop}")
     if round(args.segment_seconds * cfg.sample_rate) < 1:
         raise InputError(f"--segment-seconds: shorter than one sample, got {args.segment_seconds}")
-    init = input_file("--init", args.init) if args.init is not None else None
-    data = Path(path_arg("--data", args.data))
+    init = checks.input_file("--init", args.init) if args.init is not None else None
+    data = Path(checks.path_arg("--data", args.data))
     if data.name.endswith(SEGMENTS_SUFFIX):
-        data = input_file("--data", args.data)
+        data = checks.input_file("--data", args.data)
     else:
-        data = input_file("--data", data / "manifest.jsonl" if data.is_dir() else args.data)
-        manifest_entries("--data", data)
+        data = checks.input_file("--data", data / "manifest.jsonl" if data.is_dir() else args.data)
+        train_checks.manifest_entries("--data", data)
     if args.write_segments is not None:
-        seg = Path(path_arg("--write-segments", args.write_segments))
+        seg = Path(checks.path_arg("--write-segments", args.write_segments))
         if not seg.name.endswith(SEGMENTS_SUFFIX) or args.write_segments.endswith(("/", os.sep)):
             raise InputError(f"--write-segments {args.write_segments}: must be a file ending in {SEGMENTS_SUFFIX}")
         checks.output_file("--write-segments", seg, inputs=[data, init])
-    out = output_folder("--out", args.out, inputs={"--data": data.parent})
-    if init is not None and same_place(out / "vae.safetensors", init):
+    out = checks.output_folder("--out", args.out, inputs={"--data": data.parent})
+    if init is not None and checks.same_place(out / "vae.safetensors", init):
         raise InputError(f"--out {out}: its vae.safetensors is the --init file, which training would overwrite")
     return cfg, data, out, lightning
 

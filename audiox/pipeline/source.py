@@ -10,12 +10,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiox.config import AudioXConfig, load_config
+from audiox.config import AudioXConfig
 from audiox.errors import InputError
 from audiox.pipeline.settings import SamplerSettings, read_defaults
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "assets" / "builtin"
-WEIGHT_SUFFIXES = (".safetensors", ".ckpt")
 
 
 def builtin_model_dir() -> Path | None:
@@ -55,40 +54,22 @@ def inspect_model(path: str | os.PathLike | None, *, text_encoder_path: str | os
         name: how the argument is called in messages.
 
     Raises:
-        InputError / ConfigError / CheckpointError: one line naming the path and what is wrong.
+        InputError / MediaError / ConfigError: one line naming the path and what is wrong
+        (:func:`audiox.checkpoint.locate.locate_model`).
     """
-    from audiox.checkpoint.official import find_weights
-    from audiox.utils import checks
+    from audiox.checkpoint.locate import TORCH_SUFFIXES, locate_model
 
     if path is None:
         path = builtin_model_dir()
         if path is None:
             raise InputError("no model given: pass a model folder (official config.json + model.ckpt, or a "
                              "native folder); a built-in model is not shipped yet")
-    p = Path(checks.text(name, os.fspath(path)))
-    if not p.exists():
-        hint = ""
-        if os.sep not in str(p) and not p.suffix:
-            hint = f" ('{p}' is not a folder here; preset names such as 'debug' only work with `audiox train`)"
-        raise InputError(f"{name} {p}: not found; expected a model folder with config.json and model.ckpt or "
-                         f"model.safetensors{hint}")
-    if p.is_dir():
-        if not (p / "config.json").is_file():
-            raise InputError(f"{name} {p}: no config.json in this folder")
-        weights = find_weights(p)
-        cfg_path = p / "config.json"
-    else:
-        if p.suffix.lower() not in WEIGHT_SUFFIXES:
-            raise InputError(f"{name} {p}: not a model folder or a weights file (.safetensors or .ckpt)")
-        weights, cfg_path = p, p.parent / "config.json"
-        if not cfg_path.is_file():
-            raise InputError(f"{name} {p}: no config.json beside the weights file")
-    config = load_config(cfg_path)
-    defaults = read_defaults(weights.parent)
-    if weights.suffix == ".ckpt":  # official checkpoints never hold T5: its folder must be given
+    model = locate_model(path, name=name)
+    defaults = read_defaults(model.folder)
+    if model.weights.suffix.lower() in TORCH_SUFFIXES:  # official checkpoints never hold T5: its folder must be given
         from audiox.models.conditioners.text import resolve_t5_path
 
-        for cond in config.model.conditioning.configs:
+        for cond in model.config.model.conditioning.configs:
             if cond.type == "t5" and cond.config.t5_config is None:
                 resolve_t5_path(cond.config.t5_model_name, text_encoder_path)
-    return ModelSource(p, weights, config, defaults)
+    return ModelSource(model.path, model.weights, model.config, defaults)

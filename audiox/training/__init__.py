@@ -1,6 +1,7 @@
 """Training and fine-tuning (layer L3; the only package that imports Lightning, and only in its submodules).
 
 - :mod:`audiox.training.config`: ``TrainConfig`` (optimizer, InverseLR / warmup, EMA, precision, masking, parts)
+- :mod:`audiox.training.checks`: checks of training arguments (data, devices, strategy, model spec)
 - :mod:`audiox.training.masking`: seeded multi-modal masking and CFG dropout (training only)
 - :mod:`audiox.training.module`: ``AudioXTrainingModule`` (v objective, EMA, frozen/trainable parts)
 - :mod:`audiox.training.preencode`: the frozen half of a step (``encode_frozen``) and ``preencode`` to shards

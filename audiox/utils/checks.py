@@ -1,4 +1,4 @@
-"""Validation of user-given values: numbers, text, seeds, devices, input files and output locations.
+"""Validation of user-given values: numbers, text, seeds, devices, input files and folders, output locations.
 
 Every check raises :class:`InputError` (or :class:`MediaError` for a missing input file) with one line that
 names the argument, the value and what is expected. Nothing here creates, opens for writing or changes a file:
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +94,24 @@ def device(value: str | None, name: str = "--device") -> str | None:
     return value
 
 
+def path_arg(name: str, value: Any) -> str:
+    """A path argument: valid text, not empty (``""`` would silently mean the current folder)."""
+    s = text(name, os.fspath(value))
+    if not s.strip():
+        raise InputError(f"{name}: empty path")
+    return s
+
+
 def input_file(name: str, path: Any) -> Path:
-    """An existing, readable regular file."""
-    p = Path(text(name, os.fspath(path)))
+    """An existing, readable regular file; ``name/`` (a trailing slash) is refused, it names a folder."""
+    s = path_arg(name, path)
+    p = Path(s)
     if not p.exists():
         raise MediaError(f"{p}: {name} file not found")
     if p.is_dir():
         raise MediaError(f"{p}: {name} is a folder, not a file")
+    if s.endswith(("/", os.sep)):
+        raise MediaError(f"{s}: {name} is a file, not a folder (remove the trailing '/')")
     if not p.is_file():
         raise MediaError(f"{p}: {name} is not a regular file")
     if not os.access(p, os.R_OK):
@@ -108,9 +119,24 @@ def input_file(name: str, path: Any) -> Path:
     return p
 
 
-def _same(a: Path, b: Path) -> bool:
+def input_folder(name: str, path: Any) -> Path:
+    """An existing, readable folder."""
+    p = Path(path_arg(name, path))
+    if not p.exists():
+        raise MediaError(f"{p}: {name} folder not found")
+    if not p.is_dir():
+        raise MediaError(f"{p}: {name} is a file, not a folder")
+    if not os.access(p, os.R_OK | os.X_OK):
+        raise MediaError(f"{p}: {name} folder is not readable (permission denied)")
+    return p
+
+
+def same_place(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file or folder (after resolving links; missing paths by name)."""
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
     except OSError:
         return False
 
@@ -141,7 +167,7 @@ def output_file(name: str, path: Any, *, suffixes: Iterable[str] | None = None,
     if p.exists() and not os.access(p, os.W_OK):
         raise InputError(f"{name} {p}: the existing file is not writable (permission denied)")
     for src in inputs:
-        if src is not None and (Path(src).absolute() == p.absolute() or _same(Path(src), p)):
+        if src is not None and same_place(Path(src), p):
             raise InputError(f"{name} {p}: is also an input file; it would be overwritten")
     return p
 
@@ -158,23 +184,29 @@ def _writable_folder(name: str, target: Path, folder: Path) -> None:
         raise InputError(f"{name} {target}: folder {folder} is not writable")
 
 
-def output_folder(name: str, path: Any) -> Path:
+def output_folder(name: str, path: Any, *, inputs: Mapping[str, Path | None] | None = None) -> Path:
     """A folder that exists and is writable, or can be created (its nearest existing ancestor is a writable folder).
 
     Nothing is created here; call ``mkdir(parents=True, exist_ok=True)`` once every check has passed.
+
+    Args:
+        inputs: ``{flag: folder}`` of input folders the output must not be (None entries are skipped).
     """
-    p = Path(text(name, os.fspath(path)))
+    p = Path(path_arg(name, path))
     if p.exists():
         if not p.is_dir():
             raise InputError(f"{name} {p}: is a file, not a folder")
         if not os.access(p, os.W_OK | os.X_OK) or _read_only_mount(p):
             raise InputError(f"{name} {p}: folder is not writable")
-        return p
-    above = next((a for a in p.absolute().parents if a.exists()), None)
-    if above is None or not above.is_dir():
-        raise InputError(f"{name} {p}: {above} is a file, not a folder")
-    if not os.access(above, os.W_OK | os.X_OK) or _read_only_mount(above):
-        raise InputError(f"{name} {p}: cannot create it, {above} is not writable")
+    else:
+        above = next((a for a in p.absolute().parents if a.exists()), None)
+        if above is None or not above.is_dir():
+            raise InputError(f"{name} {p}: {above} is a file, not a folder")
+        if not os.access(above, os.W_OK | os.X_OK) or _read_only_mount(above):
+            raise InputError(f"{name} {p}: cannot create it, {above} is not writable")
+    for flag, folder in (inputs or {}).items():
+        if folder is not None and same_place(p, Path(folder)):
+            raise InputError(f"{name} {p}: is also the {flag} folder; choose another folder")
     return p
 
 

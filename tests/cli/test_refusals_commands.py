@@ -114,7 +114,7 @@ CONVERT = [
     ("src-empty", ["", "@tmp/o"], "src: empty path"),
     ("src-not-utf8", [BAD, "@tmp/o"], "UTF-8"),
     ("src-folder-without-weights", ["@empty", "@tmp/o"], "no model.safetensors or model.ckpt"),
-    ("src-not-weights", ["@txt", "@tmp/o"], "not a weights file"),
+    ("src-not-weights", ["@txt", "@tmp/o"], "src is not a model folder or a weights file"),
     ("src-file-trailing-slash", ["@model/model.safetensors/", "@tmp/o"], "trailing '/'"),
     ("src-without-config", ["@noconfig", "@tmp/o"], "no config.json beside"),
     ("config-missing", ["@model", "@tmp/o", "--config", "@tmp/none.json"], "--config file not found"),

@@ -70,3 +70,22 @@ def test_save_load_round_trip_and_training_smoke(heldout_corpus, tmp_path):
     assert torch.equal(loaded.scores(audio, 44100), clf.scores(audio, 44100))  # same weights, same arithmetic
     with pytest.raises(MediaError, match="no classifier"):
         load_classifier(tmp_path / "missing")
+
+
+def test_cli_below_min_accuracy_writes_nothing(heldout_corpus, tmp_path, monkeypatch, capsys):
+    """``evaluate classifier`` checks --min-accuracy before saving: a refused run leaves no output behind."""
+    from audiox import cli
+    from audiox.data.manifest import read_manifest, write_manifest
+    from audiox.evaluation import classifier as module
+
+    entries = read_manifest(heldout_corpus / "manifest.jsonl")[:2]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_manifest(corpus / "manifest.jsonl", [e.__class__(**{**e.__dict__, "split": "train"}) for e in entries])
+    monkeypatch.setattr(module, "train_classifier", lambda *a, **k: object())
+    monkeypatch.setattr(module, "evaluate_classifier", lambda *a, **k: {"accuracy": 0.5, "n": 2})
+    out = tmp_path / "clf"
+    code = cli.main(["evaluate", "classifier", "--data", str(corpus), "--out", str(out), "--min-accuracy", "0.9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "below --min-accuracy 0.9; the classifier was not saved" in err, err
+    assert not out.exists()
