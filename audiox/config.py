@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from audiox.errors import ConfigError
 from audiox.utils.strict import from_dict, to_dict
+
+if TYPE_CHECKING:
+    from audiox.geometry import Geometry
 
 
 def _positive(path: str, **values: int | float) -> None:
@@ -386,6 +389,13 @@ class AudioXConfig:
     @property
     def latent_dim(self) -> int:
         return self.model.pretransform.config.latent_dim
+
+    @property
+    def geometry(self) -> Geometry:
+        """Window, hop, video and audio-prompt lengths (:class:`audiox.geometry.Geometry`)."""
+        from audiox.geometry import geometry_of
+
+        return geometry_of(self)
 
 
 def parse_config(data: dict[str, Any]) -> AudioXConfig:

@@ -23,7 +23,6 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from torch.utils.data import Dataset, Sampler, default_collate
 
 from audiox.data.manifest import ManifestEntry, read_manifest
 from audiox.errors import AudioXError, ConfigError, InputError
+from audiox.geometry import Geometry
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +42,6 @@ PREENCODED_EMPTY = "empty.safetensors"
 # per-item tensors in the shards, stored as "<n>/<name>"
 PREENCODED_TENSORS = ("latents_raw", "padding_mask", "video_features", "text_hidden", "text_mask", "prompt_raw")
 _MIX = 0x9E3779B97F4A7C15
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """What the model expects of one training item.
-
-    Args:
-        sample_rate: Hz. channels: audio channels.
-        sample_size: target window in samples. hop: samples per latent frame (crop offsets are multiples).
-        video_fps / video_frames / video_size: video prompt geometry (frames = fps x prompt seconds), or
-            ``video_frames=0`` when the model has no video conditioner.
-        prompt_samples: audio-prompt length in samples (0 = no audio conditioner).
-    """
-
-    sample_rate: int
-    channels: int
-    sample_size: int
-    hop: int
-    video_fps: float = 5.0
-    video_frames: int = 0
-    video_size: int = 224
-    prompt_samples: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def mix_seed(*parts: int) -> int:

@@ -32,9 +32,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from audiox.data.dataset import Geometry, build_item, load_with_fallback
+from audiox.data.dataset import build_item, load_with_fallback
 from audiox.data.manifest import read_manifest
 from audiox.errors import ConfigError, InputError
+from audiox.geometry import Geometry
 from audiox.utils.files import atomic_write
 
 log = logging.getLogger(__name__)

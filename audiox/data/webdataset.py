@@ -26,9 +26,10 @@ from typing import Any
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from audiox.data.dataset import Geometry, build_item, mix_seed
+from audiox.data.dataset import build_item, mix_seed
 from audiox.data.manifest import ManifestEntry
 from audiox.errors import AudioXError, ConfigError
+from audiox.geometry import Geometry
 
 log = logging.getLogger(__name__)
 

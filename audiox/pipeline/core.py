@@ -15,16 +15,18 @@ from typing import Any
 import torch
 
 from audiox.errors import AudioXError, InputError
+from audiox.geometry import Geometry
 from audiox.models.audiox import AudioXModel
 from audiox.models.diffusion import make_denoiser
 from audiox.pipeline.inputs import (
     DEFAULT_VIDEO_PROMPTS,
-    Geometry,
+    ConditionerIds,
     as_list,
     audio_prompt_tensor,
     batch_size_of,
+    check_geometry,
     check_text,
-    geometry_of,
+    conditioner_ids,
     load_audio_clip,
     load_video_prompt,
     parse_ranges,
@@ -55,7 +57,9 @@ class AudioXPipeline:
         self.model = model.eval()
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.defaults = defaults or SamplerSettings()
-        self.geometry: Geometry = geometry_of(model)
+        self.geometry: Geometry = model.config.geometry
+        self.ids: ConditionerIds = conditioner_ids(model)
+        check_geometry(model, self.geometry)
         self.source = source
         self.overlap_seconds = min(2.0, self.geometry.window_seconds / 4)
 
@@ -135,7 +139,7 @@ class AudioXPipeline:
             raise InputError("inpaint / continue need an audio clip (audio=...)")
         if inpaint and continue_audio:
             raise InputError("choose inpaint or continue, not both")
-        geo = self.geometry
+        geo, ids = self.geometry, self.ids
         b = batch_size_of(text, video, image, audio)
         texts = [check_text(t) for t in as_list(text, b, "text")]
         negs = [check_text(t, "negative_text") for t in as_list(negative_text, b, "negative_text")]
@@ -162,14 +166,14 @@ class AudioXPipeline:
                               sigma_max=sigma_max, rho=d.rho, scale_phi=scale_phi)
         # 4. Video frames, decoded once for the whole output (each window takes its own slice)
         frames = None
-        if geo.video_id:
+        if ids.video:
             need = total / geo.sample_rate + geo.video_seconds
             frames = [load_video_prompt(videos[i], images[i], geo, start=video_start, seconds=need) for i in range(b)]
         # 5. Windows
         canvas = torch.zeros(b, geo.channels, total)
         latents_out = []
-        overlap_samples = max(1, round(self.overlap_seconds * geo.sample_rate / geo.ratio)) * geo.ratio
-        windows = plan_windows(total, geo.window, min(overlap_samples, geo.window // 2))
+        overlap_samples = max(1, round(self.overlap_seconds * geo.sample_rate / geo.hop)) * geo.hop
+        windows = plan_windows(total, geo.sample_size, min(overlap_samples, geo.sample_size // 2))
         from tqdm.auto import tqdm
 
         for k, win in enumerate(tqdm(windows, desc="windows", disable=not progress or len(windows) == 1)):
@@ -183,14 +187,14 @@ class AudioXPipeline:
                                     inpainting=bool(inpaint), run=run, generator=generator, progress=progress)
             overlap = 0 if k == 0 else windows[k - 1].start + windows[k - 1].length - win.start
             crossfade_paste(canvas, out, win.start, overlap)
-            latents_out.append(lat[..., overlap // geo.ratio:])  # the part no earlier window produced
+            latents_out.append(lat[..., overlap // geo.hop:])  # the part no earlier window produced
         if not bool(torch.isfinite(canvas).all()):
             raise AudioXError(f"the sampler diverged: the output has non-finite samples (cfg_scale {cfg_scale:g}, "
                               f"sampler {sampler}, {steps} steps); try a lower guidance scale")
         keeps = bool(known.any())
         if keeps:
             canvas = restore_known(canvas, reference, known, int(0.02 * geo.sample_rate))
-        latents = torch.cat(latents_out, dim=-1)[..., : -(-total // geo.ratio)]
+        latents = torch.cat(latents_out, dim=-1)[..., : -(-total // geo.hop)]
         return AudioOutput(canvas, geo.sample_rate, latents, settings, keeps_input_audio=keeps)
 
     # ----------------------------------------------------------------------------------------------
@@ -215,10 +219,10 @@ class AudioXPipeline:
                                  f"({clip_len / sr:.2f} s)")
             ranges = []
         else:
-            total = geo.window if seconds is None else int(round(seconds * sr))
+            total = geo.sample_size if seconds is None else int(round(seconds * sr))
             ranges = []
-        if total < geo.ratio:
-            raise InputError(f"seconds: {total / sr:.4f} is shorter than one latent frame ({geo.ratio} samples)")
+        if total < geo.hop:
+            raise InputError(f"seconds: {total / sr:.4f} is shorter than one latent frame ({geo.hop} samples)")
         known = torch.zeros(total, dtype=torch.bool)
         reference = torch.zeros(len(clips), geo.channels, total)
         if inpaint or continue_audio:
@@ -235,17 +239,17 @@ class AudioXPipeline:
         """Generate one window: returns latents (B, D, N) and decoded audio (B, C, window)."""
         from audiox.sampling.registry import sample
 
-        geo, model = self.geometry, self.model
+        geo, ids, model = self.geometry, self.ids, self.model
         b = len(texts)
         n_lat = geo.window_latents
         t0 = win.start / geo.sample_rate
         inputs: dict[str, Any] = {}
-        if geo.text_id:
-            inputs[geo.text_id] = texts
-        if geo.video_id:
+        if ids.text:
+            inputs[ids.text] = texts
+        if ids.video:
             first = int(round(t0 * geo.video_fps))  # this window's slice of the (pre-decoded) video
-            inputs[geo.video_id] = torch.stack([f[first: first + geo.video_frames] for f in frames]).float()
-        if geo.audio_id:
+            inputs[ids.video] = torch.stack([f[first: first + geo.video_frames] for f in frames]).float()
+        if ids.audio:
             prompts = []
             known_end = _known_end(filled_known, win.start)
             for i in range(b):
@@ -256,19 +260,19 @@ class AudioXPipeline:
                     prompts.append(audio_prompt_tensor(filled[i], geo, end=known_end))
                 else:  # a plain audio prompt (or none)
                     prompts.append(audio_prompt_tensor(clips[i], geo))
-            inputs[geo.audio_id] = torch.stack(prompts)
+            inputs[ids.audio] = torch.stack(prompts)
         dev = self.device
         inputs = {k2: v.to(dev) if isinstance(v, torch.Tensor) else v for k2, v in inputs.items()}
         with torch.no_grad():
             cond = model.condition(inputs, sample_audio=True, generator=generator)
             negative = None
-            if any(negs) and geo.text_id:
-                neg_tokens, _ = model.conditioner.conditioners[geo.text_id](negs)
-                negative = cond.zeros_except({geo.text_id: neg_tokens})
+            if any(negs) and ids.text:
+                neg_tokens, _ = model.conditioner.conditioners[ids.text](negs)
+                negative = cond.zeros_except({ids.text: neg_tokens})
             denoise = make_denoiser(model.dit, cond.cross_attn_cond, cfg_scale=run.cfg_scale,
                                     scale_phi=run.scale_phi, negative_cond=negative, extra=cond.extras())
             seg = filled[..., win.start: win.start + win.length]
-            mask = known_latent_mask(filled_known, win.start, n_lat, geo.ratio)
+            mask = known_latent_mask(filled_known, win.start, n_lat, geo.hop)
             if bool(mask.any()):
                 seg = torch.nn.functional.pad(seg, (0, win.length - seg.shape[-1]))
                 x0 = model.encode(seg.to(dev))[..., :n_lat]

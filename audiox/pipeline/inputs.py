@@ -6,14 +6,14 @@ Every check raises a one-line :class:`InputError` / :class:`MediaError` naming t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from audiox.config import TEXT_CONDITIONER_TYPES
 from audiox.errors import InputError
+from audiox.geometry import Geometry
 from audiox.models.audiox import AudioXModel
 from audiox.models.conditioners.audio import AudioConditioner
 from audiox.models.conditioners.video import VideoConditioner
@@ -23,56 +23,37 @@ DEFAULT_VIDEO_PROMPTS = {"audio": "Generate general audio for the video", "music
 MediaLike = str | os.PathLike | torch.Tensor | None
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """Lengths the model expects, derived from its config.
+class ConditionerIds(NamedTuple):
+    """Ids of the model's video, audio-prompt and text conditioners (None when it has no such conditioner)."""
 
-    Attributes:
-        sample_rate: Hz; channels: audio channels; window: samples per generated window; ratio: samples per latent.
-        video_id / audio_id / text_id: conditioner ids (None when the model has no such conditioner).
-        video_frames, video_fps, image_size: video prompt geometry; audio_samples: audio prompt length (samples).
-    """
-
-    sample_rate: int
-    channels: int
-    window: int
-    ratio: int
-    video_id: str | None
-    video_frames: int
-    video_fps: float
-    image_size: int
-    audio_id: str | None
-    audio_samples: int
-    text_id: str | None
-
-    @property
-    def window_latents(self) -> int:
-        return self.window // self.ratio
-
-    @property
-    def window_seconds(self) -> float:
-        return self.window_latents * self.ratio / self.sample_rate
-
-    @property
-    def video_seconds(self) -> float:
-        return self.video_frames / self.video_fps if self.video_fps else 0.0
+    video: str | None
+    audio: str | None
+    text: str | None
 
 
-def geometry_of(model: AudioXModel) -> Geometry:
-    cfg = model.config
+def conditioner_ids(model: AudioXModel) -> ConditionerIds:
+    """Which conditioner takes the video, the audio prompt and the text (the first of each kind)."""
     conds = model.conditioner.conditioners
     vid = next((k for k, m in conds.items() if isinstance(m, VideoConditioner)), None)
     aid = next((k for k, m in conds.items() if isinstance(m, AudioConditioner)), None)
     tid = next(iter(model.conditioner.ids_of_type(*TEXT_CONDITIONER_TYPES)), None)
-    v: VideoConditioner | None = conds[vid] if vid else None
-    a: AudioConditioner | None = conds[aid] if aid else None
-    vparams = cfg.model.conditioning.get(vid).config if vid else None
-    return Geometry(
-        sample_rate=cfg.sample_rate, channels=cfg.audio_channels, window=cfg.sample_size,
-        ratio=cfg.downsampling_ratio, video_id=vid, video_frames=v.frames if v else 0,
-        video_fps=float(vparams.video_fps) if vparams else 0.0, image_size=v.image_size if v else 0,
-        audio_id=aid, audio_samples=a.samples if a else 0, text_id=tid,
-    )
+    return ConditionerIds(vid, aid, tid)
+
+
+def check_geometry(model: AudioXModel, geo: Geometry) -> None:
+    """The loaded conditioners must agree with the config's geometry (weights can imply another CLIP size)."""
+    from audiox.errors import ConfigError
+
+    ids = conditioner_ids(model)
+    conds = model.conditioner.conditioners
+    if ids.video is not None:
+        v = conds[ids.video]
+        if (v.frames, v.image_size) != (geo.video_frames, geo.video_size):
+            raise ConfigError(f"{ids.video}: the video encoder takes {v.frames} frames of {v.image_size} px, the "
+                              f"config says {geo.video_frames} of {geo.video_size} px (set clip_config.image_size)")
+    if ids.audio is not None and conds[ids.audio].samples != geo.prompt_samples:
+        raise ConfigError(f"{ids.audio}: the audio prompt takes {conds[ids.audio].samples} samples, the config "
+                          f"says {geo.prompt_samples}")
 
 
 def as_list(value: Any, n: int, name: str) -> list[Any]:
@@ -112,21 +93,21 @@ def load_video_prompt(video: MediaLike, image: MediaLike, geo: Geometry, *, star
     if video is not None and image is not None:
         raise InputError("give either video or image, not both")
     if video is None and image is None:
-        return torch.zeros(n, 3, geo.image_size, geo.image_size, dtype=torch.uint8)
-    if geo.video_id is None:
+        return torch.zeros(n, 3, geo.video_size, geo.video_size, dtype=torch.uint8)
+    if not geo.video_frames:
         raise InputError("this model has no video/image conditioner")
     if image is not None:
         if isinstance(image, torch.Tensor):
             img = _check_frames(image[None] if image.dim() == 3 else image, geo, "image")[:1]
             return img.expand(n, -1, -1, -1).clone()
-        return load_image_as_video(_existing(image, "image"), n_frames=n, size=geo.image_size)
+        return load_image_as_video(_existing(image, "image"), n_frames=n, size=geo.video_size)
     if isinstance(video, torch.Tensor):
         frames = _check_frames(video, geo, "video")
         if frames.shape[0] < n:  # pad by repeating the last frame, as the official reader does
             frames = torch.cat([frames, frames[-1:].expand(n - frames.shape[0], -1, -1, -1)])
         return frames[:n]
     return read_video_frames(_existing(video, "video"), fps=geo.video_fps, seconds=n / geo.video_fps, start=start,
-                             size=geo.image_size)
+                             size=geo.video_size)
 
 
 def _existing(path: Any, name: str) -> Path:
@@ -139,8 +120,8 @@ def _existing(path: Any, name: str) -> Path:
 
 
 def _check_frames(frames: torch.Tensor, geo: Geometry, name: str) -> torch.Tensor:
-    if frames.dim() != 4 or frames.shape[1] != 3 or tuple(frames.shape[2:]) != (geo.image_size, geo.image_size):
-        raise InputError(f"{name}: expected frames (T, 3, {geo.image_size}, {geo.image_size}) with values 0..255, "
+    if frames.dim() != 4 or frames.shape[1] != 3 or tuple(frames.shape[2:]) != (geo.video_size, geo.video_size):
+        raise InputError(f"{name}: expected frames (T, 3, {geo.video_size}, {geo.video_size}) with values 0..255, "
                          f"got {tuple(frames.shape)}")
     return frames
 
@@ -174,15 +155,15 @@ def audio_prompt_tensor(clip: torch.Tensor | None, geo: Geometry, *, end: int | 
     Before ``end`` (continuation: the material just before the new part), it is right-aligned and zero-padded
     at the start, as in training (``data/dataset.py``) and in the official code. None gives zeros ("no audio").
     """
-    out = torch.zeros(geo.channels, geo.audio_samples)
-    if clip is None or geo.audio_id is None:
+    out = torch.zeros(geo.channels, geo.prompt_samples)
+    if clip is None or not geo.prompt_samples:
         return out
     if end is None:
-        seg = clip[:, : geo.audio_samples]
+        seg = clip[:, : geo.prompt_samples]
         out[:, : seg.shape[1]] = seg
     else:
-        seg = clip[:, max(0, end - geo.audio_samples): end]
-        out[:, geo.audio_samples - seg.shape[1]:] = seg
+        seg = clip[:, max(0, end - geo.prompt_samples): end]
+        out[:, geo.prompt_samples - seg.shape[1]:] = seg
     return out
 
 

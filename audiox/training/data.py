@@ -17,13 +17,13 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from audiox.data.dataset import (
     PREENCODED_META,
-    Geometry,
     ManifestDataset,
     PreEncodedDataset,
     ResumableSampler,
     collate,
 )
 from audiox.errors import ConfigError
+from audiox.geometry import Geometry
 from audiox.training.config import TrainConfig
 
 log = logging.getLogger(__name__)

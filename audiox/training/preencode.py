@@ -27,12 +27,12 @@ from audiox.data.dataset import (
     PREENCODED_FORMAT,
     PREENCODED_INDEX,
     PREENCODED_META,
-    Geometry,
     build_item,
     collate,
 )
 from audiox.data.manifest import read_manifest
 from audiox.errors import AudioXError, ConfigError, InputError
+from audiox.geometry import Geometry
 from audiox.models.conditioners.audio import set_audio_channels
 
 log = logging.getLogger(__name__)
@@ -57,19 +57,8 @@ def conditioner_ids(model: nn.Module) -> dict[str, str]:
 
 
 def geometry_for(model: nn.Module) -> Geometry:
-    """The :class:`Geometry` of a model's training items (window, VAE hop, video and audio-prompt sizes)."""
-    cfg = model.config
-    ids = conditioner_ids(model)
-    conds = model.conditioner.conditioners
-    kw: dict[str, Any] = {}
-    if "clip" in ids:
-        c = conds[ids["clip"]]
-        params = next(x.config for x in cfg.model.conditioning.configs if x.id == ids["clip"])
-        kw.update(video_fps=float(params.video_fps), video_frames=c.frames, video_size=c.image_size)
-    if "audio_autoencoder" in ids:
-        kw["prompt_samples"] = conds[ids["audio_autoencoder"]].samples
-    return Geometry(sample_rate=cfg.sample_rate, channels=cfg.audio_channels, sample_size=cfg.sample_size,
-                    hop=cfg.downsampling_ratio, **kw)
+    """The model's :class:`Geometry` (``model.config.geometry``)."""
+    return model.config.geometry
 
 
 def tensor_fingerprint(named: list[tuple[str, torch.Tensor]]) -> str:

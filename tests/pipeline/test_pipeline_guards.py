@@ -23,10 +23,10 @@ def test_continuation_prompt_equals_training(pipe, tmp_path, monkeypatch):
     geo = pipe.geometry
     train_geo = geometry_for(pipe.model)
     sr = geo.sample_rate
-    assert train_geo.prompt_samples == geo.audio_samples > 0
+    assert train_geo.prompt_samples == geo.prompt_samples > 0
     head_seconds = 0.25
-    assert head_seconds * sr < geo.audio_samples  # a short head: where left and right alignment differ
-    clip = torch.randn(geo.channels, 2 * geo.window, generator=torch.Generator().manual_seed(0)).clamp(-1, 1) * 0.5
+    assert head_seconds * sr < geo.prompt_samples  # a short head: where left and right alignment differ
+    clip = torch.randn(geo.channels, 2 * geo.sample_size, generator=torch.Generator().manual_seed(0)).clamp(-1, 1) * 0.5
     sf.write(tmp_path / "clip.wav", clip.T.numpy(), sr, subtype="FLOAT")
     entry = ManifestEntry(id="c", split="train", kind="sfx", task="continue", audio="clip.wav", video=None,
                           image=None, caption="x", audio_prompt={"mode": "continue", "spans": [[head_seconds, 2.0]]},
@@ -37,7 +37,7 @@ def test_continuation_prompt_equals_training(pipe, tmp_path, monkeypatch):
     real = pipe.model.condition
 
     def spy(inputs, **kw):
-        seen.append(inputs[geo.audio_id].cpu().clone())
+        seen.append(inputs[pipe.ids.audio].cpu().clone())
         return real(inputs, **kw)
 
     monkeypatch.setattr(pipe.model, "condition", spy)

@@ -45,7 +45,7 @@ def test_every_task_shape(pipe, task, image_path):
     if task == "a2a":
         kw["audio"] = _tone(0.5, geo.sample_rate)
     out = pipe(text, music=task.endswith("m"), seed=3, **kw, **FAST)
-    assert out.audio.shape == (1, geo.channels, geo.window)
+    assert out.audio.shape == (1, geo.channels, geo.sample_size)
     assert out.sample_rate == geo.sample_rate
     assert out.latents.shape == (1, pipe.model.config.latent_dim, geo.window_latents)
     assert torch.isfinite(out.audio).all() and out.audio.abs().max() > 0
@@ -111,7 +111,7 @@ def test_continuation_and_long_output(pipe):
     assert out.audio[0, :, clip.shape[-1]:].abs().max() > 0
     long = pipe("rain", seconds=seconds, seed=6, **FAST)
     assert long.audio.shape == (1, 1, round(seconds * sr))
-    assert long.latents.shape[-1] >= round(seconds * sr) // geo.ratio
+    assert long.latents.shape[-1] >= round(seconds * sr) // geo.hop
 
 
 def test_long_video_to_audio_uses_video_slices(pipe):
