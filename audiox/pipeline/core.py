@@ -113,7 +113,9 @@ class AudioXPipeline:
             inpaint: time ranges (seconds) of ``audio`` to regenerate; the rest is kept.
             continue_audio: extend ``audio``: its samples are kept and the rest up to ``seconds`` is generated.
             steps, cfg_scale, sampler, sigma_min, sigma_max, scale_phi: sampler settings (defaults: the model's).
-            seed / generator: randomness (a fresh seed is drawn and recorded when both are None).
+            seed / generator: randomness. Everything random draws from one generator made from one seed, and the
+                settings record that seed, so ``seed=out.settings["seed"]`` reproduces the output. The seed is
+                given, or drawn from ``generator``, or fresh when both are None.
             progress: show progress bars.
             limits: bounds on steps, guidance and output length (``settings.NO_LIMITS`` lifts them).
 
@@ -151,12 +153,13 @@ class AudioXPipeline:
         # 2. Canvas: total length and the known (kept) samples
         total, known, reference = self._canvas(clips, seconds, inpaint, continue_audio)
         check_seconds("audio", total / geo.sample_rate, limits, what="the output")
-        # 3. Randomness
-        if generator is None:
-            seed = secrets.randbits(31) if seed is None else int(seed)
-            generator = torch.Generator().manual_seed(seed)
-        else:
-            seed = None
+        # 3. Randomness: one recorded seed makes the one generator everything below draws from
+        if seed is not None and generator is not None:
+            raise InputError("give seed or generator, not both")
+        if seed is None:
+            seed = secrets.randbits(63) if generator is None else int(torch.randint(0, 2**63 - 1, (1,),
+                                                                                     generator=generator))
+        generator = torch.Generator().manual_seed(seed)
         settings = dict(text=texts, negative_text=negative_text and negs, video=_describe(video),
                         image=_describe(image), audio=_describe(audio), seconds=total / geo.sample_rate,
                         inpaint=[list(r) for r in parse_ranges(inpaint, 1e9)], continue_audio=continue_audio,

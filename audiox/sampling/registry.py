@@ -50,7 +50,6 @@ SAMPLER_NAMES: dict[str, Callable[..., Tensor]] = {
 STOCHASTIC = frozenset({sample_dpmpp_2s_ancestral, sample_dpmpp_2m_sde, sample_dpmpp_3m_sde})
 """Samplers that need ``noise`` or ``seed`` with their default arguments (the others draw no random numbers)."""
 
-_NO_SEED = frozenset({sample_lms, sample_dpmpp_2m})
 SCHEDULES = ("polyexponential", "karras")
 
 
@@ -117,9 +116,7 @@ def sample(
     make = get_sigmas_karras if schedule == "karras" else get_sigmas_polyexponential
     sigmas = make(steps, sigma_min, sigma_max, rho, device=noise_init.device)
     x = noise_init * sigmas[0]  # as the official sample_k, for every sampler (sigmas[0] is sigma_max in float32)
-    kwargs: dict[str, Any] = {"noise": noise, "callback": callback, "progress": progress}
-    if fn not in _NO_SEED:
-        kwargs["seed"] = seed
+    kwargs: dict[str, Any] = {"noise": noise, "seed": seed, "callback": callback, "progress": progress}
     if fn is sample_dpm_fast:
         return fn(denoise, x, sigma_min, sigma_max, steps, **kwargs)
     if fn is sample_dpm_adaptive:

@@ -98,6 +98,7 @@ def sample_dpmpp_2m(
     sigmas: Tensor,
     *,
     noise: NoiseSource | None = None,
+    seed: int | Sequence[int] | None = None,
     callback: Callback | None = None,
     progress: bool = False,
 ) -> Tensor:
@@ -109,7 +110,7 @@ def sample_dpmpp_2m(
         denoise: ``D(x (B, C, T), sigma (B,)) -> (B, C, T)``.
         x: (B, C, T) starting sample, already scaled by sigmas[0].
         sigmas: (N + 1,) descending sigmas, usually ending in 0.
-        noise: ignored (deterministic sampler); accepted for a uniform signature.
+        noise, seed: ignored (deterministic sampler); accepted so every sampler has one signature.
         callback: called once per step, before the update, with {"x", "i", "sigma", "sigma_hat", "denoised"}.
         progress: show a tqdm bar.
     """

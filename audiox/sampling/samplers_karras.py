@@ -7,6 +7,7 @@ only thing that makes them stochastic; with the default s_churn = 0 they draw no
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -211,6 +212,7 @@ def sample_lms(
     sigmas: Tensor,
     *,
     noise: NoiseSource | None = None,
+    seed: int | Sequence[int] | None = None,
     callback: Callback | None = None,
     progress: bool = False,
     order: int = 4,
@@ -223,7 +225,7 @@ def sample_lms(
         denoise: ``D(x (B, C, T), sigma (B,)) -> (B, C, T)``.
         x: (B, C, T) starting sample, already scaled by sigmas[0].
         sigmas: (N + 1,) descending sigmas, usually ending in 0.
-        noise: ignored (deterministic sampler); accepted for a uniform signature.
+        noise, seed: ignored (deterministic sampler); accepted so every sampler has one signature.
         callback: called once per step, before the update, with {"x", "i", "sigma", "sigma_hat", "denoised"}.
         progress: show a tqdm bar.
         order: number of past derivatives combined (>= 1).
