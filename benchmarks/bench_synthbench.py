@@ -13,7 +13,8 @@ import json
 import platform
 import time
 
-from audiox.evaluation.synthbench import SynthBench, noise_generator, oracle_generator
+from audiox.evaluation.generators import noise_generator, oracle_generator
+from audiox.evaluation.synthbench import SynthBench
 
 
 def main() -> None:

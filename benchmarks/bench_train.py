@@ -25,9 +25,9 @@ import pytorch_lightning as pl
 import soundfile as sf
 import torch
 
-from audiox.commands.train import load_model_spec, train
 from audiox.training.config import TrainConfig
-from audiox.training.preencode import geometry_for, preencode
+from audiox.training.preencode import preencode
+from audiox.training.run import load_model_spec, train
 
 
 class StepTimer(pl.Callback):
@@ -109,7 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         tmp = Path(tmp)
         model = load_model_spec(args.model)
-        manifest = make_corpus(tmp / "data", geometry_for(model), args.items)
+        manifest = make_corpus(tmp / "data", model.config.geometry, args.items)
         start = time.perf_counter()
         preencode(model.to(device), manifest, tmp / "pre", batch_size=args.batch_size)
         pre_s = time.perf_counter() - start

@@ -1,19 +1,19 @@
 """Reading and writing state dicts: official ``.ckpt`` (``{"state_dict": ...}``) and ``.safetensors``.
 
-Writes are atomic: a temporary file in the destination folder, then ``os.replace``.
+Writes are atomic (:func:`audiox.utils.files.atomic_write`) and create the destination folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from audiox.checkpoint.locate import SAFETENSORS_SUFFIXES, TORCH_SUFFIXES, WEIGHT_SUFFIXES
 from audiox.errors import CheckpointError
+from audiox.utils.files import atomic_write
 
 ALIASES_META = "audiox.aliases"  # safetensors metadata: JSON {alias key: stored key} for tied weights
 
@@ -54,14 +54,6 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     raise CheckpointError(f"{p}: unknown checkpoint format {suffix!r}; expected {', '.join(WEIGHT_SUFFIXES)}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """:func:`audiox.utils.files.atomic_write`, creating the destination folder first."""
-    from audiox.utils.files import atomic_write as _atomic_write
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return _atomic_write(path, write)
-
-
 def write_safetensors(path: str | os.PathLike, sd: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,
                       ) -> Path:
     """Write a flat state dict; tensors that are the same view (tied weights) are stored once, as aliases."""
@@ -80,7 +72,7 @@ def write_safetensors(path: str | os.PathLike, sd: dict[str, torch.Tensor], meta
     meta = dict(metadata or {})
     if aliases:
         meta[ALIASES_META] = json.dumps(aliases)
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta), parents=True)
 
 
 def write_ckpt(path: str | os.PathLike, sd: dict[str, torch.Tensor]) -> Path:
@@ -88,4 +80,4 @@ def write_ckpt(path: str | os.PathLike, sd: dict[str, torch.Tensor]) -> Path:
     from collections import OrderedDict
 
     obj = {"state_dict": OrderedDict((k, v.contiguous()) for k, v in sd.items())}
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp), parents=True)

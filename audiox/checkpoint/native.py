@@ -15,7 +15,7 @@ from typing import Literal
 
 import torch
 
-from audiox.checkpoint.io import atomic_write, read_state_dict, write_ckpt, write_safetensors
+from audiox.checkpoint.io import read_state_dict, write_ckpt, write_safetensors
 from audiox.checkpoint.locate import find_weights
 from audiox.checkpoint.official import (
     FLOAT32_KEYS,
@@ -30,10 +30,11 @@ from audiox.checkpoint.official import (
 from audiox.config import config_to_json, load_config
 from audiox.errors import CheckpointError, InputError
 from audiox.utils.checks import same_place
+from audiox.utils.dtypes import torch_dtype
+from audiox.utils.files import atomic_write
 
 FORMAT_META = "format"
 NATIVE_FORMAT = "audiox-native"
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def _source_files(src: Path, config: Path | None) -> tuple[Path, Path]:
@@ -85,8 +86,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
     Returns:
         The written weights file.
     """
-    if dtype is not None and dtype not in DTYPES:
-        raise InputError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    cast_to = torch_dtype(dtype) if dtype is not None else None
     if to not in ("native", "official"):
         raise InputError(f"unknown target format {to!r}; expected native or official")
     weights, cfg_path = _source_files(Path(src), Path(config) if config else None)
@@ -102,7 +102,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
     model = build_meta_model(cfg, infer_clip_overrides(sd, cfg))
     order = list(model.state_dict().keys())
     check_keys({k: v.shape for k, v in model.state_dict().items()}, sd, str(weights))
-    sd = _cast({k: sd[k] for k in order}, DTYPES[dtype] if dtype else None)
+    sd = _cast({k: sd[k] for k in order}, cast_to)
     out.mkdir(parents=True, exist_ok=True)
     if to == "native":
         shared = identical_vae_ids(sd, cfg)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from audiox.utils.dtypes import DTYPE_NAMES
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="official folder (config.json + model.ckpt), native folder, or a weights file")
     p.add_argument("dst", help="output folder")
     p.add_argument("--to", choices=["native", "official"], default=None,
                    help="target layout (default: native for a .ckpt source, official otherwise)")
-    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default=None,
+    p.add_argument("--dtype", choices=DTYPE_NAMES, default=None,
                    help="cast floating tensors (default: keep the stored dtypes)")
     p.add_argument("--config", default=None, help="config.json when it is not beside the weights")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")

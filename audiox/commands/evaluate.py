@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -50,54 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     c.add_argument("--min-accuracy", type=float, default=0.9,
                    help="fail, writing nothing, below this held-out accuracy (default 0.9)")
-
-
-def pipeline_generator(pipe: Any, *, steps: int | None, seed: int) -> Any:
-    """Wrap an :class:`AudioXPipeline` as a SynthBench generator ``fn(entry, case) -> (audio (C, T), rate)``."""
-    from audiox.media import load_audio
-
-    rate, channels = pipe.geometry.sample_rate, pipe.geometry.channels
-
-    def generate(entry: Any, case: Any) -> tuple[Any, int]:
-        kwargs: dict[str, Any] = {"text": case.text, "seconds": case.seconds, "steps": steps, "seed": seed,
-                                  "music": entry.kind == "music"}
-        if case.video is not None:
-            kwargs["video"] = str(case.video)
-        if case.image is not None:
-            kwargs["image"] = str(case.image)
-        if case.audio is not None and case.mode == "inpaint":
-            kwargs["audio"] = str(case.audio)
-            kwargs["inpaint"] = [tuple(s) for s in case.spans]
-        elif case.audio is not None and case.mode == "continue":
-            kwargs["audio"] = load_audio(case.audio, sample_rate=rate, channels=channels,
-                                         duration=case.spans[0][0])
-            kwargs["continue_audio"] = True
-        out = pipe(**kwargs)
-        return out.audio[0].float().cpu(), out.sample_rate
-
-    return generate
-
-
-def vae_oracle_generator(pipe, root: str | Path):
-    """A generator returning the real clip encoded and decoded by the pipeline's VAE (posterior mean)."""
-    import torch
-
-    from audiox.media import load_audio
-
-    vae = pipe.model.pretransform
-    rate, channels = pipe.geometry.sample_rate, pipe.geometry.channels
-    hop = vae.model.downsampling_ratio
-
-    def generate(entry, case):
-        clip = load_audio(Path(root) / entry.audio, sample_rate=rate, channels=channels)
-        n = clip.shape[-1]
-        pad = (-n) % hop
-        x = torch.nn.functional.pad(clip, (0, pad))[None].to(next(vae.parameters()))
-        with torch.no_grad():
-            y = vae.decode(vae.encode(x))
-        return y[0, :, :n].float().cpu(), rate
-
-    return generate
 
 
 MAX_STEPS = 1000  # sampler steps
@@ -164,8 +114,13 @@ def _check_synth(args: argparse.Namespace) -> tuple[Any, Path, tuple[str, ...]]:
 
 def _run_synth(args: argparse.Namespace) -> int:
     from audiox.evaluation.classifier import load_clip
+    from audiox.evaluation.generators import (
+        noise_generator,
+        oracle_generator,
+        pipeline_generator,
+        vae_oracle_generator,
+    )
     from audiox.evaluation.report import write_report
-    from audiox.evaluation.synthbench import noise_generator, oracle_generator
 
     bench, out, cases = _check_synth(args)
     if args.threads is not None:
@@ -213,7 +168,12 @@ def _check_classifier(args: argparse.Namespace) -> None:
 
 def _run_classifier(args: argparse.Namespace) -> int:
     from audiox.errors import InputError
-    from audiox.evaluation.classifier import evaluate_classifier, save_classifier, train_classifier
+    from audiox.evaluation.classifier import (
+        evaluate_classifier,
+        save_classifier,
+        train_classifier,
+        training_record,
+    )
 
     _check_classifier(args)
     clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, progress=True)
@@ -221,21 +181,7 @@ def _run_classifier(args: argparse.Namespace) -> int:
     if heldout["accuracy"] is None or heldout["accuracy"] < args.min_accuracy:  # refused: nothing is written
         raise InputError(f"held-out accuracy {heldout['accuracy']} (n={heldout['n']}) is below --min-accuracy "
                          f"{args.min_accuracy}; the classifier was not saved")
-    corpus_meta = Path(args.data) / "meta.json"
-    try:
-        corpus = json.loads(corpus_meta.read_text(encoding="utf-8")) if corpus_meta.is_file() else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        corpus = {}  # the record only: an unreadable corpus meta.json is left out
-    corpus = corpus if isinstance(corpus, dict) else {}
-    command = shlex.join(["audiox", "evaluate", "classifier", "--data", str(args.data), "--out", str(args.out),
-                          "--epochs", str(args.epochs), "--seed", str(args.seed)])
-    corpus_command = None
-    if {"n", "seed", "test_fraction"} <= set(corpus):
-        corpus_command = shlex.join(["audiox", "synth", "build", "--out", str(args.data), "--n", str(corpus["n"]),
-                                     "--seed", str(corpus["seed"]), "--test-fraction", str(corpus["test_fraction"])])
-    clf.meta.update(heldout=heldout, command=command, corpus_command=corpus_command,
-                    corpus={k: corpus.get(k) for k in ("seed", "n", "sample_rate", "seconds", "channels",
-                                                       "test_fraction") if k in corpus})
+    clf.meta.update(heldout=heldout, **training_record(args.data, args.out, epochs=args.epochs, seed=args.seed))
     path = save_classifier(clf, args.out)
     print(f"held-out accuracy {heldout['accuracy']} (sfx {heldout['sfx_accuracy']}, music "
           f"{heldout['music_accuracy']}, n={heldout['n']}) -> {path}")

@@ -15,6 +15,7 @@ import argparse
 import logging
 
 from audiox.errors import InputError
+from audiox.utils.dtypes import DTYPE_NAMES, torch_dtype
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", default=None, help="JSONL file of jobs (see the module help)")
     p.add_argument("--out-dir", default=None, help="output folder for --batch")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
-    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default=None, help="DiT dtype (default fp32)")
+    p.add_argument("--dtype", choices=DTYPE_NAMES, default=None, help="DiT dtype (default fp32)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (1 is fastest when other processes share the cores)")
     p.add_argument("--no-limits", action="store_true",
                    help="lift the bounds on work (600 s of output, 1000 steps, guidance scale 100)")
-
-
-def _dtype(name: str | None):
-    import torch
-
-    return {None: None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 def _flags(args: argparse.Namespace) -> dict:
@@ -104,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
     from audiox.pipeline import AudioXPipeline
 
-    pipe = AudioXPipeline.from_pretrained(source, device=device, dtype=_dtype(args.dtype),
+    dtype = torch_dtype(args.dtype, what="--dtype") if args.dtype else None
+    pipe = AudioXPipeline.from_pretrained(source, device=device, dtype=dtype,
                                           text_encoder_path=args.t5_path)
     for job in tqdm(jobs, desc="jobs", disable=args.no_progress or len(jobs) == 1):
         result = pipe(**job.pipeline_kwargs(), progress=not args.no_progress, limits=limits)

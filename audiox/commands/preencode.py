@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from audiox.utils.dtypes import DTYPE_NAMES
+
 PARTS_DEFAULT = "video,text,audio"
 
 
@@ -25,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="train", help="manifest split to encode ('all' for every entry)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per encoder call")
     p.add_argument("--shard-items", type=int, default=256, help="windows per shard file")
-    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32",
+    p.add_argument("--dtype", choices=DTYPE_NAMES, default="fp32",
                    help="storage dtype of the CLIP and T5 features (VAE outputs stay float32)")
     p.add_argument("--device", default="cpu", help="torch device for the encoders (cpu, cuda, cuda:1)")
     p.add_argument("--init-seed", type=int, default=0, help="weight-init seed for a preset --model")
@@ -83,8 +85,8 @@ def check_args(args: argparse.Namespace) -> tuple[Path, Path, tuple[str, ...]]:
 
 def run(args: argparse.Namespace) -> int:
     manifest, out, parts = check_args(args)
-    from audiox.commands.train import load_model_spec
     from audiox.training.preencode import preencode
+    from audiox.training.run import load_model_spec
 
     if args.threads:
         import torch

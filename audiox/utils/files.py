@@ -42,12 +42,22 @@ def temp_path(path: str | os.PathLike, suffix: str | None = None) -> Path:
     return Path(tmp)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, parents: bool = False) -> Path:
     """Call ``write(tmp_path)`` (the temp name keeps the final suffix), then move it over ``path``.
 
-    The folder must exist. On any exception the temporary file is removed and the exception re-raised.
+    On any exception the temporary file is removed and the exception re-raised.
+
+    Args:
+        path: the final file.
+        write: writes the whole file to the temporary path it is given.
+        parents: create the missing folders above ``path`` first (otherwise the folder must exist).
+
+    Returns:
+        ``path``.
     """
     p = Path(path)
+    if parents:
+        p.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(p)
     try:
         write(str(tmp))

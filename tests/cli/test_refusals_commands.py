@@ -51,6 +51,8 @@ def paths(tmp_path: Path) -> dict[str, Path]:
     _manifest(p["corrupt"], [_entry(0, "train"), _entry(1, "test")], extra='{"id": "0002", "split": \n')
     p["infinite"] = tmp_path / "infinite"
     _manifest(p["infinite"], [{**_entry(0, "train"), "seconds": 1e999}])
+    text = (p["infinite"] / "manifest.jsonl").read_text()  # a JSON number too large for a float, not Infinity
+    (p["infinite"] / "manifest.jsonl").write_text(text.replace("Infinity", "1e999"))
     p["model"] = tmp_path / "model"
     p["model"].mkdir()
     (p["model"] / "config.json").write_text(config_to_json(get_preset("debug")))
@@ -197,7 +199,7 @@ EVAL_SYNTH_PATHS = [
     ("data-missing", ["--data", "@tmp/nodata", "--out", "@tmp/r"], "--data folder not found"),
     ("data-is-file", ["--data", "@manifest", "--out", "@tmp/r"], "is a file, not a folder"),
     ("data-without-manifest", ["--data", "@empty", "--out", "@tmp/r"], "manifest not found"),
-    ("data-corrupt-manifest", ["--data", "@corrupt", "--out", "@tmp/r"], "manifest.jsonl:3: invalid JSON"),
+    ("data-corrupt-manifest", ["--data", "@corrupt", "--out", "@tmp/r"], "manifest.jsonl:3: not valid JSON"),
     ("data-no-entries-of-split", ["--data", "@testonly", "--out", "@tmp/r", "--split", "train"],
      "no 'train' entries"),
     ("data-infinite-seconds", ["--data", "@infinite", "--out", "@tmp/r", "--split", "train"], "seconds"),
@@ -220,7 +222,7 @@ EVAL_CLASSIFIER_PATHS = [
     ("data-missing", ["--data", "@tmp/nodata", "--out", "@tmp/c"], "--data folder not found"),
     ("data-is-file", ["--data", "@txt", "--out", "@tmp/c"], "is a file, not a folder"),
     ("data-no-train-entries", ["--data", "@testonly", "--out", "@tmp/c"], "no train entries"),
-    ("data-corrupt-manifest", ["--data", "@corrupt", "--out", "@tmp/c"], "invalid JSON"),
+    ("data-corrupt-manifest", ["--data", "@corrupt", "--out", "@tmp/c"], "not valid JSON"),
     ("out-is-data", ["--data", "@corpus", "--out", "@corpus"], "is also the --data folder"),
     ("out-proc", ["--data", "@corpus", "--out", "/proc/audiox-clf"], "not writable"),
 ]

@@ -53,7 +53,13 @@ def test_bad_line_names_line_and_field(tmp_path, change, message):
 def test_bad_json_and_duplicates(tmp_path):
     path = tmp_path / "manifest.jsonl"
     path.write_text(_entry(0).to_json() + "\n{not json\n")
-    with pytest.raises(ConfigError, match=r":2: invalid JSON"):
+    with pytest.raises(ConfigError, match=r":2: not valid JSON"):
+        read_manifest(path)
+    path.write_text(_entry(0).to_json().replace('"seconds": 10.0', '"seconds": NaN') + "\n")
+    with pytest.raises(ConfigError, match=r":1: NaN is not a number JSON allows"):
+        read_manifest(path)
+    path.write_bytes(_entry(0).to_json().encode() + b"\n\xff\n")
+    with pytest.raises(ConfigError, match=r":2: not UTF-8 text"):
         read_manifest(path)
     path.write_text(_entry(0).to_json() + "\n\n" + _entry(0).to_json() + "\n")
     with pytest.raises(ConfigError, match=r":3: duplicate id"):

@@ -16,14 +16,8 @@ import json
 
 import pytest
 
-from audiox.evaluation.synthbench import (
-    OFFICIAL_PROMPTS,
-    SynthBench,
-    cases_for,
-    noise_generator,
-    oracle_generator,
-    text_only_prompt,
-)
+from audiox.evaluation.generators import noise_generator, oracle_generator
+from audiox.evaluation.synthbench import OFFICIAL_PROMPTS, SynthBench, cases_for, text_only_prompt
 
 
 @pytest.fixture(scope="module")

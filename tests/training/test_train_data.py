@@ -187,8 +187,8 @@ def test_preencoded_equals_raw(tmp_path: Path, model, geo) -> None:
 def test_training_on_preencoded_never_runs_frozen_encoders(tmp_path: Path, model) -> None:
     import copy
 
-    from audiox.commands.train import train
     from audiox.training.preencode import preencode
+    from audiox.training.run import train
 
     manifest = make_corpus(tmp_path / "data", n_text=2, media=True)
     preencode(model, manifest, tmp_path / "pre")
@@ -209,10 +209,10 @@ def test_training_on_preencoded_never_runs_frozen_encoders(tmp_path: Path, model
 
 
 def test_preencoded_folder_from_other_weights_is_refused(tmp_path: Path, model) -> None:
-    from audiox.commands.train import train
     from audiox.errors import ConfigError
     from audiox.models.presets import build_model
     from audiox.training.preencode import preencode
+    from audiox.training.run import train
 
     preencode(model, make_corpus(tmp_path / "data", n_text=1), tmp_path / "pre")
     with pytest.raises(ConfigError, match="other frozen encoder weights"):
@@ -223,7 +223,7 @@ def test_preencoded_folder_from_other_weights_is_refused(tmp_path: Path, model) 
 def test_training_on_tar_shards(tmp_path: Path, model) -> None:
     import copy
 
-    from audiox.commands.train import train
+    from audiox.training.run import train
 
     make_corpus(tmp_path, n_text=4)
     _write_shard(tmp_path / "s-000.tar", tmp_path, ["a0", "a1"], corrupt=True)

@@ -18,7 +18,7 @@ _SCRIPT = textwrap.dedent("""
     torch.set_num_threads(1)
     sys.path.insert(0, sys.argv[3])
     from test_train_utils import train_config
-    from audiox.commands.train import train
+    from audiox.training.run import train
     from audiox.models.presets import build_model
 
     cfg = train_config(max_steps=int(sys.argv[4]), lr=1e-3, ema_update_after_step=0, ema_beta=0.5)

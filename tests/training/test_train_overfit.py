@@ -44,10 +44,10 @@ def _sample_distance(model, batch) -> float:
 
 
 def test_debug_model_overfits_two_clips(tmp_path: Path, one_thread) -> None:
-    from audiox.commands.train import train
     from audiox.data.dataset import ManifestDataset, collate
     from audiox.models.presets import build_model, debug_config
     from audiox.training.preencode import encode_frozen, geometry_for, preencode
+    from audiox.training.run import train
 
     manifest = make_corpus(tmp_path / "data", n_text=2, kinds=(0, 1))
     probe = build_model("debug", seed=0)

@@ -75,7 +75,7 @@ def test_packed_items_match_the_raw_items(packed, model) -> None:
 def test_training_on_packed_trains_the_video_encoder_only_among_encoders(packed, model, tmp_path: Path) -> None:
     import copy
 
-    from audiox.commands.train import train
+    from audiox.training.run import train
 
     _, folder = packed
     m = copy.deepcopy(model)
@@ -102,10 +102,10 @@ def test_packed_folder_from_another_vae_is_refused_and_one_part_can_be_rebuilt(p
     import json
     import shutil
 
-    from audiox.commands.train import train
     from audiox.data.packed import pack
     from audiox.errors import ConfigError
     from audiox.models.presets import build_model
+    from audiox.training.run import train
 
     manifest, folder = packed
     copy = tmp_path / "pack"

@@ -26,8 +26,8 @@ def one_thread():
 
 
 def _run(manifest: Path, out: Path, steps: int, *, resume: bool = False):
-    from audiox.commands.train import train
     from audiox.models.presets import build_model
+    from audiox.training.run import train
 
     cfg = train_config(max_steps=steps, checkpoint_every=N, accumulate_grad_batches=2, lr=5e-4, schedule="inverse",
                        warmup=0.5, ema_beta=0.9, ema_update_after_step=0)

@@ -1,0 +1,164 @@
+"""Run a training job from a config: build or load the model, train it with Lightning, export the EMA weights.
+
+``audiox train`` parses and checks its arguments, then calls :func:`load_model_spec` and :func:`train`. Outputs
+under ``out``: ``checkpoints/{last,step-*}.ckpt`` (atomic), ``logs/from-step-XXXXXXXX/metrics.csv`` (one per start
+or resume; TensorBoard events beside it when ``tensorboard`` is installed), ``demos/step-*/{i.wav,i.png}``,
+``train_config.json`` and, at the end, ``export/native`` (EMA weights; plus ``export/official`` on request).
+Devices and nodes come from the arguments or from the torchrun / SLURM environment (Lightning detects both).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from audiox.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae: str | None = None) -> Any:
+    """A preset name (fresh weights from ``seed``) or an official/native model folder (fine-tuning).
+
+    Args:
+        spec: preset name (:data:`audiox.models.presets.PRESETS`) or model folder / weights file.
+        seed: weight-initialisation seed of a preset.
+        t5_path: local T5 folder for models with an external text encoder.
+        vae: weights from ``audiox train-vae`` installed in place of the model's VAE (every copy, shared).
+
+    Returns:
+        The AudioXModel.
+    """
+    from audiox.models.presets import PRESETS, build_model
+
+    if spec in PRESETS:
+        model = build_model(spec, seed=seed)
+    else:
+        from audiox.checkpoint.official import load_model
+
+        model = load_model(spec, text_encoder_path=t5_path, require_text_encoder=True)
+    if vae:
+        from audiox.training.autoencoder import install_vae
+
+        install_vae(model, vae)
+    return model
+
+
+def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str = "auto", devices: int | str = "auto",
+          num_nodes: int = 1, strategy: str = "auto", resume: bool = False, progress: bool = True,
+          export: bool = True, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train ``model`` on ``data`` with ``cfg`` (a TrainConfig); returns a summary.
+
+    Args:
+        model: an AudioXModel (fresh or loaded for fine-tuning).
+        data: manifest.jsonl, pre-encoded folder or tar shards (see :func:`audiox.training.data.data_kind`).
+        out: run folder.
+        accelerator / devices / num_nodes / strategy: Lightning arguments ("ddp", "fsdp", "deepspeed", ...).
+        resume: continue from ``out/checkpoints/last.ckpt`` (optimizer, scheduler, EMA, step, data position).
+        progress: show Lightning's progress bar and model summary.
+        export: write ``out/export/native`` (EMA weights) at the end.
+        callbacks: extra Lightning callbacks (e.g. timers).
+
+    Returns:
+        ``steps``, ``loss`` (last logged), ``skipped`` (unreadable samples replaced), ``out``, ``rank``.
+    """
+    import warnings
+    from datetime import timedelta
+
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.loggers import CSVLogger
+
+    from audiox.training.callbacks import LAST, AtomicCheckpointIO, DemoCallback, PeriodicCheckpoint
+    from audiox.training.data import check_preencoded, data_kind, make_dataloader, open_dataset
+    from audiox.training.module import AudioXTrainingModule
+
+    out = Path(out)
+    ckpt_dir = out / "checkpoints"
+    last = ckpt_dir / LAST
+    ckpt_path, start_step = None, 0
+    if resume:
+        if not last.exists():
+            raise ConfigError(f"--resume: {last} not found")
+        ckpt_path = str(last)
+        if last.is_file():  # sharded checkpoints (folders) name their logs by run count instead
+            start_step = int(torch.load(last, map_location="cpu", weights_only=False, mmap=True)["global_step"])
+        else:
+            start_step = len(list((out / "logs").glob("from-*")))
+    elif last.exists():
+        raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
+    geometry = model.config.geometry
+    empty = None
+    if data_kind(data) in ("preencoded", "packed"):
+        pre = open_dataset(data, geometry, cfg)
+        empty = pre.empty_features()
+    module = AudioXTrainingModule(model, cfg, empty=empty)
+    if empty is not None:
+        check_preencoded(pre, model)
+
+    class _Data(pl.LightningDataModule):
+        def train_dataloader(self) -> Any:
+            rank, world = self.trainer.global_rank, self.trainer.world_size
+            # the checkpoint is restored before the data is set up: global_step is the resumed step
+            start = self.trainer.global_step * cfg.batch_size * cfg.accumulate_grad_batches
+            ds = open_dataset(data, geometry, cfg, rank=rank, world=world, start=start)
+            return make_dataloader(ds, cfg, rank=rank, world=world, start=start)
+
+    # a resumed run logs beside the first, never over it
+    version = f"from-step-{start_step:08d}" if last.is_file() or not resume else f"from-run-{start_step:02d}"
+    loggers: list[Any] = [CSVLogger(str(out), name="logs", version=version)]
+    try:
+        import tensorboard  # noqa: F401
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(out), name="tensorboard", version=version))
+    except ImportError:
+        log.info("tensorboard is not installed: CSV logs only")
+    callbacks = [PeriodicCheckpoint(ckpt_dir, every=cfg.checkpoint_every, keep=cfg.keep_checkpoints),
+                 *(callbacks or [])]
+    if cfg.demo_every:
+        callbacks.append(DemoCallback(out / "demos", every=cfg.demo_every, count=cfg.demo_count, steps=cfg.demo_steps,
+                                      cfg_scale=cfg.demo_cfg_scale, seed=cfg.seed))
+    plugins = [] if str(strategy).startswith(("deepspeed", "fsdp")) else [AtomicCheckpointIO()]
+    trainer = pl.Trainer(
+        accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy, precision=cfg.precision,
+        max_steps=cfg.max_steps, max_time=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val or None, log_every_n_steps=cfg.log_every,
+        use_distributed_sampler=False, enable_checkpointing=False, logger=loggers, callbacks=callbacks,
+        plugins=plugins, enable_progress_bar=progress, enable_model_summary=progress, num_sanity_val_steps=0,
+        limit_val_batches=0, default_root_dir=str(out))
+    # the frozen encoders stay in eval mode on purpose (AudioXTrainingModule.train)
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    trainer.fit(module, datamodule=_Data(), ckpt_path=ckpt_path)
+    loss = trainer.callback_metrics.get("train/loss")
+    if export and trainer.is_global_zero:
+        export_run(module, out / "export", official=cfg.export_official)
+    return {"steps": trainer.global_step, "loss": float(loss) if loss is not None else None,
+            "skipped": module.skipped_total, "out": str(out), "rank": trainer.global_rank}
+
+
+def export_run(module: Any, folder: Path, *, official: bool = False) -> Path:
+    """Write the EMA model as ``folder/native`` (and ``folder/official`` with the official layout).
+
+    Args:
+        module: the trained AudioXTrainingModule.
+        folder: export folder (created).
+        official: also convert to the official layout (``config.json`` + ``model.ckpt``).
+
+    Returns:
+        The native folder.
+    """
+    from audiox.checkpoint.native import convert, save_native
+
+    native = folder / "native"
+    save_native(module.export_model(use_ema=True), native, force=True)
+    if official:
+        convert(native, folder / "official", to="official", force=True)
+    log.info("exported the EMA model to %s", folder)
+    return native
