@@ -2,7 +2,7 @@
 
     python scripts/swap_decoder.py MODEL_DIR VAE.safetensors OUT_DIR [--dtype fp16]
 
-The VAE file (``audiox train-vae`` or ``scripts/train_spectral_decoder.py``) must share the model's encoder
+The VAE file (``audiox train-vae``, e.g. with ``--latents`` and a new decoder) must share the model's encoder
 configuration and latent geometry; its decoder section replaces the model's (in the main VAE and in every audio
 conditioner that shares it), every other tensor is copied. ``generation.json`` and ``examples/`` travel along.
 """

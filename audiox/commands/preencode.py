@@ -4,7 +4,7 @@ Writes the VAE encoder outputs of every ``sample_size`` window, the CLIP feature
 the T5 hidden states and the audio-prompt VAE outputs to safetensors shards; ``audiox train --data DIR`` then
 trains without running any frozen encoder.
 
-``--packed`` writes the compact variant (:mod:`audiox.data.packed`): VAE means and int8 text tokens plus the raw
+``--packed`` writes the compact variant (:mod:`audiox.training.packed`): VAE means and int8 text tokens plus the raw
 video frames as one H.264 stream, so the video encoder stays trainable; ``--parts`` rebuilds some parts only
 (e.g. ``--parts audio`` after the VAE changed).
 """
@@ -51,9 +51,9 @@ def check_args(args: argparse.Namespace) -> tuple[Path, Path, tuple[str, ...]]:
     Returns:
         The manifest, the output folder and the packed parts.
     """
-    from audiox.data.packed import PARTS, is_packed
     from audiox.errors import InputError
     from audiox.training.checks import check_model_spec, manifest_entries
+    from audiox.training.packed import PARTS, is_packed
     from audiox.utils import checks
 
     checks.threads(args.threads)
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path, vae=args.vae).to(args.device)
     split = None if args.split == "all" else args.split
     if args.packed:
-        from audiox.data.packed import pack
+        from audiox.training.packed import pack
 
         summary = pack(model, manifest, out, split=split, parts=parts, batch_size=args.batch_size, progress=True)
         print(json.dumps(summary))

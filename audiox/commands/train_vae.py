@@ -2,6 +2,10 @@
 
 ``--data`` is a corpus (folder or manifest.jsonl) or a segments file (``.mulaw.xz``, :mod:`audiox.data.segments`);
 ``--write-segments FILE`` writes such a file from the corpus and exits (to train on a machine without the corpus).
+``--latents PACKED`` trains the decoder alone on the latents that ``audiox preencode --packed`` stored (made by
+the ``--init`` VAE's encoder), with ``--data`` the corpus they came from; a ``decoder`` section in ``--config``
+makes it a new decoder (how the built-in model got its spectral decoder). ``--resume`` continues a run exactly.
+The job itself is :func:`audiox.training.vae_run.train_vae`.
 """
 
 from __future__ import annotations
@@ -10,40 +14,52 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+# flag -> VAETrainConfig field; unset flags leave the --config value (or the default) alone
+_OVERRIDES = {"max_steps": "max_steps", "batch_size": "batch_size", "crop": "crop", "lr": "lr", "seed": "seed",
+              "latent_noise": "latent_noise"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="builtin", help="preset name or config.json whose pretransform to train")
     p.add_argument("--data", required=True, help="corpus manifest.jsonl (or its folder), or a .mulaw.xz segments file")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--max-steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--crop", type=int, default=32768, help="samples per training crop")
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--config", default=None, help="VAE training config JSON (VAETrainConfig keys; flags override)")
+    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps in total (default 2000)")
+    p.add_argument("--batch-size", type=int, default=None, help="crops per step (default 8)")
+    p.add_argument("--crop", type=int, default=None, help="samples per training crop (default 32768)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-4)")
     p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed")
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--devices", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="seed of the weights and every draw (default 0)")
     p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--save-every", type=int, default=200, help="rewrite OUT/vae.safetensors every N steps (atomic)")
+    p.add_argument("--save-every", type=int, default=200,
+                   help="checkpoint and rewrite OUT/vae.safetensors every N steps (atomic)")
     p.add_argument("--init", default=None, help="start from these VAE weights (a vae.safetensors)")
     p.add_argument("--decoder-only", action="store_true",
                    help="freeze the encoder (latents already encoded with this VAE stay valid)")
+    p.add_argument("--latents", default=None, metavar="PACKED",
+                   help="train the decoder alone on the latents of this packed folder (needs --init)")
+    p.add_argument("--latent-noise", type=float, default=None,
+                   help="with --latents: std of the Gaussian noise added to the latents (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--max-minutes", type=float, default=None, help="also stop after this much training time")
     p.add_argument("--write-segments", default=None, metavar="FILE",
                    help="write one loud segment per training clip to FILE (.mulaw.xz) and exit")
     p.add_argument("--segment-seconds", type=float, default=2.0, help="segment length for --write-segments")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (1 is fastest when other processes share the cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-SEGMENTS_SUFFIX = ".mulaw.xz"
 MAX_SECONDS = 600.0  # longest crop or segment
 
 
-def _model_config(value: str) -> object:
+def _model_config(value: str) -> Any:
     """The model config of ``--model``: a preset name or a ``config.json`` file (named with its key on errors)."""
     from audiox.config import load_config
     from audiox.errors import MediaError
@@ -60,25 +76,56 @@ def _model_config(value: str) -> object:
     return load_config(checks.input_file("--model", value))
 
 
-def check_args(args: argparse.Namespace) -> tuple[object, Path, Path, dict]:
+def _train_config(args: argparse.Namespace) -> Any:
+    """The VAETrainConfig of ``--config`` with the flags applied."""
+    import dataclasses
+    import json
+
+    from audiox.config import from_dict
+    from audiox.errors import ConfigError
+    from audiox.training.autoencoder import VAETrainConfig
+    from audiox.utils import checks
+
+    data: dict[str, Any] = {}
+    if args.config is not None:
+        path = checks.input_file("--config", args.config)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: --config is not valid JSON ({type(e).__name__})") from None
+    changes = {field: getattr(args, arg) for arg, field in _OVERRIDES.items() if getattr(args, arg) is not None}
+    if args.decoder_only:
+        changes["train_encoder"] = False
+    try:
+        cfg = from_dict(VAETrainConfig, data, "")
+    except ConfigError as e:
+        raise ConfigError(f"{args.config}: {e}") from None
+    return dataclasses.replace(cfg, **changes)
+
+
+def check_args(args: argparse.Namespace) -> dict[str, Any]:
     """Validate every argument before the corpus is read or anything is written.
 
     Returns:
-        The model config, the data path (a manifest or a segments file), the output folder and the Lightning
-        ``accelerator`` and ``devices``.
+        ``cfg`` (the model config), ``tcfg`` (the VAETrainConfig), ``data`` (a manifest or a segments file),
+        ``out``, ``init`` and the Lightning ``accelerator`` and ``devices``.
     """
     from audiox.errors import InputError
     from audiox.training import checks as train_checks
     from audiox.training.checks import MAX_BATCH, MAX_MINUTES, MAX_STEPS, MAX_WORKERS, SEED_MAX
+    from audiox.training.vae_run import SEGMENTS_SUFFIX
     from audiox.utils import checks
 
     checks.threads(args.threads)
-    checks.integer("--max-steps", args.max_steps, lo=1, hi=MAX_STEPS)
-    checks.integer("--batch-size", args.batch_size, lo=1, hi=MAX_BATCH)
+    for flag, lo, hi in (("max_steps", 1, MAX_STEPS), ("batch_size", 1, MAX_BATCH), ("seed", 0, SEED_MAX)):
+        if getattr(args, flag) is not None:
+            checks.integer("--" + flag.replace("_", "-"), getattr(args, flag), lo=lo, hi=hi)
     checks.integer("--save-every", args.save_every, lo=1, hi=MAX_STEPS)
     checks.integer("--workers", args.workers, lo=0, hi=MAX_WORKERS)
-    checks.integer("--seed", args.seed, lo=0, hi=SEED_MAX)
-    checks.number("--lr", args.lr, lo=0, lo_open=True, hi=1e3)
+    if args.lr is not None:
+        checks.number("--lr", args.lr, lo=0, lo_open=True, hi=1e3)
+    if args.latent_noise is not None:
+        checks.number("--latent-noise", args.latent_noise, lo=0, hi=1e3)
     checks.number("--segment-seconds", args.segment_seconds, lo=0, lo_open=True, hi=MAX_SECONDS)
     if args.max_minutes is not None:
         checks.number("--max-minutes", args.max_minutes, lo=0, hi=MAX_MINUTES)
@@ -86,10 +133,18 @@ def check_args(args: argparse.Namespace) -> tuple[object, Path, Path, dict]:
     accelerator = train_checks.check_accelerator(args.accelerator)
     lightning = {"accelerator": accelerator, "devices": train_checks.check_devices(args.devices, accelerator)}
     cfg = _model_config(args.model)
+    if args.crop is not None:
+        hop = cfg.downsampling_ratio
+        checks.integer("--crop", args.crop, lo=max(hop, 256), hi=round(MAX_SECONDS * cfg.sample_rate))
+    tcfg = _train_config(args)
     hop = cfg.downsampling_ratio
-    checks.integer("--crop", args.crop, lo=max(hop, 256), hi=round(MAX_SECONDS * cfg.sample_rate))
-    if args.crop % hop:
-        raise InputError(f"--crop: must be a multiple of the VAE hop ({hop} samples), got {args.crop}")
+    if tcfg.crop % hop:
+        where = "--crop" if args.crop is not None else f"{args.config}: crop"
+        raise InputError(f"{where}: must be a multiple of the VAE hop ({hop} samples), got {tcfg.crop}")
+    if tcfg.decoder is not None:
+        from audiox.training.autoencoder import with_decoder
+
+        with_decoder(cfg.model.pretransform, tcfg.decoder)  # the section fits the model's latents and hop
     if round(args.segment_seconds * cfg.sample_rate) < 1:
         raise InputError(f"--segment-seconds: shorter than one sample, got {args.segment_seconds}")
     init = checks.input_file("--init", args.init) if args.init is not None else None
@@ -99,67 +154,73 @@ def check_args(args: argparse.Namespace) -> tuple[object, Path, Path, dict]:
     else:
         data = checks.input_file("--data", data / "manifest.jsonl" if data.is_dir() else args.data)
         train_checks.manifest_entries("--data", data)
+    latents = None
+    if args.latents is not None:
+        latents = _check_latents(args, data, init)
+    elif args.latent_noise is not None:
+        raise InputError("--latent-noise: only with --latents")
     if args.write_segments is not None:
         seg = Path(checks.path_arg("--write-segments", args.write_segments))
         if not seg.name.endswith(SEGMENTS_SUFFIX) or args.write_segments.endswith(("/", os.sep)):
             raise InputError(f"--write-segments {args.write_segments}: must be a file ending in {SEGMENTS_SUFFIX}")
         checks.output_file("--write-segments", seg, inputs=[data, init])
-    out = checks.output_folder("--out", args.out, inputs={"--data": data.parent})
+    out = checks.output_folder("--out", args.out, inputs={"--data": data.parent, "--latents": latents})
     if init is not None and checks.same_place(out / "vae.safetensors", init):
         raise InputError(f"--out {out}: its vae.safetensors is the --init file, which training would overwrite")
-    return cfg, data, out, lightning
+    last = out / "checkpoints" / "last.ckpt"
+    if args.write_segments is None and args.resume and not last.is_file():
+        raise InputError(f"--resume: {last} not found")
+    if args.write_segments is None and not args.resume and last.exists():
+        raise InputError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
+    return {"cfg": cfg, "tcfg": tcfg, "data": data, "out": out, "init": init, "latents": latents, **lightning}
+
+
+def _check_latents(args: argparse.Namespace, data: Path, init: Path | None) -> Path:
+    """``--latents``: a packed folder, with --init and a corpus manifest, and without --write-segments."""
+    from audiox.errors import InputError
+    from audiox.training.packed import is_packed
+    from audiox.training.vae_run import SEGMENTS_SUFFIX
+    from audiox.utils import checks
+
+    folder = checks.input_folder("--latents", args.latents)
+    if not is_packed(folder):
+        raise InputError(f"--latents {folder}: not a packed folder (make one with `audiox preencode --packed`)")
+    if init is None:
+        raise InputError("--latents: needs --init, the VAE whose encoder made the latents")
+    if data.name.endswith(SEGMENTS_SUFFIX):
+        raise InputError("--latents: --data must be the corpus the folder was packed from, not a segments file")
+    if args.write_segments is not None:
+        raise InputError("--write-segments: not used with --latents")
+    return folder
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg, data, out, lightning = check_args(args)
-    import pytorch_lightning as pl
+    ok = check_args(args)
     import torch
-    from pytorch_lightning.loggers import CSVLogger
-    from torch.utils.data import DataLoader
 
-    from audiox.training.autoencoder import (
-        CropDataset,
-        VAETrainConfig,
-        VAETrainingModule,
-        load_corpus_audio,
-        load_vae_weights,
-        save_vae,
-    )
+    from audiox.training.vae_run import load_clips, load_latent_pairs, train_vae
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if data.name.endswith(SEGMENTS_SUFFIX):
-        from audiox.data.segments import read_segments
-
-        clips = read_segments(data, sample_rate=cfg.sample_rate, channels=cfg.audio_channels)
+    cfg, data = ok["cfg"], ok["data"]
+    if ok["latents"] is not None:
+        source = load_latent_pairs(ok["latents"], data, ok["init"], sample_rate=cfg.sample_rate,
+                                   channels=cfg.audio_channels)
+        log.info("training the VAE decoder on %d stored latents", len(source.latents))
     else:
-        clips = load_corpus_audio(data, cfg.sample_rate, cfg.audio_channels)
-    if args.write_segments:
-        from audiox.data.segments import write_segments
+        source = load_clips(data, sample_rate=cfg.sample_rate, channels=cfg.audio_channels)
+        if args.write_segments:
+            from audiox.data.segments import write_segments
 
-        length = round(args.segment_seconds * cfg.sample_rate)
-        path = write_segments(clips, args.write_segments, sample_rate=cfg.sample_rate, length=length,
-                              seed=args.seed)
-        print(f"wrote {len(clips)} segments of {length} samples to {path}")
-        return 0
-    log.info("training the VAE on %d clips", len(clips))
-    tcfg = VAETrainConfig(crop=args.crop, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
-                          seed=args.seed, train_encoder=not args.decoder_only)
-    ds = CropDataset(clips, tcfg.crop, tcfg.max_steps * tcfg.batch_size, tcfg.seed)
-    loader = DataLoader(ds, batch_size=tcfg.batch_size, shuffle=False, num_workers=args.workers)
-    module = VAETrainingModule(cfg.model.pretransform, tcfg)
-    if args.init:
-        load_vae_weights(module.vae, args.init, cfg.model.pretransform)
-    out.mkdir(parents=True, exist_ok=True)
-    module.save_path, module.save_every = out / "vae.safetensors", args.save_every
-    from datetime import timedelta
-
-    max_time = timedelta(minutes=args.max_minutes) if args.max_minutes else None
-    trainer = pl.Trainer(max_steps=tcfg.max_steps, max_time=max_time, **lightning, precision=args.precision,
-                         logger=CSVLogger(str(out), name="logs"), log_every_n_steps=10, enable_checkpointing=False,
-                         default_root_dir=str(out))
-    torch.manual_seed(tcfg.seed)
-    trainer.fit(module, loader)
-    path = save_vae(out / "vae.safetensors", module.vae, cfg.model.pretransform)
-    print(f"wrote {path}")
+            length = round(args.segment_seconds * cfg.sample_rate)
+            path = write_segments(source, args.write_segments, sample_rate=cfg.sample_rate, length=length,
+                                  seed=ok["tcfg"].seed)
+            print(f"wrote {len(source)} segments of {length} samples to {path}")
+            return 0
+        log.info("training the VAE on %d clips", len(source))
+    summary = train_vae(cfg.model.pretransform, source, ok["out"], ok["tcfg"], init=ok["init"], resume=args.resume,
+                        save_every=args.save_every, max_minutes=args.max_minutes, precision=args.precision,
+                        accelerator=ok["accelerator"], devices=ok["devices"], workers=args.workers,
+                        progress=not args.no_progress)
+    print(f"wrote {summary['vae']} ({summary['steps']} steps)")
     return 0

@@ -9,6 +9,9 @@
 - :mod:`audiox.training.callbacks`: atomic checkpoints, periodic checkpoints, demos with spectrograms
 - :mod:`audiox.training.ema`: the DiT's exponential moving average
 - :mod:`audiox.training.run`: a training job from a config (``train``, ``load_model_spec``, ``export_run``)
+- :mod:`audiox.training.autoencoder`: VAE losses, crop datasets, ``VAETrainingModule``, ``vae.safetensors`` files
+- :mod:`audiox.training.vae_run`: a VAE training job (``train_vae``; decoder alone on stored latents), resumable
 
-The entry point is ``audiox train`` (:func:`audiox.training.run.train`); see ``docs/training.md``.
+The entry points are ``audiox train`` (:func:`audiox.training.run.train`; see ``docs/training.md``) and
+``audiox train-vae`` (:func:`audiox.training.vae_run.train_vae`).
 """

@@ -1,4 +1,10 @@
-"""Training the Oobleck VAE on a corpus: multi-resolution STFT + waveform L1 + KL, Lightning, CPU or GPU.
+"""Training the VAE (Oobleck or spectral decoder): multi-resolution STFT + waveform L1 + KL, a Lightning module.
+
+Two kinds of batches: audio crops (the encoder runs; KL on its posterior) or, to train a decoder alone, pairs of
+stored latents and their audio (:class:`LatentCropDataset`: the frozen encoder's posterior means from a packed
+folder plus a little Gaussian noise, so the decoder tolerates a DiT's imperfect latents). Each dataset item is
+seeded by its draw number, so a run resumed at step k draws what an uninterrupted run draws
+(:mod:`audiox.training.vae_run` runs the job).
 
 The trained VAE is written as ``vae.safetensors`` (keys ``pretransform.model.*``, config in the metadata) and
 installed into a full model with :func:`install_vae` (main VAE and every audio-conditioner copy, shared).
@@ -18,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from audiox.config import PretransformConfig, from_dict, to_dict
+from audiox.config import DecoderConfig, PretransformConfig, from_dict, to_dict
 from audiox.errors import CheckpointError, ConfigError
 from audiox.models.autoencoder import AutoencoderPretransform
 
@@ -29,9 +35,21 @@ VAE_CONFIG_META = "audiox.pretransform_config"
 
 @dataclass(frozen=True)
 class VAETrainConfig:
-    """Hyper-parameters of VAE training (defaults suit a small VAE on CPU)."""
+    """Hyper-parameters of VAE training (defaults suit a small VAE on CPU); ``audiox train-vae --config`` keys.
 
-    crop: int = 32768  # samples per training crop
+    Args:
+        crop: samples per training crop (a multiple of the VAE hop).
+        batch_size / lr / weight_decay / max_steps / seed: the usual; AdamW with betas (0.8, 0.99).
+        kl_weight / l1_weight / stft_weight: loss weights (KL only when the encoder runs).
+        fft_sizes: STFT sizes of the multi-resolution loss (those shorter than the crop are used).
+        train_encoder: False trains the decoder only (encodings made earlier stay valid).
+        decoder: a decoder section (official JSON layout) replacing the model's VAE decoder, e.g. a spectral
+            ``{"type": "istft", ...}``; None keeps the model's.
+        latent_noise: std of the Gaussian noise added to stored latents (decoder training on latents only).
+        grad_clip: gradient-norm clipping (0 = off).
+    """
+
+    crop: int = 32768
     batch_size: int = 8
     lr: float = 3e-4
     weight_decay: float = 0.0
@@ -41,7 +59,22 @@ class VAETrainConfig:
     fft_sizes: tuple[int, ...] = (2048, 512, 128)
     max_steps: int = 2000
     seed: int = 0
-    train_encoder: bool = True  # False: decoder only (encodings made earlier stay valid)
+    train_encoder: bool = True
+    decoder: DecoderConfig | None = None
+    latent_noise: float = 0.0
+    grad_clip: float = 0.0
+
+    def validate(self, path: str) -> None:
+        for key in ("crop", "batch_size", "max_steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{path}.{key}: must be >= 1, got {getattr(self, key)}".lstrip("."))
+        for key in ("lr", "weight_decay", "kl_weight", "l1_weight", "stft_weight", "latent_noise", "grad_clip"):
+            value = getattr(self, key)
+            if not 0 <= value < float("inf") or (key == "lr" and value == 0):
+                raise ConfigError(f"{path}.{key}: must be a finite number {'> 0' if key == 'lr' else '>= 0'}, "
+                                  f"got {value}".lstrip("."))
+        if not self.fft_sizes or min(self.fft_sizes) < 4:
+            raise ConfigError(f"{path}.fft_sizes: expected STFT sizes >= 4, got {list(self.fft_sizes)}".lstrip("."))
 
 
 def stft_loss(x: torch.Tensor, y: torch.Tensor, fft_sizes: tuple[int, ...]) -> torch.Tensor:
@@ -61,23 +94,68 @@ def stft_loss(x: torch.Tensor, y: torch.Tensor, fft_sizes: tuple[int, ...]) -> t
 
 
 class CropDataset(Dataset):
-    """Random fixed-length crops of in-memory clips (C, T) at the model rate; index = draw number (seeded)."""
+    """Random fixed-length crops of in-memory clips (C, T) at the model rate.
 
-    def __init__(self, clips: list[torch.Tensor], crop: int, length: int, seed: int) -> None:
+    Item ``i`` is draw ``start + i``, seeded by it alone: a dataset made with ``start = k * batch_size`` continues
+    the draws of one made with ``start = 0`` after ``k`` batches.
+    """
+
+    def __init__(self, clips: list[torch.Tensor], crop: int, length: int, seed: int, *, start: int = 0) -> None:
         if not clips:
             raise ConfigError("no training audio found")
-        self.clips, self.crop, self.length, self.seed = clips, crop, length, seed
+        self.clips, self.crop, self.length, self.seed, self.start = clips, crop, length, seed, start
 
     def __len__(self) -> int:
-        return self.length
+        return max(self.length - self.start, 0)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.start + i)
         clip = self.clips[int(torch.randint(len(self.clips), (1,), generator=g))]
         if clip.shape[-1] <= self.crop:
             return F.pad(clip, (0, self.crop - clip.shape[-1]))
         start = int(torch.randint(clip.shape[-1] - self.crop, (1,), generator=g))
         return clip[:, start:start + self.crop]
+
+
+@dataclass(frozen=True)
+class LatentPairs:
+    """Stored VAE latents and the audio they encode.
+
+    Args:
+        latents: (n, D, N) posterior means.
+        audio: (n, C, N * hop) the clips at the model rate.
+        hop: samples per latent frame.
+    """
+
+    latents: torch.Tensor
+    audio: torch.Tensor
+    hop: int
+
+
+class LatentCropDataset(Dataset):
+    """``(latents (D, F) + noise, audio (C, F * hop))`` crops of :class:`LatentPairs`, ``F = crop // hop`` frames.
+
+    Seeded per draw like :class:`CropDataset` (item ``i`` is draw ``start + i``).
+    """
+
+    def __init__(self, pairs: LatentPairs, crop: int, length: int, seed: int, *, noise: float = 0.0,
+                 start: int = 0) -> None:
+        if not len(pairs.latents):
+            raise ConfigError("no training latents found")
+        self.pairs, self.length, self.seed, self.noise, self.start = pairs, length, seed, noise, start
+        self.frames = min(crop // pairs.hop, pairs.latents.shape[-1])
+
+    def __len__(self) -> int:
+        return max(self.length - self.start, 0)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.start + i)
+        lat, hop, f = self.pairs.latents, self.pairs.hop, self.frames
+        k = int(torch.randint(lat.shape[0], (1,), generator=g))
+        off = int(torch.randint(lat.shape[-1] - f + 1, (1,), generator=g))
+        z = lat[k, :, off:off + f].float()
+        z = z + self.noise * torch.randn(z.shape, generator=g)
+        return z, self.pairs.audio[k, :, off * hop:(off + f) * hop]
 
 
 def load_corpus_audio(manifest: str | os.PathLike, sample_rate: int, channels: int, split: str = "train",
@@ -112,25 +190,34 @@ class VAETrainingModule(pl.LightningModule):
         self.save_every = 0
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if self.save_path is not None and self.save_every and self.global_step % self.save_every == 0:
+        if (self.save_path is not None and self.save_every and self.global_step % self.save_every == 0
+                and self.trainer.is_global_zero):
             save_vae(self.save_path, self.vae, self.pretransform_cfg)
 
+    def decoder_losses(self, z: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted L1 + STFT loss of decoding latents ``z`` (B, D, N) against ``audio`` (B, C, T)."""
+        rec = self.vae.decode(z)[..., : audio.shape[-1]].float()
+        l1 = F.l1_loss(rec, audio)
+        spec = stft_loss(rec, audio, self.cfg.fft_sizes)
+        return {"loss": self.cfg.l1_weight * l1 + self.cfg.stft_weight * spec, "l1": l1, "stft": spec}
+
     def losses(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Encode ``audio`` (B, C, T), sample the posterior with ``generator``, decode: L1 + STFT + KL."""
         with torch.set_grad_enabled(self.cfg.train_encoder and torch.is_grad_enabled()):
             enc = self.vae.encode_raw(audio)
         mean, scale = enc.chunk(2, dim=1)
         std = F.softplus(scale) + 1e-4
         z = mean + std * torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        rec = self.vae.decode(z)[..., : audio.shape[-1]]
+        out = self.decoder_losses(z, audio)
         kl = 0.5 * (mean.pow(2) + std.pow(2) - 2 * std.log() - 1).mean()
-        l1 = F.l1_loss(rec, audio)
-        spec = stft_loss(rec, audio, self.cfg.fft_sizes)
-        total = self.cfg.l1_weight * l1 + self.cfg.stft_weight * spec + self.cfg.kl_weight * kl
-        return {"loss": total, "l1": l1, "stft": spec, "kl": kl}
+        return {**out, "loss": out["loss"] + self.cfg.kl_weight * kl, "kl": kl}
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        g = torch.Generator(device=batch.device).manual_seed(self.cfg.seed * 7919 + self.global_step)
-        out = self.losses(batch, g)
+    def training_step(self, batch: torch.Tensor | list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if isinstance(batch, (list, tuple)):  # stored latents and their audio: the decoder alone
+            out = self.decoder_losses(*batch)
+        else:
+            g = torch.Generator(device=batch.device).manual_seed(self.cfg.seed * 7919 + self.global_step)
+            out = self.losses(batch, g)
         self.log_dict({f"train/{k}": v for k, v in out.items()}, prog_bar=True, on_step=True)
         return out["loss"]
 
@@ -148,18 +235,40 @@ def save_vae(path: str | os.PathLike, vae: torch.nn.Module, pretransform: Pretra
     return write_safetensors(path, sd, {VAE_CONFIG_META: json.dumps(to_dict(pretransform))})
 
 
-def load_vae_weights(vae: torch.nn.Module, path: str | os.PathLike, expected: PretransformConfig) -> None:
-    """Strictly load a :func:`save_vae` file into an :class:`AudioAutoencoder` built from ``expected``."""
+def with_decoder(pretransform: PretransformConfig, decoder: DecoderConfig) -> PretransformConfig:
+    """``pretransform`` with its VAE decoder replaced (checked: latent size, hop)."""
+    ae = dataclasses.replace(pretransform.config, decoder=decoder)
+    ae.validate("decoder")
+    return dataclasses.replace(pretransform, config=ae)
+
+
+def load_vae_weights(vae: torch.nn.Module, path: str | os.PathLike, expected: PretransformConfig, *,
+                     new_decoder: bool = False) -> None:
+    """Strictly load a :func:`save_vae` file into an :class:`AudioAutoencoder` built from ``expected``.
+
+    Args:
+        vae: the AudioAutoencoder.
+        path: the file.
+        expected: ``vae``'s pretransform config; the file's must equal it (its latent ``scale`` aside).
+        new_decoder: the file's decoder may differ from ``expected``'s (another kind or size); then only its
+            encoder is loaded and ``vae``'s decoder keeps its weights.
+    """
     from audiox.checkpoint.io import read_state_dict
 
     sd, meta = read_state_dict(path)
+    encoder_only = False
     if VAE_CONFIG_META in meta:
         cfg = from_dict(PretransformConfig, json.loads(meta[VAE_CONFIG_META]), "vae")
         # the latent ``scale`` belongs to the model using the VAE (how its DiT sees the latents), not to the weights
-        if dataclasses.replace(cfg, scale=expected.scale) != expected:
+        cfg = dataclasses.replace(cfg, scale=expected.scale)
+        if new_decoder and cfg.config.decoder != expected.config.decoder:
+            encoder_only = True
+            cfg = dataclasses.replace(cfg, config=dataclasses.replace(cfg.config, decoder=expected.config.decoder))
+        if cfg != expected:
             raise CheckpointError(f"{path}: VAE config differs from the model's pretransform config")
-    sub = {k[len("pretransform.model."):]: v.float() for k, v in sd.items() if k.startswith("pretransform.model.")}
-    missing, unexpected = vae.load_state_dict(sub, strict=False)
+    prefix = "pretransform.model." + ("encoder." if encoder_only else "")
+    sub = {k[len(prefix):]: v.float() for k, v in sd.items() if k.startswith(prefix)}
+    missing, unexpected = (vae.encoder if encoder_only else vae).load_state_dict(sub, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: VAE keys do not match: {len(missing)} missing, {len(unexpected)} unexpected")
 

@@ -1,0 +1,187 @@
+"""Run a VAE training job: training audio (or stored latents) -> Lightning -> ``vae.safetensors``, resumable.
+
+``audiox train-vae`` parses and checks its arguments, loads the data with :func:`load_clips` or
+:func:`load_latent_pairs` and calls :func:`train_vae`. Outputs under ``out``: ``vae.safetensors`` (rewritten
+atomically every ``save_every`` steps and at the end), ``checkpoints/{last,step-*}.ckpt`` (weights, optimizer,
+step), ``logs/version_*/metrics.csv`` (one per start or resume) and ``vae_train_config.json``. Every draw (crop,
+posterior or latent noise) is seeded by the step or the draw number and nothing reads the global RNG, so a run
+resumed from ``last.ckpt`` ends with the weights of an uninterrupted one.
+
+Decoder-only training on latents (the spectral decoder of the built-in model): the latents are the posterior means
+that ``audiox preencode --packed`` stored, made by the encoder of the ``init`` VAE (checked by fingerprint); the
+encoder never runs, so a step costs only the decoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audiox.config import PretransformConfig
+from audiox.errors import ConfigError
+from audiox.training.autoencoder import LatentPairs, VAETrainConfig
+
+log = logging.getLogger(__name__)
+
+SEGMENTS_SUFFIX = ".mulaw.xz"
+CONFIG_NAME = "vae_train_config.json"
+
+
+def load_clips(data: str | os.PathLike, *, sample_rate: int, channels: int) -> list[torch.Tensor]:
+    """The training clips (C, T) of a corpus manifest (``train`` split) or of a segments file (``.mulaw.xz``).
+
+    Args:
+        data: ``manifest.jsonl`` or a file written by :func:`audiox.data.segments.write_segments`.
+        sample_rate / channels: the model's; clips are decoded and resampled to them.
+    """
+    if str(data).endswith(SEGMENTS_SUFFIX):
+        from audiox.data.segments import read_segments
+
+        return read_segments(data, sample_rate=sample_rate, channels=channels)
+    from audiox.training.autoencoder import load_corpus_audio
+
+    return load_corpus_audio(data, sample_rate, channels)
+
+
+def load_latent_pairs(packed: str | os.PathLike, manifest: str | os.PathLike, init: str | os.PathLike, *,
+                      sample_rate: int, channels: int) -> LatentPairs:
+    """The stored latents of a packed folder and the corpus clips they encode, fitted to the folder's window.
+
+    Args:
+        packed: a folder written by ``audiox preencode --packed``.
+        manifest: the corpus manifest it was packed from (its items are found by id).
+        init: the VAE file whose encoder made the latents (refused otherwise, before any audio is read).
+        sample_rate / channels: the model's; the folder must have been packed at them.
+
+    Raises:
+        ConfigError: not a packed folder, another geometry or encoder, or items missing from the manifest.
+    """
+    from safetensors.torch import load_file
+
+    from audiox.data.manifest import read_manifest
+    from audiox.media import fit_length, load_audio
+    from audiox.training.autoencoder import vae_from_file
+    from audiox.training.packed import encoder_fingerprint, is_packed
+
+    packed = Path(packed)
+    if not is_packed(packed):
+        raise ConfigError(f"{packed}: not a packed folder (make one with `audiox preencode --packed`)")
+    meta = json.loads((packed / "meta.json").read_text())
+    geo = meta["geometry"]
+    if (geo["sample_rate"], geo["channels"]) != (sample_rate, channels):
+        raise ConfigError(f"{packed}: packed at {geo['sample_rate']} Hz x {geo['channels']} channels, the model "
+                          f"works at {sample_rate} Hz x {channels}")
+    vae, _ = vae_from_file(init)
+    if meta["fingerprints"].get("audio") != encoder_fingerprint(vae.encoder):
+        raise ConfigError(f"{packed}: its latents come from another VAE encoder than {init}'s")
+    if geo["hop"] != vae.downsampling_ratio:
+        raise ConfigError(f"{packed}: latent hop {geo['hop']} differs from the VAE's {vae.downsampling_ratio}")
+    latents = load_file(str(packed / "audio.safetensors"))["latents"]
+    by_id = {e.id: e for e in read_manifest(manifest)}
+    missing = [it["id"] for it in meta["items"] if it["id"] not in by_id]
+    if missing:
+        raise ConfigError(f"{manifest}: has no entry {missing[0]!r} of packed folder {packed}")
+    root = Path(manifest).parent
+    audio = torch.stack([fit_length(load_audio(root / by_id[it["id"]].audio, sample_rate=sample_rate,
+                                               channels=channels), geo["sample_size"]) for it in meta["items"]])
+    return LatentPairs(latents=latents, audio=audio, hop=geo["hop"])
+
+
+def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | LatentPairs, out: str | os.PathLike,
+              tcfg: VAETrainConfig, *, init: str | os.PathLike | None = None, resume: bool = False,
+              save_every: int = 200, max_minutes: float | None = None, precision: str = "32-true",
+              accelerator: str = "auto", devices: int | str = "auto", workers: int = 0,
+              progress: bool = True) -> dict[str, Any]:
+    """Train the VAE of ``pretransform`` (its decoder replaced by ``tcfg.decoder`` if set) and write it to ``out``.
+
+    Args:
+        pretransform: the model's VAE config.
+        data: training clips (C, T) at the model rate (the encoder runs), or :class:`LatentPairs` (the decoder
+            alone learns; the encoder is the ``init`` one, unchanged).
+        out: run folder (created).
+        tcfg: hyper-parameters.
+        init: start from these VAE weights (a ``vae.safetensors``); only from its encoder when ``tcfg.decoder`` is
+            set and differs from its decoder. Ignored on resume (the checkpoint holds the weights).
+        resume: continue from ``out/checkpoints/last.ckpt`` (weights, optimizer, step, data position).
+        save_every: steps between checkpoints and rewrites of ``vae.safetensors``.
+        max_minutes: also stop after this much training time (None: no limit).
+        precision / accelerator / devices: Lightning arguments (e.g. ``bf16-mixed``).
+        workers: DataLoader worker processes.
+        progress: show Lightning's progress bar.
+
+    Returns:
+        ``steps``, ``loss`` (last logged), ``vae`` (the written file), ``out``.
+    """
+    import warnings
+    from datetime import timedelta
+
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import CSVLogger
+    from torch.utils.data import DataLoader
+
+    from audiox.config import to_dict
+    from audiox.training.autoencoder import (
+        CropDataset,
+        LatentCropDataset,
+        VAETrainingModule,
+        load_vae_weights,
+        save_vae,
+        with_decoder,
+    )
+    from audiox.training.callbacks import LAST, AtomicCheckpointIO, PeriodicCheckpoint
+
+    out = Path(out)
+    last = out / "checkpoints" / LAST
+    if resume and not last.is_file():
+        raise ConfigError(f"--resume: {last} not found")
+    if not resume and last.exists():
+        raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
+    latents = isinstance(data, LatentPairs)
+    if latents and init is None and not resume:
+        raise ConfigError("training a decoder on stored latents needs init: the VAE whose encoder made them")
+    if latents:
+        tcfg = dataclasses.replace(tcfg, train_encoder=False)  # the encoder does not run
+    pre = with_decoder(pretransform, tcfg.decoder) if tcfg.decoder is not None else pretransform
+    with torch.random.fork_rng(devices=[]):  # a seeded initialisation that leaves the global RNG alone
+        torch.manual_seed(tcfg.seed)
+        module = VAETrainingModule(pre, tcfg)
+    if init is not None and not resume:
+        load_vae_weights(module.vae, init, pre, new_decoder=tcfg.decoder is not None)
+    module.save_path, module.save_every = out / "vae.safetensors", save_every
+
+    class _Data(pl.LightningDataModule):
+        def train_dataloader(self) -> Any:
+            # the checkpoint is restored before the data is set up: global_step is the resumed step
+            start = self.trainer.global_step * tcfg.batch_size * self.trainer.world_size
+            length = tcfg.max_steps * tcfg.batch_size * self.trainer.world_size
+            if latents:
+                ds = LatentCropDataset(data, tcfg.crop, length, tcfg.seed, noise=tcfg.latent_noise, start=start)
+            else:
+                ds = CropDataset(data, tcfg.crop, length, tcfg.seed, start=start)
+            return DataLoader(ds, batch_size=tcfg.batch_size, shuffle=False, num_workers=workers)
+
+    trainer = pl.Trainer(
+        max_steps=tcfg.max_steps, max_time=timedelta(minutes=max_minutes) if max_minutes else None,
+        accelerator=accelerator, devices=devices, precision=precision,
+        gradient_clip_val=tcfg.grad_clip or None, logger=CSVLogger(str(out), name="logs"), log_every_n_steps=10,
+        enable_checkpointing=False, callbacks=[PeriodicCheckpoint(out / "checkpoints", every=save_every, keep=1)],
+        plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
+        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=str(out))
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_NAME).write_text(json.dumps({"training": to_dict(tcfg), "pretransform": to_dict(pre)},
+                                                  indent=1))
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    trainer.fit(module, datamodule=_Data(), ckpt_path=str(last) if resume else None)
+    path = save_vae(out / "vae.safetensors", module.vae, pre) if trainer.is_global_zero else out / "vae.safetensors"
+    loss = trainer.callback_metrics.get("train/loss")
+    log.info("VAE after %d steps: %s", trainer.global_step, path)
+    return {"steps": trainer.global_step, "loss": float(loss) if loss is not None else None, "vae": str(path),
+            "out": str(out)}
+
