@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from audiox.models.diffusion import cfg_combine, make_denoiser, sigma_to_t, v_scalings
+from audiox.models.diffusion import DEFAULT_CFG_SCALE, cfg_combine, make_denoiser, sigma_to_t, v_scalings
 from audiox.models.presets import PRESETS, parse_config
 
 
@@ -58,7 +58,7 @@ def main() -> None:
     x = torch.randn(1, p.io_channels, cfg.latent_length, generator=g)
     ctx = torch.randn(1, n_ctx, p.cond_token_dim, generator=g)
     sigma = torch.tensor([3.0])
-    cfg_scale = 7.0
+    cfg_scale = DEFAULT_CFG_SCALE
 
     def reference() -> torch.Tensor:
         c_skip, c_out, c_in = (s[:, None, None] for s in v_scalings(sigma))

@@ -1,6 +1,6 @@
 """Numerical tolerances of the test suite, derived from the dtype and the computation, never tuned to one CPU.
 
-Measure: ``rel_err(ours, ref) = max |ours - ref| / max |ref|`` (the official fixture README's measure).
+Measure: ``rel_err(ours, ref) = max |ours - ref| / max |ref|`` (the measure the official fixture's recorded errors use).
 
 Why results differ at all: another CPU, kernel set (``ATEN_CPU_CAPABILITY=default|avx2|avx512``, oneDNN with or
 without AMX) or thread count sums in another order and evaluates exp/log/tanh/cos with other polynomials. The
@@ -57,7 +57,7 @@ def schedule_bound(*sigmas: float) -> float:
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    """max |a - b| / max |b| (the fixture README's measure)."""
+    """max |a - b| / max |b| (the measure of the fixture's recorded errors)."""
     return ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-30)).item()
 
 

@@ -163,11 +163,6 @@ def onset_envelope(audio: torch.Tensor, sample_rate: int, *, hop_s: float = 0.01
     return env, rate / hop
 
 
-def frame_times(n_frames: int, frame_rate: float) -> torch.Tensor:
-    """Centre times in s of ``n_frames`` frames at ``frame_rate`` Hz."""
-    return torch.arange(n_frames, dtype=torch.float64) / frame_rate
-
-
 def db(x: float) -> float:
     """``10 log10(x)`` with ``-inf`` for 0 and ``inf`` for infinity."""
     if x <= 0:

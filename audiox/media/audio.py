@@ -3,7 +3,7 @@
 Decoding uses soundfile (libsndfile: wav, flac, ogg/vorbis, ...) and falls back to PyAV (FFmpeg) for
 everything else (mp3, m4a/aac, opus, the audio track of a video file). Resampling uses soxr ("HQ").
 
-Unlike the official ``load_and_process_audio`` (which ignores the file's sample rate, §4.2 of the spec),
+Unlike the official ``load_and_process_audio`` (which ignores the file's sample rate),
 :func:`load_audio` always resamples to the requested rate. It refuses instead of guessing: NaN or infinite
 samples, implausible sample rates and channel counts that cannot be mapped raise :class:`MediaError`;
 keeping the first channels of a file with more than wanted (the official behaviour) logs a warning.

@@ -1,4 +1,4 @@
-"""Still images as constant videos for the video conditioner (spec §4.1, "Images").
+"""Still images as constant videos for the video conditioner (the official code's image input, done right).
 
 The official code turns an image into float [0, 1] and the conditioner then divides by 255 again, so CLIP
 sees an almost black frame. We do not reproduce that bug: :func:`load_image_as_video` returns uint8

@@ -1,7 +1,7 @@
 """Put generated audio under a video: the video packets are copied, the audio is encoded as AAC (PyAV only).
 
-Equivalent of the official ``ffmpeg -ss start -t duration -i video -i wav -c:v copy -c:a aac -map 0:v:0
--map 1:a:0 -shortest out`` (spec §5.1 step 9), without a subprocess.
+Equivalent of the release's ``ffmpeg -ss start -t duration -i video -i wav -c:v copy -c:a aac -map 0:v:0
+-map 1:a:0 -shortest out`` (its last step of video-to-audio generation), without a subprocess.
 
 Cutting a copied stream can only begin on a keyframe. For ``start > 0`` the packets from the keyframe at or
 before ``start`` are copied and shifted so that ``start`` becomes time 0; the frames before it get negative

@@ -1,4 +1,4 @@
-"""Video probing and frame sampling (PyAV decode, PIL resize), following the official ``read_video`` (spec §4.1).
+"""Video probing and frame sampling (PyAV decode, PIL resize), following the official code's ``read_video``.
 
 Frame selection, with ``avg_fps`` the stream's average frame rate:
 

@@ -17,13 +17,11 @@ from audiox.models.dit import DiT
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]
 
+DEFAULT_CFG_SCALE = 7.0  # the released model's guidance default (its README); generation and training demos use it
+
 
 def sigma_to_t(sigma: torch.Tensor) -> torch.Tensor:
     return sigma.atan() / math.pi * 2
-
-
-def t_to_sigma(t: torch.Tensor) -> torch.Tensor:
-    return (t * math.pi / 2).tan()
 
 
 def v_scalings(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -54,7 +52,7 @@ def cfg_combine(cond: torch.Tensor, uncond: torch.Tensor, scale: float, scale_ph
     return out
 
 
-def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | None, *, cfg_scale: float = 1.0,
+def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | None, *, cfg_scale: float,
                    uncond_kv: KV | None = None, scale_phi: float = 0.0,
                    extra: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """DiT output with classifier-free guidance, as ONE forward on the doubled batch [cond; uncond].
@@ -78,7 +76,7 @@ def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | Non
     return cfg_combine(cond, uncond, cfg_scale, scale_phi)
 
 
-def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: float = 1.0,
+def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: float,
                   scale_phi: float = 0.0, negative_cond: torch.Tensor | None = None,
                   extra: dict[str, torch.Tensor] | None = None,
                   ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -88,7 +86,7 @@ def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: 
 
     Args:
         cross_attn_cond: (B, M, Dc) condition tokens.
-        cfg_scale: guidance scale (1 = no guidance).
+        cfg_scale: guidance scale (1 = no guidance; :data:`DEFAULT_CFG_SCALE` is the release's default).
         scale_phi: CFG rescale factor (0 = off).
         negative_cond: (B, M, Dc) context of the unconditional branch; default all zeros (the official null).
         extra: :meth:`Conditioning.extras` (global / prepend / input-concat conditions).

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
+from audiox.models.diffusion import DEFAULT_CFG_SCALE
 from audiox.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class DemoCallback(pl.Callback):
     """
 
     def __init__(self, dirpath: str | os.PathLike, *, every: int, count: int = 2, steps: int = 50,
-                 cfg_scale: float = 6.0, seed: int = 0) -> None:
+                 cfg_scale: float = DEFAULT_CFG_SCALE, seed: int = 0) -> None:
         self.dirpath = Path(dirpath)
         self.every, self.count, self.steps, self.cfg_scale, self.seed = every, count, steps, cfg_scale, seed
         self.batch: dict[str, Any] | None = None

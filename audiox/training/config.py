@@ -1,9 +1,11 @@
 """Typed training configuration (``TrainConfig``), parsed strictly from JSON.
 
-Defaults follow the official training facts (official-audiox.md 6.1): AdamW lr 5e-5, betas (0.9, 0.999),
-weight decay 1e-3; ``InverseLR`` with warmup 0.99, inv_gamma 1e6, power 0.5; EMA of the DiT with beta 0.9999,
-power 3/4; CFG dropout 0.1 (in ``masking``); uniform (Sobol) timesteps; no padding mask in the loss; trainable
-DiT + temporal transformer + projections + empty features, frozen VAE, text encoder and CLIP.
+Defaults follow the release: the ``training`` block of its config.json (:mod:`audiox.models._official_config`:
+AdamW lr 5e-5, betas (0.9, 0.999), weight decay 1e-3; ``InverseLR`` with warmup 0.99, inv_gamma 1e6, power 0.5)
+and the defaults of the stable-audio-tools training wrapper it reuses (``DiffusionCondTrainingWrapper``: EMA of
+the DiT with beta 0.9999, power 3/4; CFG dropout 0.1 (in ``masking``); uniform (Sobol) timesteps; no padding mask
+in the loss); trainable DiT + temporal transformer + projections + empty features, frozen VAE, text encoder and
+CLIP.
 
 Example (every key optional)::
 
@@ -23,6 +25,7 @@ from typing import Any, Literal
 from audiox.config import from_dict as _strict_from_dict
 from audiox.config import to_dict as _to_dict
 from audiox.errors import ConfigError
+from audiox.models.diffusion import DEFAULT_CFG_SCALE
 from audiox.training.masking import MaskingConfig
 
 SEED_MAX = 2**32 - 1  # pytorch_lightning.seed_everything takes numpy's seed range
@@ -90,7 +93,7 @@ class TrainConfig:
     demo_every: int = 0  # steps between demo generations (0 = off)
     demo_count: int = 2  # items per demo
     demo_steps: int = 50  # sampler steps per demo
-    demo_cfg_scale: float = 6.0
+    demo_cfg_scale: float = DEFAULT_CFG_SCALE  # guidance of the demos (the generation default)
     export_official: bool = False  # also write the official layout (model.ckpt) at the end
 
     def validate(self, path: str = "training") -> None:
@@ -177,7 +180,7 @@ class TrainConfig:
 
     @classmethod
     def from_official(cls, training: dict[str, Any]) -> TrainConfig:
-        """Map the official ``training`` block of a model config (official-audiox.md 6.1) onto a TrainConfig.
+        """Map the official ``training`` block of a model config (as in the release's config.json) onto a TrainConfig.
 
         Read: ``learning_rate``, ``use_ema``, ``cfg_dropout_prob``, ``timestep_sampler``, ``mask_padding`` and
         ``optimizer_configs.diffusion.{optimizer,scheduler}`` (AdamW + InverseLR). Other keys are ignored

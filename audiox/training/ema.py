@@ -1,8 +1,9 @@
 """Exponential moving average of a module's weights, with the ``ema_pytorch`` decay warm-up the release uses.
 
-Official (official-audiox.md 6.1): ``EMA(dit, beta=0.9999, power=3/4, update_every=1, update_after_step=1,
-include_online_model=False)``, updated once per optimizer step. The decay after ``k`` counted updates is
-``1 - (1 + k)^-power`` clamped to ``[0, beta]``, so early averages follow the model closely.
+Official (the stable-audio-tools ``DiffusionCondTrainingWrapper`` the release trains with): ``EMA(dit,
+beta=0.9999, power=3/4, update_every=1, update_after_step=1, include_online_model=False)``, updated once per
+optimizer step. The decay after ``k`` counted updates is ``1 - (1 + k)^-power`` clamped to ``[0, beta]``, so
+early averages follow the model closely.
 """
 
 from __future__ import annotations

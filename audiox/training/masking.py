@@ -1,9 +1,9 @@
-"""Multi-modal masked training (paper.md section 2): configuration and the batch-level entry point.
+"""Multi-modal masked training (the AudioX paper, arXiv 2503.10522 v2): configuration and the batch-level entry point.
 
 AudioX v2's key idea masks "patches in video frames, tokens in text, or segments in audio" during training so that
-the model learns robust cross-modal representations. The official release has none of it (official-audiox.md 6.3);
-the mechanism below follows the authors' later research code as digested in paper.md section 2 and
-official-audiox.md 1.4, and adds the whole-context CFG dropout of official-audiox.md 3.6.
+the model learns robust cross-modal representations. The official release has none of it; the mechanism below
+follows the paper and the authors' later research code (its mask types, defaults and final configurations), and
+adds the release's whole-context CFG dropout.
 
 Masking is never active at inference: :func:`apply_masking` with ``training=False`` returns its input object.
 The seeded primitives live in :mod:`audiox.training.masking_ops` and are re-exported here.
@@ -55,44 +55,44 @@ MODALITY_KEYS = ("video", "video_tokens", "text", "audio_prompt")
 class MaskingConfig:
     """Training-time masking of the conditioning inputs. Every ratio and probability is in [0, 1].
 
-    The v2 paper's own ratios could not be read (paper.md sections 0, 2, 9.1); each default below names its source.
+    The v2 paper does not state its ratios; each default below names its source.
     """
 
     # master switch; False makes apply_masking the identity (CFG dropout included)
     enabled: bool = True
-    # fraction of pixel patches zeroed per frame, before CLIP. paper.md s2: the research helper for mask_type
-    # "input-patch" defaults to r = 0.6 (the v2 ratio is unknown; the ICLR-final configs set video masking to 0)
+    # fraction of pixel patches zeroed per frame, before CLIP. The research code's helper for mask_type
+    # "input-patch" defaults to r = 0.6 (the v2 ratio is unknown; its final configs set video masking to 0)
     video_patch_ratio: float = 0.6
-    # patch side in pixels. paper.md s2: "random 32x32 pixel patches (out of 49)" = one CLIP ViT-B/32 patch on
-    # the 224x224 frames the official conditioner receives (official-audiox.md 3.3)
+    # patch side in pixels. The paper: "random 32x32 pixel patches (out of 49)" = one CLIP ViT-B/32 patch on
+    # the 224x224 frames the official video conditioner receives
     video_patch_size: int = 32
     # fraction of video tokens masked after the encoder (batch key "video_tokens", pre-encoded features).
-    # paper.md s2 / official-audiox.md 1.4: ICLR-final configs use mask_ratio 0. Off by default because
+    # The research code's final configs use mask_ratio 0. Off by default because
     # "input-patch" and "input"/"input-pad" are alternative mask_types in the research code, not stacked
     video_token_ratio: float = 0.0
     # "zero" = research "input-pad" (masked tokens zeroed in place, shapes fixed); "drop" = research "input"
     # (MAE-style removal, which changes the projection's input size). "zero" chosen so the architecture does not
-    # depend on the ratio (paper.md s2 notes "input" changes the Linear size and leaks into inference)
+    # depend on the ratio ("input" changes the projection's input size, which then leaks into inference)
     video_token_mode: Literal["zero", "drop"] = "zero"
-    # fraction of words masked per prompt. paper.md s2 gives no v2 number (ICLR-final: 0). Our choice: 0.15, the
-    # BERT masking rate that the research code's docstring cites for this very function
+    # fraction of words masked per prompt. The paper gives no v2 number (final research configs: 0). Our choice:
+    # 0.15, the BERT masking rate that the research code's docstring cites for this very function
     text_word_ratio: float = 0.15
-    # replacement for masked words; "" removes them (tokenizer-agnostic choice). paper.md s2: the research code
+    # replacement for masked words; "" removes them (tokenizer-agnostic choice). The research code
     # replaced them with T5's unk token; set "<unk>" to reproduce that
     text_mask_token: str = ""
-    # (lo, hi) of the per-item fraction of the audio prompt zeroed. paper.md s2 and official-audiox.md 1.4:
-    # mask_ratio_start 0.25, mask_ratio_end 0.75 in the ICLR-final configs
+    # (lo, hi) of the per-item fraction of the audio prompt zeroed. The research code's final configs:
+    # mask_ratio_start 0.25, mask_ratio_end 0.75
     audio_span_ratio_range: tuple[float, float] = (0.25, 0.75)
-    # number of contiguous spans the masked audio is split into. paper.md s2: "one contiguous span"
+    # number of contiguous spans the masked audio is split into. The paper: "one contiguous span"
     audio_n_spans: int = 1
     # per-item probability of replacing a whole modality by its empty input (all-zero video, "", all-zero audio).
-    # paper.md s2 / s9.8: no per-modality dropout exists in the official or research code; 0 keeps that, and the
-    # data's own modality-absent samples (official-audiox.md 6.2 data types) still teach the empty features
+    # No per-modality dropout exists in the official or research code; 0 keeps that, and the data's own
+    # modality-absent samples (the release trains on text-only, video-only, ... items) still teach the empty features
     drop_video_prob: float = 0.0
     drop_text_prob: float = 0.0
     drop_audio_prob: float = 0.0
     # per-item probability of zeroing the whole cross-attention context (the CFG null condition).
-    # official-audiox.md 1.3 / 3.6 / 6.1: cfg_dropout_prob 0.1, all modalities together
+    # The release's training wrapper (stable-audio-tools): cfg_dropout_prob 0.1, all modalities together
     cfg_dropout_prob: float = 0.1
 
     def __post_init__(self) -> None:

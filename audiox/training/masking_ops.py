@@ -1,4 +1,4 @@
-"""Seeded masking primitives for multi-modal masked training (paper.md section 2).
+"""Seeded masking primitives for multi-modal masked training (the AudioX paper, arXiv 2503.10522 v2).
 
 Every function is pure: it returns new tensors (or strings) and never modifies its input in place. Every random
 draw goes through the explicit ``generator`` argument; nothing touches the global RNG. Random numbers are drawn on
@@ -292,7 +292,7 @@ def cfg_dropout(
     """Per-item Bernoulli(prob) flags for classifier-free-guidance dropout of the whole context.
 
     Where True, the caller replaces the entire concatenated cross-attention context (all modalities at once) with
-    zeros, the null condition used by CFG at inference (official-audiox.md section 3.6).
+    zeros, the null condition used by CFG at inference in the release.
 
     Args:
         batch_size: B (>= 0).

@@ -68,7 +68,8 @@ def _expand_to_released(rows, dit_depth: int, clip_layers: int) -> list[str]:
 
 
 def test_released_config_on_meta_device(official):
-    """The full-size released model, built without memory: 1357 keys, 1,489,174,804 elements (spec section 2.1)."""
+    """The full-size released model, built without memory: 1357 keys, 1,489,174,804 elements (as in the released
+    model.ckpt)."""
     cfg = get_preset("official")
     model = build_meta_model(cfg)
     sd = model.state_dict()

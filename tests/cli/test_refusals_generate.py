@@ -312,6 +312,6 @@ def test_generate_refuses(case, media, tmp_path, debug_model_dir, no_model_load,
     assert_refused(["generate", *argv], expect, tmp_path, watch=[media, Path(debug_model_dir)])
 
 
-def test_table_covers_the_issue():
+def test_table_size():
     """At least 100 generate cases (the other commands have their own table)."""
     assert len(CASES) >= 100

@@ -1,8 +1,8 @@
-"""The fixture comparison keeps its power: each deliberate bug of the fixture README's sensitivity table, injected
-into our model, fails the DiT check of ``test_official_numerics`` loudly (by at least 10x its bound).
+"""The fixture comparison keeps its power: each deliberate bug below, injected into our model, fails the DiT check of
+``test_official_numerics`` loudly (by at least 10x its bound).
 
-README effects on ``dit.out_cond`` (official code altered): kv heads tiled 0.76, Fourier features [sin, cos] 0.34,
-t + 0.01 0.04, zero text-padding tokens dropped from the context 0.03.
+Their effects on ``dit.out_cond`` when made in the official code, as recorded with the fixture (rel_err): kv heads
+tiled 0.76, Fourier features [sin, cos] 0.34, t + 0.01 0.04, zero text-padding tokens dropped from the context 0.03.
 """
 
 from __future__ import annotations

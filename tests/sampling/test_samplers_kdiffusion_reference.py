@@ -8,7 +8,7 @@ Bounds are derived per case (``tests/tolerances.py``): each denoiser call may di
 rounding of the denoiser's own arithmetic (``DEN_ROUNDINGS`` ulps; tanh is vectorised differently per kernel
 set), and the test measures how much the trajectory amplifies that, by running it again from a start perturbed by
 that much. Well-conditioned samplers stay within a few ulps; the adaptive ones amplify more, because their step
-sizes follow the error estimate (the issue's AMD Zen 4 run: 9.7e-4 for ``dpm_adaptive_o3_eta1``).
+sizes follow the error estimate (on an AMD Zen 4: 9.7e-4 for ``dpm_adaptive_o3_eta1``).
 """
 
 from __future__ import annotations

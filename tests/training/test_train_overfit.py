@@ -39,7 +39,7 @@ def _sample_distance(model, batch) -> float:
         x0 = f["latents_raw"][:, :8] / model.pretransform.scale
         sigmas = get_sigmas_loglinear(30, 0.03, 80.0)
         x = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)) * sigmas[0]
-        out = sample_euler(make_denoiser(model.dit, ctx), x, sigmas)
+        out = sample_euler(make_denoiser(model.dit, ctx, cfg_scale=1.0), x, sigmas)
     return float(((out - x0) ** 2).mean())
 
 
@@ -133,7 +133,9 @@ def test_cli_options_precision_checkpointing_demos_export(tmp_path: Path, one_th
         def on_train_start(self, trainer, pl_module) -> None:
             start.update({k: v.clone() for k, v in pl_module.model.dit.state_dict().items()})
 
-    model = cmd.load_model_spec(str(run / "export" / "official"))
-    cmd.train(model, str(manifest), tmp_path / "ft", cmd.config_from_args(args).replace(max_steps=1),
-              accelerator="cpu", devices=1, progress=False, export=False, callbacks=[Grab()])
+    from audiox.training.run import load_model_spec, train
+
+    model = load_model_spec(str(run / "export" / "official"))
+    train(model, str(manifest), tmp_path / "ft", cmd.config_from_args(args).replace(max_steps=1),
+          accelerator="cpu", devices=1, progress=False, export=False, callbacks=[Grab()])
     assert start and all(torch.equal(start[k], v) for k, v in official.dit.state_dict().items())
