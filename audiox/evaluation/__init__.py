@@ -1,4 +1,4 @@
-"""SynthBench evaluation (layer L3): scores generated audio against the ground truth of the synthetic corpus.
+"""SynthBench evaluation: scores generated audio against the ground truth of the synthetic corpus.
 
 - :mod:`audiox.evaluation.features`: mono/resample, mel filterbanks, log-mel, onset envelope (torch only)
 - :mod:`audiox.evaluation.classifier`: the reference classifier (trained on real corpus audio only)
@@ -9,5 +9,5 @@
 - :mod:`audiox.evaluation.generators`: what is scored: oracle, noise, VAE oracle, a pipeline
 - :mod:`audiox.evaluation.report`: report.json, report.md, PNGs
 
-Nothing heavy is imported here; never imports ``audiox.training`` or ``audiox.pipeline``.
+Nothing heavy is imported here; never imports ``audiox.training`` or ``audiox.pipeline`` (``tests/test_layering.py``).
 """

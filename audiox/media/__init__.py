@@ -1,6 +1,8 @@
-"""Media I/O (layer L0): audio load/resample/save, video frame sampling, images as videos, audio-video muxing.
+"""Media I/O: audio load/resample/save, video frame sampling, images as videos, audio-video muxing.
 
-Depends only on torch, numpy, PyAV, soundfile, soxr, PIL and :mod:`audiox.errors`; never on models.
+Depends only on torch, numpy, PyAV, soundfile, soxr, PIL, :mod:`audiox.errors` and :mod:`audiox.utils`; never on
+models (the layers are checked by ``tests/test_layering.py``).
+
 Submodules import their heavy dependencies at module top, so this package imports them lazily: the names
 below resolve on first access (``from audiox.media import load_audio`` imports ``audiox.media.audio`` only).
 

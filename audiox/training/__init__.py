@@ -1,4 +1,4 @@
-"""Training and fine-tuning (layer L3; the only package that imports Lightning, and only in its submodules).
+"""Training and fine-tuning (the only package that imports Lightning, and only in its submodules).
 
 - :mod:`audiox.training.config`: ``TrainConfig`` (optimizer, InverseLR / warmup, EMA, precision, masking, parts)
 - :mod:`audiox.training.checks`: checks of training arguments (data, devices, strategy, model spec)
