@@ -173,3 +173,18 @@ def test_shipped_training_configs_load(path: Path) -> None:
         assert cfg.masking.video_patch_ratio == cfg.masking.text_word_ratio == 0.0
         assert recipe.masking.drop_video_prob > 0 and recipe.masking.video_patch_ratio > 0
         assert cfg.to_dict() | {"masking": None} == recipe.to_dict() | {"masking": None}
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("vae_*.json")), ids=lambda p: p.name)
+def test_shipped_vae_configs_load_and_make_the_shipped_decoder(path: Path) -> None:
+    """Every ``audiox train-vae --config`` recipe parses; its decoder section is the built-in model's decoder."""
+    import json
+
+    from audiox.config import from_dict, load_config
+    from audiox.models.presets import get_preset
+    from audiox.training.autoencoder import VAETrainConfig, with_decoder
+
+    cfg = from_dict(VAETrainConfig, json.loads(path.read_text()), "")
+    shipped = load_config(CONFIG_DIR.parent / "audiox" / "assets" / "builtin" / "config.json").model.pretransform
+    if cfg.decoder is not None:
+        assert with_decoder(get_preset("builtin").model.pretransform, cfg.decoder).config == shipped.config
