@@ -484,7 +484,7 @@ def test_missing_action_refused(paths, name, argv, expect):
 
 
 def test_table_size():
-    """The issue asks for at least 90 refused inputs across these commands."""
+    """At least 90 refused inputs across these commands, each name unique in its table."""
     tables = [CONVERT, SYNTH, SYNTH_OUT, EVAL_SYNTH, EVAL_SYNTH_PATHS, EVAL_CLASSIFIER, EVAL_CLASSIFIER_PATHS, TRAIN,
               TRAIN_PATHS, TRAIN_VAE, TRAIN_VAE_PATHS, PREENCODE, PREENCODE_PATHS, DEMO, MISSING_ACTION]
     ids = [case[0] for t in tables for case in t]
