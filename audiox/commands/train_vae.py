@@ -79,27 +79,14 @@ def _model_config(value: str) -> Any:
 def _train_config(args: argparse.Namespace) -> Any:
     """The VAETrainConfig of ``--config`` with the flags applied."""
     import dataclasses
-    import json
 
-    from audiox.config import from_dict
-    from audiox.errors import ConfigError
     from audiox.training.autoencoder import VAETrainConfig
     from audiox.utils import checks
 
-    data: dict[str, Any] = {}
-    if args.config is not None:
-        path = checks.input_file("--config", args.config)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{path}: --config is not valid JSON ({type(e).__name__})") from None
+    cfg = VAETrainConfig.load(checks.input_file("--config", args.config)) if args.config else VAETrainConfig()
     changes = {field: getattr(args, arg) for arg, field in _OVERRIDES.items() if getattr(args, arg) is not None}
     if args.decoder_only:
         changes["train_encoder"] = False
-    try:
-        cfg = from_dict(VAETrainConfig, data, "")
-    except ConfigError as e:
-        raise ConfigError(f"{args.config}: {e}") from None
     return dataclasses.replace(cfg, **changes)
 
 

@@ -76,6 +76,19 @@ class VAETrainConfig:
         if not self.fft_sizes or min(self.fft_sizes) < 4:
             raise ConfigError(f"{path}.fft_sizes: expected STFT sizes >= 4, got {list(self.fft_sizes)}".lstrip("."))
 
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> VAETrainConfig:
+        """Strictly read a JSON object of these keys (``audiox train-vae --config``); errors name the file and key."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise ConfigError(f"{p}: not valid JSON ({type(e).__name__})") from None
+        try:
+            return from_dict(cls, data, "")
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e}") from None
+
 
 def stft_loss(x: torch.Tensor, y: torch.Tensor, fft_sizes: tuple[int, ...]) -> torch.Tensor:
     """Multi-resolution STFT loss (spectral convergence + log-magnitude L1) between (B, C, T) signals."""

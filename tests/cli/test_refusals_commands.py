@@ -324,7 +324,7 @@ TRAIN_VAE = [
     ("model-bad-config", ["--model", "@badmodel/config.json"], "badmodel/config.json: bogus_key"),
     ("init-missing", ["--init", "@tmp/none.safetensors"], "--init file not found"),
     ("config-missing", ["--config", "@tmp/none.json"], "--config file not found"),
-    ("config-not-json", ["--config", "@txt"], "--config is not valid JSON"),
+    ("config-not-json", ["--config", "@txt"], "notes.txt: not valid JSON"),
     ("latent-noise-without-latents", ["--latent-noise", "0.1"], "--latent-noise: only with --latents"),
     ("latent-noise-negative", ["--latent-noise=-1"], "--latent-noise: must be >= 0"),
     ("latents-not-packed", ["--latents", "@corpus"], "not a packed folder"),

@@ -178,13 +178,12 @@ def test_shipped_training_configs_load(path: Path) -> None:
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("vae_*.json")), ids=lambda p: p.name)
 def test_shipped_vae_configs_load_and_make_the_shipped_decoder(path: Path) -> None:
     """Every ``audiox train-vae --config`` recipe parses; its decoder section is the built-in model's decoder."""
-    import json
 
-    from audiox.config import from_dict, load_config
+    from audiox.config import load_config
     from audiox.models.presets import get_preset
     from audiox.training.autoencoder import VAETrainConfig, with_decoder
 
-    cfg = from_dict(VAETrainConfig, json.loads(path.read_text()), "")
+    cfg = VAETrainConfig.load(path)
     shipped = load_config(CONFIG_DIR.parent / "audiox" / "assets" / "builtin" / "config.json").model.pretransform
     if cfg.decoder is not None:
         assert with_decoder(get_preset("builtin").model.pretransform, cfg.decoder).config == shipped.config
