@@ -27,8 +27,11 @@ sysdeps:
 lint: $(STAMP)
 	$(BIN)/ruff check audiox tests benchmarks scripts
 
+# a real video of the environment's shared media (when present) adds video-to-audio on real footage
+DEMO_VIDEO := $(firstword $(sort $(wildcard ../shared/media/*.mp4)))
+
 demo: $(STAMP)
-	$(BIN)/audiox demo --out demo_out
+	$(BIN)/audiox demo --out demo_out $(if $(DEMO_VIDEO),--video $(DEMO_VIDEO))
 
 NUMERICS := tests/models tests/sampling tests/checkpoint
 
