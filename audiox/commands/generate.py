@@ -62,11 +62,10 @@ def _flags(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audiox.pipeline.jobs import check_jobs, parse_job, read_batch
+    from audiox.pipeline.jobs import check_jobs, parse_job, prepare_outputs, read_batch, run_jobs
     from audiox.pipeline.settings import NO_LIMITS, Limits
     from audiox.pipeline.source import inspect_model
     from audiox.utils import checks
-    from audiox.utils.files import recover
 
     # 1. Everything is checked before the model loads; nothing is created before every check passed.
     threads = checks.threads(args.threads)
@@ -88,24 +87,18 @@ def run(args: argparse.Namespace) -> int:
     source = inspect_model(args.model, text_encoder_path=args.t5_path)
     check_jobs(jobs, source, limits)
     # 2. Work
-    for folder in sorted({p.parent for job in jobs for p in job.outputs()}):
-        folder.mkdir(parents=True, exist_ok=True)  # batch: --out-dir and its sub-folders
-        recover(folder)  # leftovers of a killed earlier run
+    prepare_outputs(jobs)
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    from tqdm.auto import tqdm
 
     from audiox.pipeline import AudioXPipeline
 
     dtype = torch_dtype(args.dtype, what="--dtype") if args.dtype else None
     pipe = AudioXPipeline.from_pretrained(source, device=device, dtype=dtype,
                                           text_encoder_path=args.t5_path)
-    for job in tqdm(jobs, desc="jobs", disable=args.no_progress or len(jobs) == 1):
-        result = pipe(**job.pipeline_kwargs(), progress=not args.no_progress, limits=limits)
-        out = result.save(job.out, mux_video=job.video if job.mux else None, mux_out=job.mux,
-                          video_start=job.video_start)
-        print(f"wrote {out} ({result.seconds:.2f} s, seed {result.settings['seed']})"
+    for job, result in run_jobs(pipe, jobs, limits=limits, progress=not args.no_progress):
+        print(f"wrote {job.out} ({result.seconds:.2f} s, seed {result.settings['seed']})"
               + (f" and {job.mux}" if job.mux else ""))
     return 0

@@ -1,4 +1,4 @@
-"""Generation pipeline (layer L4): ``AudioXPipeline`` and ``AudioOutput``."""
+"""Generation pipeline: ``AudioXPipeline`` and ``AudioOutput``."""
 
 from audiox.pipeline.core import AudioXPipeline, SamplerSettings
 from audiox.pipeline.output import AudioOutput

@@ -8,8 +8,8 @@ not inputs and are not shared by two jobs, and the work of each job is within :c
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,34 +168,18 @@ def read_batch(path: str | os.PathLike, out_dir: Path, defaults: dict[str, Any])
 
     A line without ``out`` writes ``jobNNNN.wav``. Raises on the first bad line, naming ``FILE:LINE``.
     """
+    from audiox.utils.jsonl import parse_jsonl
+
     p = checks.input_file("--batch", path)
     jobs = []
-    for n, line in enumerate(p.read_bytes().split(b"\n"), 1):
+    for n, obj in parse_jsonl(p.read_bytes(), str(p), error=InputError):
         where = f"{p}:{n}"
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{where}: not UTF-8 text") from None
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text, parse_constant=_no_constant)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-        except ValueError as e:
-            raise InputError(f"{where}: {e}") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         raw = {**defaults, **{k: v for k, v in obj.items()}}
         raw.setdefault("out", f"job{len(jobs):04d}.wav")
         jobs.append(parse_job(raw, where=where, out_dir=out_dir))
     if not jobs:
         raise InputError(f"{p}: no jobs (one JSON object per line)")
     return jobs
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def check_jobs(jobs: list[Job], source: ModelSource, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -299,3 +283,28 @@ def _check_media(job: Job, source: ModelSource, limits: Limits) -> None:
         if total <= job.clip_seconds:
             raise InputError(f"{w.name('seconds')}: {total:.2f} must be longer than the clip to continue "
                              f"({job.clip_seconds:.2f} s)")
+
+
+def run_jobs(pipe: Any, jobs: list[Job], *, limits: Limits = DEFAULT_LIMITS, progress: bool = True,
+             ) -> Iterator[tuple[Job, Any]]:
+    """Generate and save each checked job in turn (see :func:`check_jobs`); yields (job, AudioOutput).
+
+    Args:
+        pipe: an :class:`audiox.pipeline.AudioXPipeline`.
+        progress: sampler progress bars, and a bar over the jobs when there are several.
+    """
+    from tqdm.auto import tqdm
+
+    for job in tqdm(jobs, desc="jobs", disable=not progress or len(jobs) == 1):
+        result = pipe(**job.pipeline_kwargs(), progress=progress, limits=limits)
+        result.save(job.out, mux_video=job.video if job.mux else None, mux_out=job.mux, video_start=job.video_start)
+        yield job, result
+
+
+def prepare_outputs(jobs: list[Job]) -> None:
+    """Create the output folders (batch sub-folders) and finish or remove what a killed earlier run left there."""
+    from audiox.utils.files import recover
+
+    for folder in sorted({p.parent for job in jobs for p in job.outputs()}):
+        folder.mkdir(parents=True, exist_ok=True)
+        recover(folder)

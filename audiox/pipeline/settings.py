@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audiox.errors import ConfigError, InputError
+from audiox.models.diffusion import DEFAULT_CFG_SCALE
 from audiox.utils import checks
 
 
@@ -21,7 +22,7 @@ class SamplerSettings:
     """Defaults of the released model's README: dpmpp-3m-sde, CFG 7, sigma 0.3..500 (steps 100: its UI default)."""
 
     steps: int = 100
-    cfg_scale: float = 7.0
+    cfg_scale: float = DEFAULT_CFG_SCALE
     sampler: str = "dpmpp-3m-sde"
     sigma_min: float = 0.3
     sigma_max: float = 500.0

@@ -1,4 +1,4 @@
-"""Sampling (layer L1): noise schedules, noise sources and k-diffusion-style samplers. Never imports models.
+"""Sampling: noise schedules, noise sources and k-diffusion-style samplers. Never imports models.
 
 Entry point: :func:`sample` (``sample("dpmpp-3m-sde", denoise, noise, steps=..., sigma_min=..., sigma_max=...,
 seed=...)``). The pieces are pure functions usable on their own: ``get_sigmas_*`` in :mod:`.schedules`,
