@@ -12,6 +12,7 @@ from torch import nn
 from audiox.config import AudioXConfig
 from audiox.models.autoencoder import AutoencoderPretransform
 from audiox.models.conditioners.audio import AudioConditioner
+from audiox.models.conditioners.features import FeatureMasking
 from audiox.models.conditioners.multi import Conditioning, MultiConditioner, assemble
 from audiox.models.dit import DiT
 
@@ -52,8 +53,33 @@ class AudioXModel(nn.Module):
 
     def condition(self, inputs: dict, *, sample_audio: bool = True, generator: torch.Generator | None = None,
                   audio_noise: dict[str, torch.Tensor] | None = None) -> Conditioning:
-        """Run the conditioners and assemble the cross-attention context (see :class:`MultiConditioner`)."""
-        outputs = self.conditioner(inputs, sample_audio=sample_audio, generator=generator, audio_noise=audio_noise)
+        """Run the conditioners and assemble the context: ``condition_features(conditioner.frozen_features(...))``.
+
+        Args:
+            inputs: conditioner id -> raw input (see :meth:`MultiConditioner.frozen_features`).
+            sample_audio / generator / audio_noise: the audio prompt's posterior draw (see :meth:`condition_features`).
+        """
+        return self.condition_features(self.conditioner.frozen_features(inputs), sample_audio=sample_audio,
+                                       generator=generator, audio_noise=audio_noise)
+
+    def condition_features(self, features: dict[str, dict[str, torch.Tensor]], *,
+                           masking: dict[str, FeatureMasking] | None = None, sample_audio: bool = True,
+                           generator: torch.Generator | None = None,
+                           audio_noise: dict[str, torch.Tensor] | None = None) -> Conditioning:
+        """The trainable half of conditioning, shared by generation and training: frozen features -> context.
+
+        Args:
+            features: conditioner id -> its frozen features (:meth:`MultiConditioner.frozen_features`, or stored by
+                pre-encoding).
+            masking: id -> training masking of those features (None at inference).
+            sample_audio: sample the audio prompt's VAE posterior (official) or use its mean.
+            generator / audio_noise: posterior noise source; audio_noise maps id -> (B, D, N) noise.
+
+        Returns:
+            The assembled :class:`Conditioning` (``cross_attn_cond`` (B, M, Dc) and the id spans).
+        """
+        outputs = self.conditioner.tokens(features, masking=masking, sample_audio=sample_audio, generator=generator,
+                                          audio_noise=audio_noise)
         return assemble(outputs, self.config.model.diffusion)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

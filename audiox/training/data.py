@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def data_kind(data: str) -> str:
     """"preencoded", "packed", "manifest" or "webdataset" for a ``--data`` value."""
-    from audiox.data.packed import is_packed
+    from audiox.training.packed import is_packed
 
     p = Path(data)
     if p.is_dir():
@@ -59,7 +59,7 @@ def open_dataset(data: str, geometry: Geometry, cfg: TrainConfig, *, rank: int =
     kind = data_kind(data)
     if kind in ("preencoded", "packed"):
         if kind == "packed":
-            from audiox.data.packed import PackedDataset
+            from audiox.training.packed import PackedDataset
 
             ds = PackedDataset(data, max_tries=cfg.max_skip_tries)
         else:

@@ -2,10 +2,13 @@
 
 One step (official-audiox.md 6.1 and 3.7, plus the masking of paper.md section 2):
 
-1. mask the conditioning inputs (:func:`apply_masking`, training only), raw media or pre-encoded features;
-2. frozen encoders (:func:`audiox.training.preencode.encode_frozen`) unless the batch is pre-encoded;
-3. trainable conditioning (:func:`context_from_features`): temporal transformer, projections, empty features;
-   the whole context of the CFG-dropped items is zeroed (the official null condition);
+1. mask the conditioning inputs (:func:`apply_masking`, training only): raw media, or the views of pre-encoded
+   features, whose masking each conditioner's ``tokens`` applies (:class:`FeatureMasking`);
+2. frozen halves (:func:`audiox.training.preencode.encode_frozen`: each conditioner's ``frozen_features``)
+   unless the batch is pre-encoded;
+3. trainable halves (:func:`context_from_features`: each conditioner's ``tokens``, the code generation runs):
+   temporal transformer, projections, empty features; the whole context of the CFG-dropped items is zeroed
+   (the official null condition);
 4. target latents from the VAE posterior, t from the sampler, x_t = alpha x0 + sigma eps,
    loss = MSE(DiT(x_t, t, ctx), alpha eps - sigma x0).
 
@@ -28,11 +31,12 @@ from torch import nn
 from audiox.data.dataset import latent_mask, mix_seed
 from audiox.errors import ConfigError
 from audiox.models.autoencoder import vae_sample
+from audiox.models.conditioners.features import FeatureMasking
 from audiox.models.diffusion import v_target
 from audiox.training.config import TrainConfig, inverse_lr_factor
 from audiox.training.ema import EMA
 from audiox.training.masking import apply_masking
-from audiox.training.preencode import conditioner_ids, encode_frozen
+from audiox.training.preencode import encode_frozen, frozen_conditioners
 
 log = logging.getLogger(__name__)
 
@@ -77,41 +81,33 @@ def sample_timesteps(b: int, cfg: TrainConfig, generator: torch.Generator) -> to
 
 
 def context_from_features(model: nn.Module, feats: dict[str, torch.Tensor], *, sample: bool,
-                          generator: torch.Generator | None) -> torch.Tensor:
-    """The trainable half of the conditioners: frozen-encoder outputs -> cross-attention context (B, M, Dc).
+                          generator: torch.Generator | None,
+                          masking: dict[str, FeatureMasking] | None = None) -> torch.Tensor:
+    """The trainable half of conditioning: frozen features -> cross-attention context (B, M, Dc).
+
+    Each conditioner's ``tokens`` runs on its stored features, through :meth:`AudioXModel.condition_features`:
+    the same code that generation runs after ``frozen_features``.
 
     Args:
         model: the AudioXModel.
-        feats: ``video_features`` (B, T, Q, W) + ``video_empty`` (B,), ``text_hidden`` (B, L, Wt) + ``text_mask``
-            (B, L), ``prompt_raw`` (B, 2D, Np) + ``prompt_empty`` (B,), for the conditioners the model has.
+        feats: every conditioner's features under its ``feature_keys`` (as :func:`encode_frozen` returns or
+            pre-encoding stored): ``video_features`` (B, T, Q, W) + ``video_empty`` (B,), ``text_hidden``
+            (B, L, Wt) + ``text_mask`` (B, L), ``prompt_raw`` (B, 2D, Np) + ``prompt_empty`` (B,).
         sample: sample the audio-prompt VAE posterior (official) or take its mean.
+        generator: the posterior noise source.
+        masking: conditioner id -> masking of its pre-encoded features (training only).
     """
-    ids = conditioner_ids(model)
-    conds = model.conditioner.conditioners
     diff = model.config.model.diffusion
     other = [c for k in ("global_cond_ids", "prepend_cond_ids", "input_concat_ids") for c in getattr(diff, k, ())]
     if other:
         raise ConfigError(f"training supports cross-attention conditioning only; the model also routes {other}")
-    out: dict[str, torch.Tensor] = {}
-    if "clip" in ids:
-        out[ids["clip"]] = conds[ids["clip"]].tokens_from_features(feats["video_features"], feats["video_empty"])
-    if "t5" in ids:
-        c = conds[ids["t5"]]
-        h = c.proj_out(feats["text_hidden"].float())
-        out[ids["t5"]] = h * feats["text_mask"][..., None].to(h.dtype)
-    if "audio_autoencoder" in ids:
-        c = conds[ids["audio_autoencoder"]]
-        raw = feats["prompt_raw"]
-        lat = vae_sample(raw, sample=sample, generator=generator).to(raw.device) / c.pretransform.scale
-        y = c.proj_out(lat.transpose(1, 2).to(c.empty_audio_feat.dtype))
-        b = y.shape[0]
-        out[ids["audio_autoencoder"]] = torch.where(feats["prompt_empty"].view(b, 1, 1),
-                                                    c.empty_audio_feat.to(y.dtype), y)
-    order = model.config.model.diffusion.cross_attention_cond_ids
-    missing = [i for i in order if i not in out]
+    conds = frozen_conditioners(model)
+    missing = [k for c in conds.values() for k in c.feature_keys if k not in feats]
     if missing:
-        raise ConfigError(f"training supports clip, t5 and audio_autoencoder conditioners; cannot build {missing}")
-    return torch.cat([out[i] for i in order], dim=1)
+        raise ConfigError(f"the training batch lacks the conditioner features {missing}")
+    per_id = {cid: {k: feats[k] for k in c.feature_keys} for cid, c in conds.items()}
+    cond = model.condition_features(per_id, masking=masking, sample_audio=sample, generator=generator)
+    return cond.cross_attn_cond
 
 
 def _mask_text_tokens(mask: torch.Tensor, ratios: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -175,60 +171,70 @@ class AudioXTrainingModule(pl.LightningModule):
 
     def features(self, batch: dict[str, Any], generator: torch.Generator, *, training: bool,
                  ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Masked frozen-encoder features of a raw or pre-encoded batch, and the mask info ({} at eval)."""
+        """Frozen-encoder features of a raw, pre-encoded or packed batch, and the mask info ({} at eval).
+
+        A conditioner whose features the batch holds (pre-encoded) is masked through its ``tokens``: the info
+        then carries ``feature_masking`` (id -> :class:`FeatureMasking`) for :func:`context_from_features`. Raw
+        inputs (media, captions; the video of a packed folder) are masked before their frozen half runs here.
+        """
         cfg = self.cfg.masking
-        if "latents_raw" not in batch:  # raw media: mask the inputs, then run the frozen encoders
-            inputs = {k: batch[k] for k in ("video", "text", "audio_prompt") if k in batch}
-            masked = apply_masking(inputs, cfg, generator, training=training)
-            with torch.autocast(self.device.type, enabled=False):
-                feats = encode_frozen(self.model, {**batch, **masked}, grad=training)
-            return feats, masked.get("mask_info", {})
-        feats = {k: batch[k] for k in ("latents_raw", "video_features", "video_empty", "text_hidden", "text_mask",
-                                       "prompt_raw", "prompt_empty") if k in batch}
-        video = batch.get("video")  # packed data: raw frames, the (trainable) video encoder runs in the step
+        conds = frozen_conditioners(self.model)
+        stored = [cid for cid, c in conds.items() if all(k in batch for k in c.feature_keys)]
+        feats = {k: batch[k] for k in ("latents_raw", *(k for cid in stored for k in conds[cid].feature_keys))
+                 if k in batch}
+        inputs = {c.input_key: batch[c.input_key] for cid, c in conds.items() if cid not in stored
+                  and c.input_key in batch}
+        masking: dict[str, FeatureMasking] = {}
         info: dict[str, Any] = {}
         if training and cfg.enabled:
-            inputs: dict[str, Any] = {"text": list(batch["text"])}
-            if video is not None:
-                inputs["video"] = video
-            elif "video_features" in feats:
-                if cfg.video_token_mode == "drop" and cfg.video_token_ratio > 0:
-                    raise ConfigError("training.masking.video_token_mode: 'drop' changes the token count; use 'zero'")
-                f = feats["video_features"]
-                inputs["video_tokens"] = f.reshape(f.shape[0], -1, f.shape[-1])
-            if "prompt_raw" in feats:
-                inputs["audio_prompt"] = feats["prompt_raw"]
-            masked = apply_masking(inputs, cfg, generator, training=True)
+            views = self._masking_views(feats, [conds[cid].input_key for cid in stored], batch)
+            masked = apply_masking({**views, **inputs}, cfg, generator, training=True)
             info = masked["mask_info"]
-            dropped = info["dropped"]
-            if video is not None:
-                video = masked["video"]  # a dropped video is all zeros: encode_frozen marks it empty
-            elif "video_features" in feats:
-                feats["video_features"] = masked["video_tokens"].reshape(feats["video_features"].shape)
-                feats["video_empty"] = feats["video_empty"] | dropped["video"].to(self.device)
-            if "prompt_raw" in feats:
-                silence = self.empty["prompt_raw"].to(feats["prompt_raw"])
-                span = info["audio_span_mask"].to(self.device)[:, None, :]
-                feats["prompt_raw"] = torch.where(span, silence, feats["prompt_raw"])
-                feats["prompt_empty"] = feats["prompt_empty"] | dropped["audio_prompt"].to(self.device)
-            if "text_hidden" in feats:
-                tmask = _mask_text_tokens(feats["text_mask"], info["text_word_ratio"], generator)
-                drop = dropped["text"].to(self.device)[:, None]
-                feats["text_mask"] = torch.where(drop, self.empty["text_mask"].to(tmask)[None], tmask)
-                feats["text_hidden"] = torch.where(drop[..., None],
-                                                   self.empty["text_hidden"].to(feats["text_hidden"]),
-                                                   feats["text_hidden"])
-        if video is not None:
+            inputs = {k: masked[k] for k in inputs}
+            masking = {cid: self._feature_masking(conds[cid], feats, info, generator) for cid in stored}
+        todo = dict(inputs)
+        if "latents_raw" not in batch:
+            todo["audio"] = batch["audio"]
+        if todo:
             with torch.autocast(self.device.type, enabled=False):
-                v = encode_frozen(self.model, {"video": video}, grad=training)
-            feats["video_features"], feats["video_empty"] = v["video_features"], v["video_empty"]
-        return feats, info
+                feats.update(encode_frozen(self.model, todo, grad=training))
+        return feats, ({**info, "feature_masking": masking} if masking else info)
+
+    def _masking_views(self, feats: dict[str, torch.Tensor], keys: list[str], batch: dict[str, Any],
+                       ) -> dict[str, Any]:
+        """What :func:`apply_masking` masks for each pre-encoded modality: the CLIP tokens (B, T x Q, W), the
+        captions (for the word ratio) and the prompt's latent frames (B, 2D, Np)."""
+        views: dict[str, Any] = {}
+        if "video" in keys:
+            if self.cfg.masking.video_token_mode == "drop" and self.cfg.masking.video_token_ratio > 0:
+                raise ConfigError("training.masking.video_token_mode: 'drop' changes the token count; use 'zero'")
+            f = feats["video_features"]
+            views["video_tokens"] = f.reshape(f.shape[0], -1, f.shape[-1])
+        if "text" in keys:
+            views["text"] = list(batch["text"])
+        if "audio_prompt" in keys:
+            views["audio_prompt"] = feats["prompt_raw"]
+        return views
+
+    def _feature_masking(self, cond: nn.Module, feats: dict[str, torch.Tensor], info: dict[str, Any],
+                         generator: torch.Generator) -> FeatureMasking:
+        """Masking of one conditioner's pre-encoded features, from :func:`apply_masking`'s info on its view."""
+        key = cond.input_key
+        if key == "video":
+            keep = info["video_token_keep"]
+        elif key == "text":  # drop as many valid tokens as the word masking dropped words
+            keep = _mask_text_tokens(feats["text_mask"], info["text_word_ratio"], generator)
+        else:
+            keep = ~info["audio_span_mask"]
+        empty = {k: self.empty[k] for k in cond.feature_keys if k in self.empty}
+        return FeatureMasking(dropped=info["dropped"][key], keep=keep, empty=empty)
 
     def loss(self, batch: dict[str, Any], generator: torch.Generator, *, training: bool = True,
              ) -> tuple[torch.Tensor, dict[str, Any]]:
         """v-objective MSE of one batch (masked when ``training``) and the mask info."""
         feats, info = self.features(batch, generator, training=training)
-        ctx = context_from_features(self.model, feats, sample=self.cfg.sample_posterior, generator=generator)
+        ctx = context_from_features(self.model, feats, sample=self.cfg.sample_posterior, generator=generator,
+                                    masking=info.get("feature_masking"))
         if "cfg_dropped" in info:
             ctx = ctx.masked_fill(info["cfg_dropped"].to(ctx.device)[:, None, None], 0.0)
         raw = feats["latents_raw"]

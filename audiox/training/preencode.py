@@ -38,22 +38,24 @@ from audiox.models.conditioners.audio import set_audio_channels
 log = logging.getLogger(__name__)
 
 FEATURE_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-SUPPORTED_TYPES = ("clip", "t5", "audio_autoencoder")
-# other conditioner types that play the role of a supported one (same tokenize / encoder_model / proj_out contract)
-ROLE_OF = {"sentence_encoder": "t5"}
 _FROZEN_RX = re.compile(r"(^|\.)pretransform\.|^conditioner\.conditioners\.[^.]+\.(visual_encoder_model|encoder)\.")
 
 
-def conditioner_ids(model: nn.Module) -> dict[str, str]:
-    """Conditioner type -> id for the types training supports (at most one conditioner of each)."""
-    out = {}
-    for t in SUPPORTED_TYPES:
-        ids = model.conditioner.ids_of_type(t, *[k for k, role in ROLE_OF.items() if role == t])
-        if len(ids) > 1:
-            raise ConfigError(f"training supports one {t!r} conditioner, the model has {ids}")
-        if ids:
-            out[t] = ids[0]
-    return out
+def frozen_conditioners(model: nn.Module) -> dict[str, nn.Module]:
+    """The model's conditioners by id, for training: each reads its batch key (``input_key``) and stores its
+    features under its own names (``feature_keys``), so no two may share a feature name."""
+    conds = model.conditioner.conditioners
+    owner: dict[str, str] = {}
+    for cid, c in conds.items():
+        if c.input_key is None:
+            raise ConfigError(f"training: conditioner {cid!r} ({model.conditioner.types[cid]}) has no input in "
+                              "the training data")
+        for k in c.feature_keys:
+            if k in owner:
+                raise ConfigError(f"training stores one {k!r} per item, but conditioners {owner[k]!r} and {cid!r} "
+                                  "both make it")
+            owner[k] = cid
+    return dict(conds)
 
 
 def geometry_for(model: nn.Module) -> Geometry:
@@ -73,73 +75,35 @@ def tensor_fingerprint(named: list[tuple[str, torch.Tensor]]) -> str:
 def frozen_fingerprint(model: nn.Module) -> str:
     """A short hash of the frozen encoders' weights (VAE, CLIP, text encoder), to match pre-encoded data."""
     named = [(n, t) for n, t in sorted(model.state_dict().items()) if _FROZEN_RX.search(n)]
-    for cid in model.conditioner.ids_of_type("t5", "sentence_encoder"):
-        c = model.conditioner.conditioners[cid]
-        if c._modules.get("encoder") is None and c.encoder_model is not None:  # external T5, not in the state dict
+    for c in model.conditioner.conditioners.values():  # an external text encoder is not in the state dict
+        if c._modules.get("encoder") is None and getattr(c, "encoder_model", None) is not None:
             named += sorted(c.encoder_model.state_dict().items())[:16]
     return tensor_fingerprint(named)
 
 
-def _grad(module: nn.Module, grad: bool) -> torch.autograd.grad_mode.set_grad_enabled:
-    return torch.set_grad_enabled(grad and any(p.requires_grad for p in module.parameters()))
-
-
 def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False) -> dict[str, torch.Tensor]:
-    """Run the frozen encoders on a raw batch.
+    """Run the frozen halves on a raw batch: the main VAE encoder and each conditioner's ``frozen_features``.
 
     Args:
         model: the AudioXModel.
-        batch: ``audio`` (B, C, S); ``video`` (B, T, 3, H, W) 0..255; ``text`` list of B str; ``audio_prompt``
-            (B, C, P); each is encoded when present and the model has its encoder.
-        grad: keep gradients for encoders that have trainable parameters (CLIP, T5).
+        batch: ``audio`` (B, C, S) target audio; each conditioner's input under its ``input_key``: ``video``
+            (B, T, 3, H, W) 0..255, ``text`` list of B str, ``audio_prompt`` (B, C, P); each is encoded when present.
+        grad: keep gradients for encoders that have trainable parameters (CLIP, an inline T5).
 
     Returns:
-        ``latents_raw`` (B, 2D, N); ``video_features`` (B, T, Q, W) and ``video_empty`` (B,) bool;
-        ``text_hidden`` (B, L, Wt) and ``text_mask`` (B, L) bool; ``prompt_raw`` (B, 2D', Np) and
-        ``prompt_empty`` (B,) bool (an all-zero video / prompt means "absent" and maps to the empty features).
+        ``latents_raw`` (B, 2D, N) float32, and every present conditioner's features: ``video_features``
+        (B, T, Q, W) and ``video_empty`` (B,) bool; ``text_hidden`` (B, L, Wt) and ``text_mask`` (B, L) bool;
+        ``prompt_raw`` (B, 2D', Np) and ``prompt_empty`` (B,) bool (an all-zero video / prompt means "absent").
     """
-    ids = conditioner_ids(model)
-    conds = model.conditioner.conditioners
     out: dict[str, torch.Tensor] = {}
     if "audio" in batch:
         vae = model.pretransform.model
         w = next(vae.parameters())
         with torch.no_grad():
             out["latents_raw"] = vae.encode_raw(set_audio_channels(batch["audio"], vae.io_channels).to(w)).float()
-    if "clip" in ids and "video" in batch:
-        c = conds[ids["clip"]]
-        v = batch["video"]
-        b, t = v.shape[:2]
-        if t != c.frames or tuple(v.shape[2:]) != (3, c.image_size, c.image_size):
-            raise InputError(f"video must be (B, {c.frames}, 3, {c.image_size}, {c.image_size}), got {tuple(v.shape)}")
-        out["video_empty"] = (v.reshape(b, -1) == 0).all(dim=1).to(c.clip_mean.device)
-        x = v.reshape(b * t, *v.shape[2:]).to(c.clip_mean.device, torch.float32) / 255.0
-        x = (x - c.clip_mean) / c.clip_std
-        vm = c.visual_encoder_model.vision_model
-        with _grad(vm, grad):
-            h = vm(pixel_values=x.to(vm.embeddings.patch_embedding.weight.dtype)).last_hidden_state
-        out["video_features"] = h.reshape(b, t, *h.shape[1:])
-    if "t5" in ids and "text" in batch:
-        c = conds[ids["t5"]]
-        input_ids, mask = c.tokenize(list(batch["text"]))
-        enc = c.encoder_model
-        if enc is None:
-            raise ConfigError("the text conditioner has no encoder: give a local T5 folder (--t5-path)")
-        dev = next(enc.parameters()).device
-        with _grad(enc, grad):
-            out["text_hidden"] = enc(input_ids=input_ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state
-        out["text_mask"] = mask.to(dev).bool()
-    if "audio_autoencoder" in ids and "audio_prompt" in batch:
-        c = conds[ids["audio_autoencoder"]]
-        a = batch["audio_prompt"]
-        b = a.shape[0]
-        out["prompt_empty"] = (a.reshape(b, -1) == 0).all(dim=1).to(c.empty_audio_feat.device)
-        vae = c.pretransform.model
-        with torch.no_grad():
-            raw = vae.encode_raw(set_audio_channels(a, vae.io_channels).to(next(vae.parameters())))
-        if raw.shape[2] != c.latent_seq_len:
-            raise InputError(f"audio prompt gives {raw.shape[2]} latents, expected {c.latent_seq_len}")
-        out["prompt_raw"] = raw.float()
+    for c in frozen_conditioners(model).values():
+        if c.input_key in batch:
+            out.update(c.frozen_features(batch[c.input_key], grad=grad))
     return out
 
 

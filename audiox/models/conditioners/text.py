@@ -14,6 +14,7 @@ from torch import nn
 
 from audiox.config import T5ConditionerParams
 from audiox.errors import ConfigError
+from audiox.models.conditioners.features import FeatureMasking, grad_enabled
 
 T5_PATH_ENV = "AUDIOX_T5_PATH"
 
@@ -48,13 +49,18 @@ def eager_attention(model: nn.Module) -> nn.Module:
 class T5Conditioner(nn.Module):
     """Text list -> tokens (B, max_length, cond_dim) with padding rows zeroed, and a bool mask (B, max_length).
 
+    Halves (see :mod:`audiox.models.conditioners.features`): :meth:`frozen_features` (T5) and :meth:`tokens`.
+
     Args:
         params: conditioner config (``max_length`` tokens).
         cond_dim: output width; a ``proj_out`` Linear exists only when it differs from the T5 width.
         encoder: a transformers ``T5EncoderModel`` (kept outside the state dict, as in the release).
-        tokenizer: the matching tokenizer, or None when callers pass token ids (:meth:`encode_ids`).
+        tokenizer: the matching tokenizer, or None when callers pass token ids (:meth:`frozen_features`).
         dtype: T5 compute dtype (float16 = official numerics).
     """
+
+    input_key = "text"
+    feature_keys = ("text_hidden", "text_mask")
 
     def __init__(self, params: T5ConditionerParams, cond_dim: int, *, encoder: nn.Module | None = None,
                  tokenizer=None, dtype: torch.dtype = torch.float16, width: int = 768) -> None:
@@ -115,20 +121,59 @@ class T5Conditioner(nn.Module):
                              return_tensors="pt")
         return enc["input_ids"], enc["attention_mask"]
 
-    def encode_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids (B, L) -> (tokens (B, L, cond_dim) float32 with padding rows zero, mask (B, L) bool)."""
+    def frozen_features(self, texts: list[str] | dict[str, torch.Tensor], *, grad: bool = False,
+                        ) -> dict[str, torch.Tensor]:
+        """The frozen half: texts (or token ids) -> T5 hidden states (what pre-encoding stores).
+
+        Args:
+            texts: B strings, or pre-tokenised ``{"input_ids", "attention_mask"}`` (B, L) int64.
+            grad: keep gradients when the encoder has trainable parameters (an inline encoder in training; also
+                when the config sets ``enable_grad``).
+
+        Returns:
+            ``text_hidden`` (B, L, Wt) in the encoder dtype (padding rows not zeroed) and ``text_mask`` (B, L) bool.
+        """
+        ids, mask = (texts["input_ids"], texts["attention_mask"]) if isinstance(texts, dict) else self.tokenize(texts)
         enc = self.encoder_model
         if enc is None:
             raise ConfigError("text conditioner has no encoder: give a local T5 folder (text_encoder_path / "
                               f"--t5-path / {T5_PATH_ENV})")
         device = next(enc.parameters()).device
-        mask = attention_mask.to(device)
-        with torch.set_grad_enabled(self.params.enable_grad and torch.is_grad_enabled()):
-            h = enc(input_ids=input_ids.to(device), attention_mask=mask).last_hidden_state
-        h = self.proj_out(h.float())
-        h = h * mask[..., None].to(h.dtype)
-        return h, mask.bool()
+        mask = mask.to(device)
+        with grad_enabled(enc, grad or self.params.enable_grad):
+            h = enc(input_ids=ids.to(device), attention_mask=mask).last_hidden_state
+        return {"text_hidden": h, "text_mask": mask.bool()}
 
-    def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        ids, mask = self.tokenize(texts)
-        return self.encode_ids(ids, mask)
+    def tokens(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trainable half (:func:`text_tokens`): hidden states -> tokens (B, L, cond_dim), mask (B, L)."""
+        return text_tokens(self.proj_out, features, masking)
+
+    def forward(self, texts: list[str] | dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens(frozen_features(texts))``: B strings -> tokens (B, L, cond_dim) float32, mask (B, L) bool."""
+        return self.tokens(self.frozen_features(texts))
+
+
+def text_tokens(proj_out: nn.Module, features: dict[str, torch.Tensor], masking: FeatureMasking | None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The trainable half of a text conditioner (T5 or sentence encoder): projection, padding rows zeroed.
+
+    Args:
+        proj_out: the projection to the token width (a Linear, or Identity when the widths agree).
+        features: ``text_hidden`` (B, L, Wt) and ``text_mask`` (B, L) bool.
+        masking: training only: ``keep`` (B, L) drops tokens from the mask; ``dropped`` items take the empty
+            caption's ``text_hidden`` / ``text_mask`` from ``masking.empty``.
+
+    Returns:
+        tokens (B, L, cond_dim) in the projection dtype (float32 for an Identity) and mask (B, L) bool.
+    """
+    h, mask = features["text_hidden"], features["text_mask"].bool()
+    if masking is not None and masking.keep is not None:
+        mask = mask & masking.keep.to(mask.device)
+    if masking is not None and masking.dropped is not None:
+        drop = masking.dropped.to(mask.device)[:, None]
+        mask = torch.where(drop, masking.empty["text_mask"].to(mask)[None], mask)
+        h = torch.where(drop[..., None], masking.empty["text_hidden"].to(h), h)
+    dtype = proj_out.weight.dtype if isinstance(proj_out, nn.Linear) else torch.float32
+    h = proj_out(h.to(dtype))
+    return h * mask[..., None].to(h.dtype), mask

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiox.config import ClipConditionerParams
-from audiox.errors import ConfigError
+from audiox.errors import ConfigError, InputError
+from audiox.models.conditioners.features import FeatureMasking, all_zero, grad_enabled
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -92,11 +93,16 @@ class TemporalTransformer(nn.Module):
 class VideoConditioner(nn.Module):
     """Frames (B, T, 3, H, W), uint8 or float in 0..255 -> tokens (B, num_tokens, cond_dim), mask (B, 1).
 
+    Halves (see :mod:`audiox.models.conditioners.features`): :meth:`frozen_features` (CLIP) and :meth:`tokens`.
+
     Args:
         params: conditioner config (fps x duration = T frames).
         cond_dim: output token width (768 in the release; equals the CLIP width).
         clip_overrides: CLIP vision config fields differing from ViT-B/32 (e.g. inferred from a checkpoint).
     """
+
+    input_key = "video"
+    feature_keys = ("video_features", "video_empty")
 
     def __init__(self, params: ClipConditionerParams, cond_dim: int, *, clip_overrides: dict | None = None) -> None:
         super().__init__()
@@ -121,42 +127,66 @@ class VideoConditioner(nn.Module):
         self.register_buffer("clip_mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("clip_std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
 
-    @torch.no_grad()
-    def clip_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in 0..255 -> CLIP last_hidden_state before post_layernorm (N, tokens_per_frame, width)."""
-        x = frames.to(torch.float32) / 255.0
-        x = (x - self.clip_mean) / self.clip_std
-        dtype = self.visual_encoder_model.vision_model.embeddings.patch_embedding.weight.dtype
-        out = self.visual_encoder_model.vision_model(pixel_values=x.to(dtype))
-        return out.last_hidden_state
+    def clip_features(self, frames: torch.Tensor, *, grad: bool = False) -> torch.Tensor:
+        """(N, 3, H, W) in 0..255 -> CLIP last_hidden_state before post_layernorm (N, tokens_per_frame, width).
 
-    def forward(self, video: torch.Tensor, *, clip_batch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Args:
+        Args:
+            frames: (N, 3, H, W) frames, uint8 or float, values 0..255.
+            grad: keep gradients when the CLIP has trainable parameters (training).
+        """
+        x = frames.to(self.clip_mean.device, torch.float32) / 255.0
+        x = (x - self.clip_mean) / self.clip_std
+        vision = self.visual_encoder_model.vision_model
+        with grad_enabled(vision, grad):
+            return vision(pixel_values=x.to(vision.embeddings.patch_embedding.weight.dtype)).last_hidden_state
+
+    def frozen_features(self, video: torch.Tensor, *, grad: bool = False, clip_batch: int = 0,
+                        ) -> dict[str, torch.Tensor]:
+        """The frozen half: frames -> CLIP hidden states of every frame (what pre-encoding stores).
+
+        Args:
             video: (B, T, 3, H, W), T = fps x duration frames, H = W = CLIP image size, values 0..255.
+            grad: keep gradients when the CLIP has trainable parameters (training).
             clip_batch: frames per CLIP call (0 = all at once); bounds memory for long batches.
 
         Returns:
-            tokens (B, num_tokens, cond_dim) and mask (B, 1) of ones.
+            ``video_features`` (B, T, Q, W), Q = tokens_per_frame, and ``video_empty`` (B,) bool (all-zero video).
         """
         b, t = video.shape[:2]
         if t != self.frames or tuple(video.shape[2:]) != (3, self.image_size, self.image_size):
-            raise ValueError(f"video must be (B, {self.frames}, 3, {self.image_size}, {self.image_size}), "
+            raise InputError(f"video must be (B, {self.frames}, 3, {self.image_size}, {self.image_size}), "
                              f"got {tuple(video.shape)}")
-        is_zero = (video.reshape(b, -1) == 0).all(dim=1)
         flat = video.reshape(b * t, *video.shape[2:])
         step = clip_batch or flat.shape[0]
-        feats = torch.cat([self.clip_features(flat[i:i + step]) for i in range(0, flat.shape[0], step)])
-        y = self.tokens_from_features(feats.view(b, t, *feats.shape[1:]), is_zero)
-        return y, torch.ones(b, 1, device=y.device)
+        h = torch.cat([self.clip_features(flat[i:i + step], grad=grad) for i in range(0, flat.shape[0], step)])
+        return {"video_features": h.view(b, t, *h.shape[1:]), "video_empty": all_zero(video).to(h.device)}
 
-    def tokens_from_features(self, feats: torch.Tensor, is_empty: torch.Tensor) -> torch.Tensor:
-        """The trainable half: CLIP features (B, T, Q, W) -> tokens (B, num_tokens, W); ``is_empty`` (B,) items
-        get ``empty_visual_feat``."""
+    def tokens(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trainable half: temporal transformer, projection to ``num_tokens``, the learned empty feature.
+
+        Args:
+            features: ``video_features`` (B, T, Q, W) and ``video_empty`` (B,) bool, as :meth:`frozen_features`.
+            masking: training only: ``keep`` (B, T x Q) zeroes the other CLIP tokens; ``dropped`` items are empty.
+
+        Returns:
+            tokens (B, num_tokens, W) (``empty_visual_feat`` for empty items) and mask (B, 1) of ones.
+        """
+        feats, empty = features["video_features"], features["video_empty"]
         b, t, q, w = feats.shape
+        if masking is not None and masking.keep is not None:
+            feats = feats.masked_fill(~masking.keep.to(feats.device).view(b, t, q, 1), 0)
+        if masking is not None and masking.dropped is not None:
+            empty = empty | masking.dropped.to(empty.device)
         pos = self.Temp_pos_embedding
         h = feats.to(pos.dtype).transpose(1, 2).reshape(b * q, t, w)  # (b q) t w
         h = self.Temp_transformer(h + pos)
         h = h.view(b, q, t, w).transpose(1, 2).reshape(b, t * q, w)  # b (t q) w, contiguous
         # Official quirk: raw row-major reinterpretation, not a transpose.
         y = self.proj(h.reshape(b * w, t * q)).reshape(b, self.num_tokens, w)
-        return torch.where(is_empty.view(b, 1, 1), self.empty_visual_feat.to(y.dtype), y)
+        y = torch.where(empty.to(y.device).view(b, 1, 1), self.empty_visual_feat.to(y.dtype), y)
+        return y, torch.ones(b, 1, device=y.device)
+
+    def forward(self, video: torch.Tensor, *, clip_batch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens(frozen_features(video))``: (B, T, 3, H, W) 0..255 -> tokens (B, num_tokens, W), mask (B, 1)."""
+        return self.tokens(self.frozen_features(video, clip_batch=clip_batch))

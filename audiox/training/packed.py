@@ -36,6 +36,7 @@ from audiox.data.dataset import build_item, load_with_fallback
 from audiox.data.manifest import read_manifest
 from audiox.errors import ConfigError, InputError
 from audiox.geometry import Geometry
+from audiox.training.preencode import encode_frozen, frozen_conditioners, geometry_for, tensor_fingerprint
 from audiox.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,6 @@ def is_packed(folder: str | os.PathLike) -> bool:
 
 def encoder_fingerprint(encoder: torch.nn.Module) -> str:
     """The "audio" part's fingerprint of a VAE encoder (named as in the model: ``pretransform.model.encoder.*``)."""
-    from audiox.training.preencode import tensor_fingerprint
-
     return tensor_fingerprint([(f"pretransform.model.encoder.{n}", t) for n, t in sorted(encoder.state_dict().items())])
 
 
@@ -66,14 +65,12 @@ def part_fingerprint(model: torch.nn.Module, part: str) -> str:
 
     The VAE decoder is left out: it does not change the encodings, so it may be fine-tuned after packing.
     """
-    from audiox.training.preencode import tensor_fingerprint
-
     if part == "audio":
         return encoder_fingerprint(model.pretransform.model.encoder)
     named = []
-    for cid in model.conditioner.ids_of_type("t5", "sentence_encoder"):
-        enc = model.conditioner.conditioners[cid].encoder_model
-        named += [(f"{cid}.{n}", t) for n, t in sorted(enc.state_dict().items())[:16]]
+    for cid, c in model.conditioner.conditioners.items():
+        if "text_hidden" in getattr(c, "feature_keys", ()):  # the conditioners whose features the text part holds
+            named += [(f"{cid}.{n}", t) for n, t in sorted(c.encoder_model.state_dict().items())[:16]]
     return tensor_fingerprint(named)
 
 
@@ -93,8 +90,6 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
     """
     from tqdm import tqdm
 
-    from audiox.training.preencode import conditioner_ids, encode_frozen, geometry_for
-
     bad = [p for p in parts if p not in PARTS]
     if bad or not parts:
         raise InputError(f"parts: expected some of {', '.join(PARTS)}, got {list(parts)}")
@@ -103,8 +98,7 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
         raise InputError(f"{out}: is a file, not a folder")
     model = model.eval()
     geo = geometry_for(model)
-    ids = conditioner_ids(model)
-    if "t5" not in ids or "clip" not in ids or "audio_autoencoder" not in ids:
+    if {c.input_key for c in frozen_conditioners(model).values()} != {"video", "text", "audio_prompt"}:
         raise ConfigError("a packed folder needs a model with text, video and audio-prompt conditioners")
     root = Path(manifest).parent
     entries = [e for e in read_manifest(manifest) if split is None or e.split == split]
