@@ -1,6 +1,6 @@
 """The Lightning module: v-objective training of an :class:`AudioXModel` with masking, CFG dropout and an EMA.
 
-One step (official-audiox.md 6.1 and 3.7, plus the masking of paper.md section 2):
+One step (the release's stable-audio-tools training wrapper, plus the AudioX paper's multi-modal masking):
 
 1. mask the conditioning inputs (:func:`apply_masking`, training only): raw media, or the views of pre-encoded
    features, whose masking each conditioner's ``tokens`` applies (:class:`FeatureMasking`);

@@ -36,7 +36,7 @@ from audiox.data.dataset import build_item, load_with_fallback
 from audiox.data.manifest import read_manifest
 from audiox.errors import ConfigError, InputError
 from audiox.geometry import Geometry
-from audiox.training.preencode import encode_frozen, frozen_conditioners, geometry_for, tensor_fingerprint
+from audiox.training.preencode import encode_frozen, frozen_conditioners, tensor_fingerprint
 from audiox.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file, not a folder")
     model = model.eval()
-    geo = geometry_for(model)
+    geo = model.config.geometry
     if {c.input_key for c in frozen_conditioners(model).values()} != {"video", "text", "audio_prompt"}:
         raise ConfigError("a packed folder needs a model with text, video and audio-prompt conditioners")
     root = Path(manifest).parent

@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from audiox.checkpoint.io import atomic_write
 from audiox.data.dataset import (
     PREENCODED_EMPTY,
     PREENCODED_FORMAT,
@@ -34,10 +33,11 @@ from audiox.data.manifest import read_manifest
 from audiox.errors import AudioXError, ConfigError, InputError
 from audiox.geometry import Geometry
 from audiox.models.conditioners.audio import set_audio_channels
+from audiox.utils.dtypes import torch_dtype
+from audiox.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
-FEATURE_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _FROZEN_RX = re.compile(r"(^|\.)pretransform\.|^conditioner\.conditioners\.[^.]+\.(visual_encoder_model|encoder)\.")
 
 
@@ -56,11 +56,6 @@ def frozen_conditioners(model: nn.Module) -> dict[str, nn.Module]:
                                   "both make it")
             owner[k] = cid
     return dict(conds)
-
-
-def geometry_for(model: nn.Module) -> Geometry:
-    """The model's :class:`Geometry` (``model.config.geometry``)."""
-    return model.config.geometry
 
 
 def tensor_fingerprint(named: list[tuple[str, torch.Tensor]]) -> str:
@@ -130,15 +125,14 @@ def preencode(model: nn.Module, manifest: str | os.PathLike, out: str | os.PathL
     """
     from safetensors.torch import save_file
 
-    if dtype not in FEATURE_DTYPES:
-        raise InputError(f"dtype: expected one of {', '.join(FEATURE_DTYPES)}, got {dtype!r}")
+    fdt = torch_dtype(dtype)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not force:
         raise InputError(f"{out}: folder is not empty; pass --force to overwrite")
     model = model.eval()
-    geo = geometry_for(model)
+    geo = model.config.geometry
     root = Path(manifest).parent
     entries = [e for e in read_manifest(manifest) if split is None or e.split == split]
     if not entries:
@@ -146,7 +140,6 @@ def preencode(model: nn.Module, manifest: str | os.PathLike, out: str | os.PathL
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(e, off) for e in entries for off in _windows(e.seconds, geo)]
-    fdt = FEATURE_DTYPES[dtype]
     index: list[dict[str, Any]] = []
     shard: dict[str, torch.Tensor] = {}
     skipped: list[str] = []

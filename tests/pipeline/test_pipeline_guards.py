@@ -18,10 +18,9 @@ def test_continuation_prompt_equals_training(pipe, tmp_path, monkeypatch):
     right-aligned (zeros first), as data/dataset.py builds it (and the official code)."""
     from audiox.data.dataset import build_item
     from audiox.data.manifest import ManifestEntry
-    from audiox.training.preencode import geometry_for
 
     geo = pipe.geometry
-    train_geo = geometry_for(pipe.model)
+    train_geo = pipe.model.config.geometry
     sr = geo.sample_rate
     assert train_geo.prompt_samples == geo.prompt_samples > 0
     head_seconds = 0.25

@@ -141,7 +141,8 @@ def parts(ctx: torch.Tensor, cond) -> dict[str, tuple[torch.Tensor, torch.Tensor
 def test_preencoded_training_context_equals_generation_context(model, manifest, tmp_path: Path, dtype: str) -> None:
     from audiox.data.dataset import PreEncodedDataset
     from audiox.pipeline.inputs import conditioner_ids
-    from audiox.training.preencode import FEATURE_DTYPES, preencode
+    from audiox.training.preencode import preencode
+    from audiox.utils.dtypes import torch_dtype
 
     preencode(model, manifest, tmp_path / "pre", batch_size=len(CAPTIONS), dtype=dtype)
     ds = PreEncodedDataset(tmp_path / "pre")
@@ -153,7 +154,7 @@ def test_preencoded_training_context_equals_generation_context(model, manifest, 
     k = {ids.video: max(video.cond_dim, video.Temp_transformer.layers[0][1].fn.net[0].out_features,
                         video.frames * video.tokens_per_frame),
          ids.text: text_proj.in_features if isinstance(text_proj, torch.nn.Linear) else 1}
-    store = FEATURE_DTYPES[dtype]
+    store = torch_dtype(dtype)
     for sample in (False, True) if store == torch.float32 else (False,):
         cond = generate(model, inputs, sample=sample)
         for cid, (got, ref) in parts(training_context(model, ds, sample=sample), cond).items():

@@ -128,10 +128,10 @@ def test_masking_only_in_training_and_cfg_dropout_zeroes_context(tmp_path: Path)
     from audiox.data.dataset import ManifestDataset, collate
     from audiox.models.presets import build_model
     from audiox.training.module import AudioXTrainingModule
-    from audiox.training.preencode import encode_frozen, geometry_for
+    from audiox.training.preencode import encode_frozen
 
     model = build_model("debug", seed=0)
-    ds = ManifestDataset(make_corpus(tmp_path, n_text=2, media=True), geometry_for(model), random_crop=False)
+    ds = ManifestDataset(make_corpus(tmp_path, n_text=2, media=True), model.config.geometry, random_crop=False)
     batch = collate([ds[(i, 0)] for i in range(len(ds))])
     cfg = train_config(masking={"video_patch_size": 8, "video_patch_ratio": 0.5, "text_word_ratio": 0.5,
                                 "cfg_dropout_prob": 0.5})

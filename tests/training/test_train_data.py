@@ -24,9 +24,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def geo(model):
-    from audiox.training.preencode import geometry_for
-
-    return geometry_for(model)
+    return model.config.geometry
 
 
 def test_geometry_of_debug_model(geo) -> None:

@@ -46,12 +46,12 @@ def _sample_distance(model, batch) -> float:
 def test_debug_model_overfits_two_clips(tmp_path: Path, one_thread) -> None:
     from audiox.data.dataset import ManifestDataset, collate
     from audiox.models.presets import build_model, debug_config
-    from audiox.training.preencode import encode_frozen, geometry_for, preencode
+    from audiox.training.preencode import encode_frozen, preencode
     from audiox.training.run import train
 
     manifest = make_corpus(tmp_path / "data", n_text=2, kinds=(0, 1))
     probe = build_model("debug", seed=0)
-    ds = ManifestDataset(manifest, geometry_for(probe), random_crop=False)
+    ds = ManifestDataset(manifest, probe.config.geometry, random_crop=False)
     batch = collate([ds[(0, 0)], ds[(1, 0)]])
     with torch.no_grad():  # unit-variance latents: the latent scale of the (random) debug VAE, from the data
         scale = float(encode_frozen(probe, batch)["latents_raw"][:, :8].std())

@@ -33,11 +33,11 @@ def test_packed_items_match_the_raw_items(packed, model) -> None:
     from audiox.data.dataset import ManifestDataset, collate
     from audiox.training.module import AudioXTrainingModule
     from audiox.training.packed import PackedDataset
-    from audiox.training.preencode import encode_frozen, geometry_for
+    from audiox.training.preencode import encode_frozen
 
     manifest, folder = packed
     ds = PackedDataset(folder)
-    raw = ManifestDataset(manifest, geometry_for(model), random_crop=False)
+    raw = ManifestDataset(manifest, model.config.geometry, random_crop=False)
     pb = collate([ds[(i, 0)] for i in range(len(ds))])
     rb = collate([raw[(i, 0)] for i in range(len(raw))])
     assert pb["id"] == rb["id"] and pb["text"] == rb["text"] and pb["task"] == rb["task"]

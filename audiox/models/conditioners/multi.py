@@ -41,12 +41,10 @@ class Conditioning:
     Attributes:
         cross_attn_cond: (B, M, Dc) concatenated condition tokens in ``cross_attention_cond_ids`` order.
         spans: id -> (start, end) token range of each condition inside ``cross_attn_cond``.
-        masks: id -> mask as returned by the conditioner (kept for inspection; the DiT ignores masks).
     """
 
     cross_attn_cond: torch.Tensor | None
     spans: dict[str, tuple[int, int]]
-    masks: dict[str, torch.Tensor]
     global_cond: torch.Tensor | None = None  # (B, Dg)
     prepend_cond: torch.Tensor | None = None  # (B, P, Dp)
     input_concat_cond: torch.Tensor | None = None  # (B, Ci, T)
@@ -135,19 +133,18 @@ def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], diffusion: D
     """Route conditioner outputs: cross-attention tokens concatenated in ``cross_attention_cond_ids`` order;
     global conditions concatenated along features (B, Dg); prepend tokens along the sequence; input-concat
     conditions along channels."""
-    tokens, spans, masks, pos = [], {}, {}, 0
+    tokens, spans, pos = [], {}, 0
     for cid in diffusion.cross_attention_cond_ids:
-        t, m = outputs[cid]
+        t = outputs[cid][0]  # conditioner masks are not used: padding tokens are zeroed instead
         tokens.append(t)
         spans[cid] = (pos, pos + t.shape[1])
-        masks[cid] = m
         pos += t.shape[1]
     ctx = torch.cat(tokens, dim=1) if tokens else None
     glob = [outputs[c][0] for c in diffusion.global_cond_ids]
     glob = [g[:, 0] if g.dim() == 3 and g.shape[1] == 1 else g for g in glob]
     prepend = [outputs[c][0] for c in diffusion.prepend_cond_ids]
     concat = [outputs[c][0] for c in diffusion.input_concat_ids]
-    return Conditioning(ctx, spans, masks,
+    return Conditioning(ctx, spans,
                         global_cond=torch.cat(glob, dim=-1) if glob else None,
                         prepend_cond=torch.cat(prepend, dim=1) if prepend else None,
                         input_concat_cond=torch.cat(concat, dim=1) if concat else None)
