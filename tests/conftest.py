@@ -58,3 +58,12 @@ def pipe(debug_model_dir):
     from audiox.pipeline import AudioXPipeline
 
     return AudioXPipeline.from_pretrained(debug_model_dir, device="cpu")
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (bitwise-reproducible reductions in training runs)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

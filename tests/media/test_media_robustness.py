@@ -158,21 +158,10 @@ def _mutate(data: bytes, rng: random.Random, body_from: int = 0) -> bytes:
 
 
 def _encode_audio(path: Path, codec: str, rate: int) -> None:
+    from test_media_audio import _encode_pyav
+
     t = np.arange(rate // 4) / rate
-    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=rate, layout="mono")
-        fmt = stream.codec_context.codec.audio_formats[0].name
-        for i in range(0, len(tone), 1152):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[None, i : i + 1152]), format="fltp",
-                                               layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = rate, i, Fraction(1, rate)
-            if fmt != "fltp":
-                frame = av.AudioResampler(format=fmt, layout="mono", rate=rate).resample(frame)[0]
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    _encode_pyav(path, codec, (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
 
 
 def _encode_video(path: Path, codec: str, faststart: bool) -> None:

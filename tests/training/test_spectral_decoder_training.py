@@ -6,21 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file
 from test_train_utils import make_corpus
 
 DECODER = {"type": "istft", "config": {"out_channels": 1, "latent_dim": 8, "channels": 16, "pre_blocks": 1,
                                        "post_blocks": 1, "upsample": 4, "n_fft": 64}}
-
-
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_spectral_decoder_trains_resumes_exactly_and_checks_the_encoder(tmp_path: Path, one_thread, capsys) -> None:

@@ -16,14 +16,6 @@ LOSS_FACTOR = 3.0  # mean loss of the first 20 steps / mean loss of the last 20 
 CLOSER = 5.0  # the untrained sample's distance / the trained sample's distance must exceed this
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _sample_distance(model, batch) -> float:
     """MSE between a 30-step Euler sample (seeded noise, log-linear sigmas 80 .. 0.03) and the clips' latents."""
     from audiox.models.diffusion import make_denoiser

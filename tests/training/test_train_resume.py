@@ -17,14 +17,6 @@ N = 3  # steps before the interruption; the runs end at 2N
 TOL = 0.0  # the resumed run repeats the same arithmetic on the same machine: every weight and moment is bitwise equal
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _run(manifest: Path, out: Path, steps: int, *, resume: bool = False):
     from audiox.models.presets import build_model
     from audiox.training.run import train
