@@ -29,6 +29,7 @@ from audiox.pipeline.inputs import (
     conditioner_ids,
     load_audio_clip,
     load_video_prompt,
+    output_samples,
     parse_ranges,
 )
 from audiox.pipeline.output import AudioOutput
@@ -210,22 +211,8 @@ class AudioXPipeline:
         if (inpaint or continue_audio) and (len(lens) != 1 or any(c is None for c in clips)):
             raise InputError("inpaint / continue need one audio clip length for the whole batch")
         clip_len = lens.pop() if lens else 0
-        if inpaint:
-            ranges = parse_ranges(inpaint, clip_len / sr)
-            total = clip_len if seconds is None else int(round(seconds * sr))
-            if total < clip_len:
-                raise InputError(f"seconds: {seconds} is shorter than the clip to inpaint ({clip_len / sr:.2f} s)")
-        elif continue_audio:
-            total = int(round((seconds if seconds is not None else clip_len / sr + geo.window_seconds / 2) * sr))
-            if total <= clip_len:
-                raise InputError(f"seconds: {total / sr:.2f} must be longer than the clip to continue "
-                                 f"({clip_len / sr:.2f} s)")
-            ranges = []
-        else:
-            total = geo.sample_size if seconds is None else int(round(seconds * sr))
-            ranges = []
-        if total < geo.hop:
-            raise InputError(f"seconds: {total / sr:.4f} is shorter than one latent frame ({geo.hop} samples)")
+        ranges = parse_ranges(inpaint, clip_len / sr) if inpaint else []
+        total = output_samples(clip_len, seconds, inpaint=bool(inpaint), continue_audio=continue_audio, geo=geo)
         known = torch.zeros(total, dtype=torch.bool)
         reference = torch.zeros(len(clips), geo.channels, total)
         if inpaint or continue_audio:

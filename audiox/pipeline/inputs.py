@@ -5,6 +5,7 @@ Every check raises a one-line :class:`InputError` / :class:`MediaError` naming t
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -167,20 +168,29 @@ def audio_prompt_tensor(clip: torch.Tensor | None, geo: Geometry, *, end: int | 
     return out
 
 
-def parse_ranges(ranges: Any, clip_seconds: float, name: str = "inpaint") -> list[tuple[float, float]]:
-    """Validate ``[(start, end), ...]`` in seconds inside the clip; sorted, merged."""
+def parse_ranges(ranges: Any, clip_seconds: float = math.inf, name: str = "inpaint") -> list[tuple[float, float]]:
+    """Validate ranges in seconds inside the clip; sorted, merged.
+
+    Args:
+        ranges: ``"2-4.5"``, or a list of such strings and/or (start, end) pairs; None gives [].
+        clip_seconds: the clip's length (default: not known yet, only the values are checked).
+    """
+    from audiox.utils import checks
+
     if ranges is None:
         return []
+    items = [ranges] if isinstance(ranges, str) else ranges
+    if not isinstance(items, (list, tuple)) or not items:
+        raise InputError(f"{name}: expected START-END ranges in seconds, got {ranges!r}")
     out = []
-    for r in ranges:
+    for r in items:
         if isinstance(r, str):
-            r = parse_range_text(r, name)
-        try:
-            s, e = float(r[0]), float(r[1])
-        except (TypeError, ValueError, IndexError):
-            raise InputError(f"{name}: expected (start, end) pairs in seconds, got {r!r}") from None
-        if not (0 <= s < e):
-            raise InputError(f"{name}: range {s:g}-{e:g} s is empty or negative")
+            r = parse_range_text(checks.text(name, r), name)
+        if not isinstance(r, (list, tuple)) or len(r) != 2:
+            raise InputError(f"{name}: expected START-END in seconds (e.g. 2.0-4.5), got {r!r}")
+        s, e = checks.number(name, r[0], lo=0), checks.number(name, r[1], lo=0)
+        if not s < e:
+            raise InputError(f"{name}: range {s:g}-{e:g} s is empty")
         if e > clip_seconds + 1e-6:
             raise InputError(f"{name}: range {s:g}-{e:g} s ends after the clip ({clip_seconds:.2f} s)")
         out.append((s, e))
@@ -192,6 +202,34 @@ def parse_ranges(ranges: Any, clip_seconds: float, name: str = "inpaint") -> lis
         else:
             merged.append((s, e))
     return merged
+
+
+def output_samples(clip_samples: int, seconds: float | None, *, inpaint: bool, continue_audio: bool, geo: Geometry,
+                   name: Any = str) -> int:
+    """Samples to generate: ``seconds``, or by default the clip (inpainting), the clip plus half a window
+    (continuation) or one window; at least one latent frame.
+
+    Args:
+        clip_samples: length of the clip to inpaint or continue (0 without one).
+        name: how settings are called in messages (the CLI passes flag names).
+    """
+    sr = geo.sample_rate
+    if inpaint:
+        total = clip_samples if seconds is None else int(round(seconds * sr))
+        if total < clip_samples:
+            raise InputError(f"{name('seconds')}: {seconds:g} is shorter than the clip to inpaint "
+                             f"({clip_samples / sr:.2f} s)")
+    elif continue_audio:
+        total = int(round((seconds if seconds is not None else clip_samples / sr + geo.window_seconds / 2) * sr))
+        if total <= clip_samples:
+            raise InputError(f"{name('seconds')}: {total / sr:.2f} must be longer than the clip to continue "
+                             f"({clip_samples / sr:.2f} s)")
+    else:
+        total = geo.sample_size if seconds is None else int(round(seconds * sr))
+    if total < geo.hop:
+        raise InputError(f"{name('seconds')}: {total / sr:g} is shorter than one latent frame "
+                         f"({geo.hop / sr:g} s)")
+    return total
 
 
 def parse_range_text(text: str, name: str = "inpaint") -> tuple[float, float]:

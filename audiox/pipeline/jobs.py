@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from audiox.errors import AudioXError, InputError
+from audiox.pipeline.inputs import output_samples, parse_ranges
 from audiox.pipeline.settings import DEFAULT_LIMITS, Limits, check_sampling, check_seconds
 from audiox.pipeline.source import ModelSource
 from audiox.utils import checks
@@ -52,7 +53,6 @@ class Job:
     seed: int | None = None
     mux: Path | None = None
     video_start: float = 0.0
-    clip_seconds: float | None = field(default=None, compare=False)  # set by check_jobs
 
     @property
     def sidecar(self) -> Path:
@@ -130,8 +130,8 @@ def parse_job(raw: dict[str, Any], *, where: str = "", out_dir: Path | None = No
         mux = checks.inside(w.name("mux"), mux, out_dir) if mux is not None else None
     return Job(
         out=out, where=where, text=opt("text", checks.text), negative=opt("negative", checks.text),
-        video=path("video"), image=path("image"), audio=path("audio"), inpaint=_ranges(w.name("inpaint"),
-                                                                                        raw.get("inpaint")),
+        video=path("video"), image=path("image"), audio=path("audio"),
+        inpaint=parse_ranges(raw.get("inpaint"), name=w.name("inpaint")) or None,
         continue_audio=flag("continue"), music=flag("music"),
         seconds=opt("seconds", lambda n, v: checks.number(n, v, lo=0, lo_open=True)),
         steps=opt("steps", lambda n, v: checks.integer(n, v, lo=1)),
@@ -139,28 +139,6 @@ def parse_job(raw: dict[str, Any], *, where: str = "", out_dir: Path | None = No
         sampler=opt("sampler", checks.text), seed=opt("seed", checks.seed), mux=mux,
         video_start=opt("video_start", lambda n, v: checks.number(n, v, lo=0)) or 0.0,
     )
-
-
-def _ranges(name: str, value: Any) -> list[tuple[float, float]] | None:
-    """``"2-4.5"``, ``["2-4.5", [6, 7]]`` -> [(2.0, 4.5), (6.0, 7.0)]; each range finite, start < end."""
-    from audiox.pipeline.inputs import parse_range_text
-
-    if value is None:
-        return None
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
-        raise InputError(f"{name}: expected START-END ranges in seconds, got {value!r}")
-    out = []
-    for r in items:
-        if isinstance(r, str):
-            r = parse_range_text(checks.text(name, r), name)
-        if not isinstance(r, (list, tuple)) or len(r) != 2:
-            raise InputError(f"{name}: expected START-END in seconds (e.g. 2.0-4.5), got {r!r}")
-        s, e = checks.number(name, r[0], lo=0), checks.number(name, r[1], lo=0)
-        if not s < e:
-            raise InputError(f"{name}: range {s:g}-{e:g} s is empty")
-        out.append((s, e))
-    return out
 
 
 def read_batch(path: str | os.PathLike, out_dir: Path, defaults: dict[str, Any]) -> list[Job]:
@@ -186,7 +164,6 @@ def check_jobs(jobs: list[Job], source: ModelSource, limits: Limits = DEFAULT_LI
     """Check paths, settings, media and work of every job, and that no two jobs share an output.
 
     Reads media (audio decoded up to the limit, video demuxed, image decoded) but writes nothing.
-    Sets ``job.clip_seconds`` for jobs with ``audio``.
     """
     taken: dict[Path, str] = {}
     all_inputs = {_key(p): p for job in jobs for p in job.inputs()}
@@ -220,9 +197,6 @@ def _check_job(job: Job, source: ModelSource, limits: Limits) -> None:
                    sigma_max=d.sigma_max, scale_phi=d.scale_phi, limits=limits, name=w.name)
     if job.seconds is not None:
         check_seconds(w.name("seconds"), job.seconds, limits)
-        frame = source.config.downsampling_ratio / source.config.sample_rate
-        if job.seconds < frame:
-            raise InputError(f"{w.name('seconds')}: {job.seconds:g} is shorter than one latent frame ({frame:g} s)")
     if job.video is not None and job.image is not None:
         raise InputError("give either --video or --image, not both")
     if (job.inpaint or job.continue_audio) and job.audio is None:
@@ -247,7 +221,7 @@ def _check_media(job: Job, source: ModelSource, limits: Limits) -> None:
     from audiox.media import load_audio, load_image_as_video
 
     w = _Where(job.where)
-    cfg = source.config
+    cfg, geo = source.config, source.config.geometry
     if job.video is not None:
         from audiox.media import check_video
 
@@ -257,32 +231,25 @@ def _check_media(job: Job, source: ModelSource, limits: Limits) -> None:
                              f"({info.duration:.2f} s)")
     if job.image is not None:
         load_image_as_video(job.image, n_frames=1, size=8)
-    if job.audio is None:
-        return
     keeps_clip = bool(job.inpaint) or job.continue_audio
-    # a plain audio prompt uses the clip's start only; a kept clip becomes part of the output
-    cap = None if limits.seconds is None else limits.seconds + 1.0
-    clip = load_audio(job.audio, sample_rate=cfg.sample_rate, channels=cfg.audio_channels,
-                      duration=cap if keeps_clip else min(cap or 1e9, source.window_seconds))
-    if clip.shape[-1] == 0:
-        raise InputError(f"{job.audio}: the clip is empty")
-    job.clip_seconds = clip.shape[-1] / cfg.sample_rate
+    clip_samples = 0
+    if job.audio is not None:
+        # a plain audio prompt uses the clip's start only; a kept clip becomes part of the output
+        cap = None if limits.seconds is None else limits.seconds + 1.0
+        clip = load_audio(job.audio, sample_rate=cfg.sample_rate, channels=cfg.audio_channels,
+                          duration=cap if keeps_clip else min(cap or 1e9, source.window_seconds))
+        if clip.shape[-1] == 0:
+            raise InputError(f"{job.audio}: the clip is empty")
+        clip_samples = clip.shape[-1] if keeps_clip else 0
     if job.inpaint:
-        for s, e in job.inpaint:
-            if e > job.clip_seconds + 1e-6:
-                raise InputError(f"{w.name('inpaint')}: range {s:g}-{e:g} s ends after the clip "
-                                 f"({job.clip_seconds:.2f} s)")
-        total = max(job.clip_seconds, job.seconds or 0.0)
+        parse_ranges(job.inpaint, clip_samples / geo.sample_rate, w.name("inpaint"))
+        total = max(clip_samples / geo.sample_rate, job.seconds or 0.0)
         check_seconds(w.name("audio"), total, limits, what=f"the inpainted clip {job.audio}")
-        if job.seconds is not None and job.seconds < job.clip_seconds:
-            raise InputError(f"{w.name('seconds')}: {job.seconds:g} is shorter than the clip to inpaint "
-                             f"({job.clip_seconds:.2f} s)")
-    elif job.continue_audio:
-        total = job.seconds if job.seconds is not None else job.clip_seconds + source.window_seconds / 2
-        check_seconds(w.name("seconds"), total, limits, what=f"the continuation of {job.audio}")
-        if total <= job.clip_seconds:
-            raise InputError(f"{w.name('seconds')}: {total:.2f} must be longer than the clip to continue "
-                             f"({job.clip_seconds:.2f} s)")
+    elif job.continue_audio and job.seconds is None:
+        check_seconds(w.name("seconds"), clip_samples / geo.sample_rate + geo.window_seconds / 2, limits,
+                      what=f"the continuation of {job.audio}")
+    output_samples(clip_samples, job.seconds, inpaint=bool(job.inpaint), continue_audio=job.continue_audio,
+                   geo=geo, name=w.name)
 
 
 def run_jobs(pipe: Any, jobs: list[Job], *, limits: Limits = DEFAULT_LIMITS, progress: bool = True,
