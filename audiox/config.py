@@ -191,6 +191,9 @@ class ClipConditionerParams:
     temporal_heads: int = 16
     temporal_dim_head: int = 64
     temporal_mlp_dim: int = 3072
+    # Extension: per-frame features (B, frame_dim, frames) for the DiT's input-concat route (0 = none); listing the
+    # conditioner in ``input_concat_ids`` feeds them time-aligned to the latent frames.
+    frame_dim: int = 0
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,10 @@ class DiTParams:
     patch_size: int = 1
     input_concat_dim: int = 0
     prepend_cond_dim: int = 0
-    global_cond_type: Literal["prepend"] = "prepend"
+    # "prepend": the global embedding is added to the timestep token (stable-audio-tools' default);
+    # "adaLN" (an audiox extension): it also modulates every block (scale, shift, gate of self-attention and
+    # feed-forward, zero-initialised), the route a small model learns its prompt through in few steps.
+    global_cond_type: Literal["prepend", "adaLN"] = "prepend"
     project_global_cond: bool = True
     timestep_features_dim: int = 256
 
@@ -345,6 +351,16 @@ class ModelConfig:
                                ("input_concat_ids", "input_concat_dim")):
             if getattr(d, attr) and not getattr(d.config, dim_name):
                 raise ConfigError(f"{path}.diffusion.config.{dim_name}: must be > 0 when {attr} is not empty")
+        for i, cid in enumerate(d.input_concat_ids):
+            c = self.conditioning.get(cid)
+            if c.type == "clip" and not c.config.frame_dim:
+                raise ConfigError(f"{path}.diffusion.input_concat_ids[{i}]: video conditioner {cid!r} needs "
+                                  "config.frame_dim > 0 (its per-frame features are what it concatenates)")
+        frame_dims = [self.conditioning.get(c).config.frame_dim for c in d.input_concat_ids
+                      if self.conditioning.get(c).type == "clip"]
+        if len(frame_dims) == len(d.input_concat_ids) and frame_dims and sum(frame_dims) != d.config.input_concat_dim:
+            raise ConfigError(f"{path}.diffusion.config.input_concat_dim: {d.config.input_concat_dim} != "
+                              f"{sum(frame_dims)}, the frame_dim of the input-concat video conditioners")
         latent = self.pretransform.config.latent_dim
         if d.config.io_channels != latent:
             raise ConfigError(

@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from audiox.errors import ConfigError
+from audiox.errors import ConfigError, InputError
 from audiox.utils import checks
 
 
@@ -35,7 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", default="auto", help="auto, ddp, fsdp, deepspeed (if installed), ...")
     p.add_argument("--init-seed", type=int, default=0, help="weight-init seed for a preset --model")
     p.add_argument("--vae", default=None, help="VAE weights from `audiox train-vae` to install in --model")
+    p.add_argument("--init", default=None,
+                   help="model folder or weights file whose tensors of equal name and shape start --model (e.g. "
+                        "the built-in model's folder, to continue it or to warm-start a new design)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time (0: no limit)")
+    p.add_argument("--held-out", default=None,
+                   help="held-out data in --data's format for the diagnostics (config diagnostics_every)")
+    p.add_argument("--bench-data", default=None,
+                   help="corpus folder whose held-out entries a small SynthBench scores (config bench_every)")
     p.add_argument("--t5-path", default=None, help="local T5 folder for models with an external text encoder")
     p.add_argument("--export-official", action="store_true", help="also export the official layout at the end")
     p.add_argument("--no-export", action="store_true", help="skip the final export")
@@ -92,9 +99,15 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     model = train_checks.check_model_spec("--model", args.model)
     if args.vae is not None:
         checks.input_file("--vae", args.vae)
+    init = train_checks.check_init(args.init) if args.init is not None else None
     t5 = checks.input_folder("--t5-path", args.t5_path) if args.t5_path is not None else None
     data = train_checks.check_data(args.data)
-    inputs = {"--data": data, "--model": model.folder if model else None, "--t5-path": t5}
+    held_out = train_checks.check_data(args.held_out, "--held-out") if args.held_out is not None else None
+    bench = checks.input_folder("--bench-data", args.bench_data) if args.bench_data is not None else None
+    if bench is not None and not (bench / "manifest.jsonl").is_file():
+        raise InputError(f"--bench-data: {bench} has no manifest.jsonl (expected an `audiox synth build` folder)")
+    inputs = {"--data": data, "--held-out": held_out, "--bench-data": bench, "--model": model.folder if model else None, "--t5-path": t5,
+              "--init": init.folder if init else None}
     out = checks.output_folder("--out", args.out, inputs=inputs)
     last = out / "checkpoints" / "last.ckpt"
     if args.resume and not last.exists():
@@ -116,10 +129,11 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = ok["cfg"]
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path, vae=args.vae)
+    model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path, vae=args.vae, init=args.init)
     summary = train(model, args.data, args.out, cfg, accelerator=ok["accelerator"], devices=ok["devices"],
                     num_nodes=args.num_nodes, strategy=ok["strategy"], resume=args.resume,
-                    progress=not args.no_progress, export=not args.no_export)
+                    progress=not args.no_progress, export=not args.no_export, held_out=args.held_out,
+                    bench_data=args.bench_data)
     if summary["rank"] == 0:
         print(json.dumps(summary))
     return 0

@@ -52,6 +52,9 @@ def cfg_combine(cond: torch.Tensor, uncond: torch.Tensor, scale: float, scale_ph
     return out
 
 
+NULLED_EXTRAS = ("global_cond", "input_concat_cond")  # zeroed in the unconditional branch, as by CFG dropout
+
+
 def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | None, *, cfg_scale: float,
                    uncond_kv: KV | None = None, scale_phi: float = 0.0,
                    extra: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -62,15 +65,19 @@ def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | Non
         cond_kv: per-layer cross-attention k/v of the condition (:meth:`DiT.context_kv`), or None.
         cfg_scale: guidance scale; 1 runs the conditional branch only.
         uncond_kv: k/v of the unconditional branch (default: of an all-zero context, the official null).
-        extra: global / prepend / input-concat conditions, identical in both branches.
+        extra: global / prepend / input-concat conditions. The unconditional branch gets zeros for the global and
+            input-concat ones (:data:`NULLED_EXTRAS`: training's CFG dropout zeroes them) and the same prepend.
     """
     extra = extra or {}
-    if cfg_scale == 1.0 or cond_kv is None:
+    nulled = [k for k in NULLED_EXTRAS if k in extra]
+    if cfg_scale == 1.0 or (cond_kv is None and not nulled):
         return dit(x, t, context_kv=cond_kv, **extra)
-    if uncond_kv is None:
-        raise ValueError("uncond_kv is required when cfg_scale != 1")
-    kv = [(torch.cat([kc, ku]), torch.cat([vc, vu])) for (kc, vc), (ku, vu) in zip(cond_kv, uncond_kv)]
-    doubled = {k: torch.cat([v, v]) for k, v in extra.items()}
+    kv = None
+    if cond_kv is not None:
+        if uncond_kv is None:
+            raise ValueError("uncond_kv is required when cfg_scale != 1")
+        kv = [(torch.cat([kc, ku]), torch.cat([vc, vu])) for (kc, vc), (ku, vu) in zip(cond_kv, uncond_kv)]
+    doubled = {k: torch.cat([v, torch.zeros_like(v) if k in nulled else v]) for k, v in extra.items()}
     out = dit(torch.cat([x, x]), torch.cat([t, t]), context_kv=kv, **doubled)
     cond, uncond = out.chunk(2)
     return cfg_combine(cond, uncond, cfg_scale, scale_phi)
@@ -89,7 +96,8 @@ def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: 
         cfg_scale: guidance scale (1 = no guidance; :data:`DEFAULT_CFG_SCALE` is the release's default).
         scale_phi: CFG rescale factor (0 = off).
         negative_cond: (B, M, Dc) context of the unconditional branch; default all zeros (the official null).
-        extra: :meth:`Conditioning.extras` (global / prepend / input-concat conditions).
+        extra: :meth:`Conditioning.extras` (global / prepend / input-concat conditions; see :func:`guided_forward`
+            for their null).
     """
     param = next(dit.parameters())
     cond_kv = uncond_kv = None

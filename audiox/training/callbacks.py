@@ -143,13 +143,13 @@ class DemoCallback(pl.Callback):
         try:
             g = torch.Generator().manual_seed(self.seed)
             feats, _ = module.features(self.batch, g, training=False)
-            ctx = context_from_features(module.model, feats, sample=False, generator=None)
+            cond = context_from_features(module.model, feats, sample=False, generator=None)
             dit = module.ema.ema_model if module.ema is not None else module.model.dit
             raw = feats["latents_raw"]
             shape = (raw.shape[0], raw.shape[1] // 2, raw.shape[2])
-            sigmas = get_sigmas_loglinear(self.steps, 0.03, 500.0, device=ctx.device)
-            x = torch.randn(shape, generator=g).to(ctx.device) * sigmas[0]
-            denoise = make_denoiser(dit, ctx, cfg_scale=self.cfg_scale)
+            sigmas = get_sigmas_loglinear(self.steps, 0.03, 500.0, device=raw.device)
+            x = torch.randn(shape, generator=g).to(raw.device) * sigmas[0]
+            denoise = make_denoiser(dit, cond.cross_attn_cond, cfg_scale=self.cfg_scale, extra=cond.extras())
             audio = module.model.decode(sample_euler(denoise, x, sigmas)).cpu()
         finally:
             module.train(was_training)

@@ -17,7 +17,7 @@ from audiox.training.config import MAX_MINUTES, PRECISIONS, SEED_MAX
 from audiox.utils import checks
 
 __all__ = ["ACCELERATORS", "MAX_BATCH", "MAX_CLIP_SECONDS", "MAX_MINUTES", "MAX_SHARDS", "MAX_STEPS", "MAX_WORKERS",
-           "SEED_MAX", "check_accelerator", "check_data", "check_devices", "check_model_spec", "check_precision",
+           "SEED_MAX", "check_accelerator", "check_data", "check_devices", "check_init", "check_model_spec", "check_precision",
            "check_strategy", "manifest_entries"]
 
 MAX_STEPS = 10**9  # optimizer steps, checkpoint / demo / save intervals
@@ -35,6 +35,11 @@ def check_model_spec(name: str, value: Any) -> ModelFiles | None:
     if checks.text(name, value) in PRESETS:
         return None
     return locate_model(value, name=name, presets=tuple(PRESETS))
+
+
+def check_init(value: Any, name: str = "--init") -> ModelFiles:
+    """A model folder or weights file whose matching tensors start the trained model (``--init``)."""
+    return locate_model(value, name=name)
 
 
 def check_precision(value: Any, name: str = "--precision") -> str:

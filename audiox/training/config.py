@@ -91,6 +91,11 @@ class TrainConfig:
     keep_checkpoints: int = 3  # step-numbered checkpoints kept besides last.ckpt (0 = only last.ckpt)
     log_every: int = 10  # steps between logged scalars
     demo_every: int = 0  # steps between demo generations (0 = off)
+    diagnostics_every: int = 0  # steps between condition-gap / attention measurements on held-out data (0 = off)
+    diagnostics_items: int = 16  # held-out items measured (spread evenly over the held-out folder)
+    bench_every: int = 0  # steps between small SynthBench runs on the held-out corpus entries (0 = off)
+    bench_items: int = 24  # held-out corpus entries per run
+    bench_steps: int = 25  # sampler steps per clip
     demo_count: int = 2  # items per demo
     demo_steps: int = 50  # sampler steps per demo
     demo_cfg_scale: float = DEFAULT_CFG_SCALE  # guidance of the demos (the generation default)
@@ -111,10 +116,12 @@ class TrainConfig:
             bad("max_minutes", f"expected at most {MAX_MINUTES} minutes")
 
         for key in ("batch_size", "max_steps", "accumulate_grad_batches", "ema_update_every", "checkpoint_every",
-                    "log_every", "demo_count", "demo_steps", "max_skip_tries"):
+                    "log_every", "demo_count", "demo_steps", "max_skip_tries", "diagnostics_items",
+                    "bench_items", "bench_steps"):
             if getattr(self, key) < 1:
                 bad(key, "expected a positive integer")
-        for key in ("num_workers", "warmup_steps", "ema_update_after_step", "keep_checkpoints", "demo_every"):
+        for key in ("num_workers", "warmup_steps", "ema_update_after_step", "keep_checkpoints", "demo_every",
+                    "diagnostics_every", "bench_every"):
             if getattr(self, key) < 0:
                 bad(key, "expected an integer >= 0")
         if not (self.lr > 0 and math.isfinite(self.lr)):

@@ -18,6 +18,7 @@ draws exactly what the uninterrupted run would have drawn.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
 import re
@@ -32,6 +33,7 @@ from audiox.data.dataset import latent_mask, mix_seed
 from audiox.errors import ConfigError
 from audiox.models.autoencoder import vae_sample
 from audiox.models.conditioners.features import FeatureMasking
+from audiox.models.conditioners.multi import Conditioning
 from audiox.models.diffusion import v_target
 from audiox.training.config import TrainConfig, inverse_lr_factor
 from audiox.training.ema import EMA
@@ -45,7 +47,7 @@ _C = r"^conditioner\.conditioners\.[^.]+\."
 PARTS: dict[str, re.Pattern] = {
     "dit": re.compile(r"^model\.model\."),
     "video_temporal": re.compile(_C + r"(Temp_transformer|Temp_pos_embedding)(\.|$)"),
-    "projections": re.compile(_C + r"(proj|proj_out)\."),
+    "projections": re.compile(_C + r"(proj|proj_out|frame_proj)\."),
     "empty_features": re.compile(_C + r"empty_(visual|audio)_feat$"),
     "clip": re.compile(_C + r"visual_encoder_model\."),
     "text_encoder": re.compile(_C + r"encoder\."),
@@ -82,8 +84,8 @@ def sample_timesteps(b: int, cfg: TrainConfig, generator: torch.Generator) -> to
 
 def context_from_features(model: nn.Module, feats: dict[str, torch.Tensor], *, sample: bool,
                           generator: torch.Generator | None,
-                          masking: dict[str, FeatureMasking] | None = None) -> torch.Tensor:
-    """The trainable half of conditioning: frozen features -> cross-attention context (B, M, Dc).
+                          masking: dict[str, FeatureMasking] | None = None) -> Conditioning:
+    """The trainable half of conditioning: frozen features -> the DiT's conditioning.
 
     Each conditioner's ``tokens`` runs on its stored features, through :meth:`AudioXModel.condition_features`:
     the same code that generation runs after ``frozen_features``.
@@ -96,18 +98,30 @@ def context_from_features(model: nn.Module, feats: dict[str, torch.Tensor], *, s
         sample: sample the audio-prompt VAE posterior (official) or take its mean.
         generator: the posterior noise source.
         masking: conditioner id -> masking of its pre-encoded features (training only).
+
+    Returns:
+        The :class:`Conditioning`: cross-attention context (B, M, Dc) and any global / prepend / input-concat
+        conditions.
     """
-    diff = model.config.model.diffusion
-    other = [c for k in ("global_cond_ids", "prepend_cond_ids", "input_concat_ids") for c in getattr(diff, k, ())]
-    if other:
-        raise ConfigError(f"training supports cross-attention conditioning only; the model also routes {other}")
     conds = frozen_conditioners(model)
     missing = [k for c in conds.values() for k in c.feature_keys if k not in feats]
     if missing:
         raise ConfigError(f"the training batch lacks the conditioner features {missing}")
     per_id = {cid: {k: feats[k] for k in c.feature_keys} for cid, c in conds.items()}
-    cond = model.condition_features(per_id, masking=masking, sample_audio=sample, generator=generator)
-    return cond.cross_attn_cond
+    return model.condition_features(per_id, masking=masking, sample_audio=sample, generator=generator)
+
+
+def drop_conditions(cond: Conditioning, dropped: torch.Tensor) -> Conditioning:
+    """CFG dropout: the items ``dropped`` (B,) bool get the null condition, which guidance's unconditional branch
+    uses too (:func:`audiox.models.diffusion.guided_forward`): a zero context, global and input-concat condition."""
+
+    def zero(x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None:
+            return None
+        return x.masked_fill(dropped.to(x.device).view(-1, *[1] * (x.dim() - 1)), 0.0)
+
+    return dataclasses.replace(cond, cross_attn_cond=zero(cond.cross_attn_cond), global_cond=zero(cond.global_cond),
+                               input_concat_cond=zero(cond.input_concat_cond))
 
 
 def _mask_text_tokens(mask: torch.Tensor, ratios: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -233,10 +247,10 @@ class AudioXTrainingModule(pl.LightningModule):
              ) -> tuple[torch.Tensor, dict[str, Any]]:
         """v-objective MSE of one batch (masked when ``training``) and the mask info."""
         feats, info = self.features(batch, generator, training=training)
-        ctx = context_from_features(self.model, feats, sample=self.cfg.sample_posterior, generator=generator,
-                                    masking=info.get("feature_masking"))
+        cond = context_from_features(self.model, feats, sample=self.cfg.sample_posterior, generator=generator,
+                                     masking=info.get("feature_masking"))
         if "cfg_dropped" in info:
-            ctx = ctx.masked_fill(info["cfg_dropped"].to(ctx.device)[:, None, None], 0.0)
+            cond = drop_conditions(cond, info["cfg_dropped"])
         raw = feats["latents_raw"]
         x0 = vae_sample(raw.float(), sample=self.cfg.sample_posterior, generator=generator).to(raw.device)
         x0 = x0 / self.model.pretransform.scale
@@ -244,7 +258,7 @@ class AudioXTrainingModule(pl.LightningModule):
         t = sample_timesteps(b, self.cfg, generator).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         x_t, v = v_target(x0, noise, t)
-        out = self.model.dit(x_t, t, cross_attn_cond=ctx)
+        out = self.model.dit(x_t, t, cross_attn_cond=cond.cross_attn_cond, **cond.extras())
         err = F.mse_loss(out.float(), v, reduction="none")  # (B, C, N)
         if self.cfg.mask_padding and "padding_mask" in batch:
             m = latent_mask(batch["padding_mask"], self.model.config.downsampling_ratio)[:, None, : err.shape[2]]

@@ -19,7 +19,8 @@ from audiox.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae: str | None = None) -> Any:
+def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae: str | None = None,
+                    init: str | None = None) -> Any:
     """A preset name (fresh weights from ``seed``) or an official/native model folder (fine-tuning).
 
     Args:
@@ -27,6 +28,8 @@ def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae
         seed: weight-initialisation seed of a preset.
         t5_path: local T5 folder for models with an external text encoder.
         vae: weights from ``audiox train-vae`` installed in place of the model's VAE (every copy, shared).
+        init: a model folder or weights file: every tensor of the same name and shape replaces the model's
+            (:func:`warm_start`), before ``vae``.
 
     Returns:
         The AudioXModel.
@@ -39,6 +42,8 @@ def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae
         from audiox.checkpoint.official import load_model
 
         model = load_model(spec, text_encoder_path=t5_path, require_text_encoder=True)
+    if init:
+        warm_start(model, init)
     if vae:
         from audiox.training.autoencoder import install_vae
 
@@ -46,9 +51,42 @@ def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae
     return model
 
 
+def warm_start(model: Any, source: str) -> dict[str, list[str]]:
+    """Copy into ``model`` every tensor of ``source`` (a model folder or weights file) with the same name and shape.
+
+    Continues a shipped model (everything matches) or starts a new design from an old one (the encoders and
+    conditioners that kept their shapes). The VAE copies stay shared.
+
+    Returns:
+        ``loaded``, ``fresh`` (model tensors the source lacks or has in another shape) and ``unused`` (source
+        tensors the model lacks) names; logged.
+    """
+    import torch
+
+    from audiox.checkpoint.io import read_state_dict
+    from audiox.checkpoint.locate import find_weights
+    from audiox.checkpoint.official import expand_shared
+
+    p = Path(source)
+    sd, meta = read_state_dict(find_weights(p) if p.is_dir() else p)
+    sd = expand_shared(sd, meta)
+    own = model.state_dict()
+    loaded = [k for k, v in sd.items() if k in own and own[k].shape == v.shape]
+    with torch.no_grad():
+        for k in loaded:
+            own[k].copy_(sd[k].to(own[k].dtype))
+    fresh = [k for k in own if k not in set(loaded)]
+    unused = [k for k in sd if k not in own or own[k].shape != sd[k].shape]
+    if not loaded:
+        raise ConfigError(f"--init {source}: no tensor matches the model in name and shape")
+    log.info("--init %s: %d tensors loaded, %d fresh, %d unused", source, len(loaded), len(fresh), len(unused))
+    return {"loaded": loaded, "fresh": fresh, "unused": unused}
+
+
 def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str = "auto", devices: int | str = "auto",
           num_nodes: int = 1, strategy: str = "auto", resume: bool = False, progress: bool = True,
-          export: bool = True, callbacks: list[Any] | None = None) -> dict[str, Any]:
+          export: bool = True, callbacks: list[Any] | None = None, held_out: str | None = None,
+          bench_data: str | None = None) -> dict[str, Any]:
     """Train ``model`` on ``data`` with ``cfg`` (a TrainConfig); returns a summary.
 
     Args:
@@ -60,6 +98,10 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         progress: show Lightning's progress bar and model summary.
         export: write ``out/export/native`` (EMA weights) at the end.
         callbacks: extra Lightning callbacks (e.g. timers).
+        held_out: data in the training data's format (e.g. the packed test split) for the diagnostics
+            (``cfg.diagnostics_every``; :mod:`audiox.training.diagnostics`), written to ``out/diagnostics.*``.
+        bench_data: a corpus folder whose held-out entries a small SynthBench scores every ``cfg.bench_every``
+            steps (``out/bench.*``).
 
     Returns:
         ``steps``, ``loss`` (last logged), ``skipped`` (unreadable samples replaced), ``out``, ``rank``.
@@ -121,6 +163,14 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     if cfg.demo_every:
         callbacks.append(DemoCallback(out / "demos", every=cfg.demo_every, count=cfg.demo_count, steps=cfg.demo_steps,
                                       cfg_scale=cfg.demo_cfg_scale, seed=cfg.seed))
+    if cfg.diagnostics_every and held_out:
+        from audiox.training.diagnostics import DiagnosticsCallback
+
+        callbacks.append(DiagnosticsCallback(held_out_batch(held_out, geometry, cfg), out, cfg.diagnostics_every))
+    if cfg.bench_every and bench_data:
+        from audiox.training.diagnostics import BenchCallback
+
+        callbacks.append(BenchCallback(bench_data, out, cfg.bench_every, n=cfg.bench_items, steps=cfg.bench_steps))
     plugins = [] if str(strategy).startswith(("deepspeed", "fsdp")) else [AtomicCheckpointIO()]
     trainer = pl.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy, precision=cfg.precision,
@@ -141,6 +191,16 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         export_run(module, out / "export", official=cfg.export_official)
     return {"steps": trainer.global_step, "loss": float(loss) if loss is not None else None,
             "skipped": module.skipped_total, "out": str(out), "rank": trainer.global_rank}
+
+
+def held_out_batch(data: str, geometry: Any, cfg: Any) -> dict[str, Any]:
+    """``cfg.diagnostics_items`` items spread evenly over ``data`` (windows at offset 0), collated."""
+    from audiox.data.dataset import collate
+    from audiox.training.data import open_dataset
+
+    ds = open_dataset(data, geometry, cfg.replace(random_crop=False), split="test")
+    n = min(cfg.diagnostics_items, len(ds))
+    return collate([ds[(i * len(ds) // n, 0)] for i in range(n)])
 
 
 def export_run(module: Any, folder: Path, *, official: bool = False) -> Path:

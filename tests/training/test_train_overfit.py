@@ -27,11 +27,11 @@ def _sample_distance(model, batch) -> float:
     model.eval()
     with torch.no_grad():
         f = encode_frozen(model, batch)
-        ctx = context_from_features(model, f, sample=False, generator=None)
+        cond = context_from_features(model, f, sample=False, generator=None)
         x0 = f["latents_raw"][:, :8] / model.pretransform.scale
         sigmas = get_sigmas_loglinear(30, 0.03, 80.0)
         x = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)) * sigmas[0]
-        out = sample_euler(make_denoiser(model.dit, ctx, cfg_scale=1.0), x, sigmas)
+        out = sample_euler(make_denoiser(model.dit, cond.cross_attn_cond, cfg_scale=1.0, extra=cond.extras()), x, sigmas)
     return float(((out - x0) ** 2).mean())
 
 

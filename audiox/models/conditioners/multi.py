@@ -17,6 +17,9 @@ from audiox.models.conditioners.text import T5Conditioner
 from audiox.models.conditioners.video import VideoConditioner
 
 
+FRAMES = "/frames"  # output key suffix of a video conditioner's per-frame features
+
+
 def build_conditioner(cond_type: str, params: Any, cond_dim: int, *, clip_overrides: dict | None = None) -> nn.Module:
     """One conditioner from its typed config. Unknown types are rejected by the config parser already."""
     if cond_type == "clip":
@@ -110,7 +113,8 @@ class MultiConditioner(nn.Module):
             generator / audio_noise: posterior noise source; audio_noise maps id -> (B, D, N) noise.
 
         Returns:
-            id -> (tokens (B, M_id, Dc), mask).
+            id -> (tokens (B, M_id, Dc), mask); video conditioners with ``frame_dim`` also give
+            ``id + FRAMES`` -> (per-frame features (B, frame_dim, T), mask (B, T)).
         """
         out = {}
         for cid, cond in self.conditioners.items():
@@ -118,6 +122,10 @@ class MultiConditioner(nn.Module):
             if isinstance(cond, AudioConditioner):
                 out[cid] = cond.tokens(features[cid], masking=m, sample=sample_audio, generator=generator,
                                        noise=(audio_noise or {}).get(cid))
+            elif isinstance(cond, VideoConditioner) and cond.frame_dim:
+                tokens, frames, _ = cond.tokens_and_frames(features[cid], masking=m)
+                out[cid] = (tokens, torch.ones(tokens.shape[0], 1, device=tokens.device))
+                out[cid + FRAMES] = (frames, torch.ones(frames.shape[0], frames.shape[2], device=frames.device))
             else:
                 out[cid] = cond.tokens(features[cid], masking=m)
         return out
@@ -129,21 +137,30 @@ class MultiConditioner(nn.Module):
                            audio_noise=audio_noise)
 
 
+def pooled(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, M, D) tokens and their (B, M) mask -> (B, D) mean of the valid tokens (of all, when the mask is not
+    per token). An item without a valid token pools to zero."""
+    if mask.dim() == 2 and mask.shape[1] == tokens.shape[1] and mask.shape[1] > 1:
+        w = mask.to(tokens.dtype)[..., None]
+        return (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)
+    return tokens.mean(1)
+
+
 def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], diffusion: DiffusionConfig) -> Conditioning:
     """Route conditioner outputs: cross-attention tokens concatenated in ``cross_attention_cond_ids`` order;
-    global conditions concatenated along features (B, Dg); prepend tokens along the sequence; input-concat
-    conditions along channels."""
+    global conditions (a conditioner's tokens pooled over its valid ones: :func:`pooled`) concatenated along
+    features (B, Dg); prepend tokens along the sequence; input-concat conditions along channels (a video
+    conditioner contributes its per-frame features)."""
     tokens, spans, pos = [], {}, 0
     for cid in diffusion.cross_attention_cond_ids:
-        t = outputs[cid][0]  # conditioner masks are not used: padding tokens are zeroed instead
+        t = outputs[cid][0]  # the official DiT takes no key mask: padding tokens are zeroed instead
         tokens.append(t)
         spans[cid] = (pos, pos + t.shape[1])
         pos += t.shape[1]
     ctx = torch.cat(tokens, dim=1) if tokens else None
-    glob = [outputs[c][0] for c in diffusion.global_cond_ids]
-    glob = [g[:, 0] if g.dim() == 3 and g.shape[1] == 1 else g for g in glob]
+    glob = [pooled(*outputs[c]) if outputs[c][0].dim() == 3 else outputs[c][0] for c in diffusion.global_cond_ids]
     prepend = [outputs[c][0] for c in diffusion.prepend_cond_ids]
-    concat = [outputs[c][0] for c in diffusion.input_concat_ids]
+    concat = [outputs[c + FRAMES][0] if c + FRAMES in outputs else outputs[c][0] for c in diffusion.input_concat_ids]
     return Conditioning(ctx, spans,
                         global_cond=torch.cat(glob, dim=-1) if glob else None,
                         prepend_cond=torch.cat(prepend, dim=1) if prepend else None,

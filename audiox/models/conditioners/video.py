@@ -124,6 +124,9 @@ class VideoConditioner(nn.Module):
         self.proj = nn.Linear(self.frames * self.tokens_per_frame, num_tokens)
         self.Temp_transformer = TemporalTransformer(width, params.temporal_depth, params.temporal_heads,
                                                     params.temporal_dim_head, params.temporal_mlp_dim)
+        self.frame_dim = params.frame_dim
+        if params.frame_dim:  # extension: per-frame features for the input-concat route
+            self.frame_proj = nn.Linear(width, params.frame_dim)
         self.register_buffer("clip_mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("clip_std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -172,6 +175,17 @@ class VideoConditioner(nn.Module):
         Returns:
             tokens (B, num_tokens, W) (``empty_visual_feat`` for empty items) and mask (B, 1) of ones.
         """
+        y, _, _ = self.tokens_and_frames(features, masking=masking, frames=False)
+        return y, torch.ones(y.shape[0], 1, device=y.device)
+
+    def tokens_and_frames(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None,
+                          frames: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """:meth:`tokens` and, when ``frames`` and ``frame_dim`` > 0, the per-frame features.
+
+        Returns:
+            tokens (B, num_tokens, W); frames (B, frame_dim, T): ``frame_proj`` of each frame's class token after
+            the temporal transformer, zero for empty (absent or dropped) videos, or None; empty (B,) bool.
+        """
         feats, empty = features["video_features"], features["video_empty"]
         b, t, q, w = feats.shape
         if masking is not None and masking.keep is not None:
@@ -184,8 +198,13 @@ class VideoConditioner(nn.Module):
         h = h.view(b, q, t, w).transpose(1, 2).reshape(b, t * q, w)  # b (t q) w, contiguous
         # Official quirk: raw row-major reinterpretation, not a transpose.
         y = self.proj(h.reshape(b * w, t * q)).reshape(b, self.num_tokens, w)
-        y = torch.where(empty.to(y.device).view(b, 1, 1), self.empty_visual_feat.to(y.dtype), y)
-        return y, torch.ones(b, 1, device=y.device)
+        empty = empty.to(y.device)
+        y = torch.where(empty.view(b, 1, 1), self.empty_visual_feat.to(y.dtype), y)
+        per_frame = None
+        if frames and self.frame_dim:
+            per_frame = self.frame_proj(h.view(b, t, q, w)[:, :, 0]).transpose(1, 2)  # (B, F, T)
+            per_frame = per_frame.masked_fill(empty.view(b, 1, 1), 0.0)
+        return y, per_frame, empty
 
     def forward(self, video: torch.Tensor, *, clip_batch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """``tokens(frozen_features(video))``: (B, T, 3, H, W) 0..255 -> tokens (B, num_tokens, W), mask (B, 1)."""

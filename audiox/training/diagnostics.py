@@ -1,0 +1,245 @@
+"""Is the model learning its conditions? Measured on a fixed held-out batch during training.
+
+Every ``every`` optimizer steps (and at the first step), with the DiT being trained (the EMA copy when there is one)
+in eval mode and no masking:
+
+- **condition gap** at t = 0.5 and 0.9: the v-loss with the true conditions and with the null condition (what CFG
+  dropout trains and guidance's unconditional branch uses), and their relative difference
+  ``gap = (null - true) / null``. A model that ignores its prompt has a gap near 0;
+- **cross-attention entropy** per layer (nats; ln M is uniform attention over M tokens) and the share of attention
+  mass on each conditioner's tokens.
+
+Each measurement is a line of ``diagnostics.jsonl`` in the run folder and is logged (``diag/*``);
+``diagnostics.png`` plots the gaps and entropies against the step. Noise and times come from a fixed seed, so
+the curves compare like with like.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from audiox.models.diffusion import v_target
+from audiox.utils.plot import line_plot
+
+log = logging.getLogger(__name__)
+
+GAP_TIMES = (0.5, 0.9)
+
+
+@torch.no_grad()
+def measure(module: Any, batch: dict[str, Any], *, seed: int = 0) -> dict[str, float]:
+    """Condition gaps and cross-attention statistics of ``module`` (an AudioXTrainingModule) on ``batch``.
+
+    Args:
+        module: the training module (its EMA DiT is measured when it has one).
+        batch: a collated batch in the training data's format.
+        seed: seed of the noise draws (fixed: the same noise at every measurement).
+
+    Returns:
+        ``loss_true_t{t}``, ``loss_null_t{t}``, ``gap_t{t}`` per t in :data:`GAP_TIMES`; ``entropy_L{i}`` per
+        cross-attention layer and ``entropy_max`` (ln M); ``attn_{id}`` the mean share of attention on each
+        conditioner's tokens.
+    """
+    from audiox.models.autoencoder import vae_sample
+    from audiox.training.module import context_from_features, drop_conditions
+
+    g = torch.Generator().manual_seed(seed)
+    feats, _ = module.features(batch, g, training=False)
+    cond = context_from_features(module.model, feats, sample=False, generator=None)
+    null = drop_conditions(cond, torch.ones(len(batch["id"]), dtype=torch.bool))
+    dit = module.ema.ema_model if module.ema is not None else module.model.dit
+    x0 = vae_sample(feats["latents_raw"].float(), sample=False) / module.model.pretransform.scale
+    noise = torch.randn(x0.shape, generator=g).to(x0.device)
+    out: dict[str, float] = {}
+    stats = _AttentionStats(dit, cond.spans)
+    for t_val in GAP_TIMES:
+        t = torch.full((x0.shape[0],), t_val, device=x0.device)
+        x_t, v = v_target(x0, noise, t)
+        losses = {}
+        for name, c in (("true", cond), ("null", null)):
+            with stats.recording(name == "true" and t_val == GAP_TIMES[0]):
+                pred = dit(x_t, t, cross_attn_cond=c.cross_attn_cond, **c.extras())
+            losses[name] = float(((pred.float() - v) ** 2).mean())
+        out[f"loss_true_t{t_val}"] = losses["true"]
+        out[f"loss_null_t{t_val}"] = losses["null"]
+        out[f"gap_t{t_val}"] = (losses["null"] - losses["true"]) / max(losses["null"], 1e-12)
+    out.update(stats.summary())
+    stats.remove()
+    return out
+
+
+class _AttentionStats:
+    """Forward hooks on every block's cross-attention that record its softmax entropy and per-span mass."""
+
+    def __init__(self, dit: torch.nn.Module, spans: dict[str, tuple[int, int]]) -> None:
+        self.spans = spans
+        self.on = False
+        self.entropy: dict[int, float] = {}
+        self.mass: dict[str, list[float]] = {k: [] for k in spans}
+        self.m = 0
+        self.handles = []
+        for i, blk in enumerate(dit.transformer.layers):
+            if getattr(blk, "has_cross", False):
+                self.handles.append(blk.cross_attn.register_forward_hook(self._hook(i)))
+
+    def recording(self, on: bool) -> _AttentionStats:
+        self.on = on
+        return self
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        self.on = False
+
+    def _hook(self, layer: int):
+        def hook(mod: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
+            if not self.on:
+                return
+            x, kv = args[0], args[1]
+            b, n, d = x.shape
+            q = mod.to_q(x).view(b, n, mod.heads, mod.head_dim).transpose(1, 2).float()
+            k = kv[0].float().repeat_interleave(mod.heads // kv[0].shape[1], dim=1)
+            p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(mod.head_dim), dim=-1)  # (B, H, N, M)
+            self.m = p.shape[-1]
+            self.entropy[layer] = float(-(p * p.clamp_min(1e-30).log()).sum(-1).mean())
+            for cid, (s, e) in self.spans.items():
+                self.mass[cid].append(float(p[..., s:e].sum(-1).mean()))
+        return hook
+
+    def summary(self) -> dict[str, float]:
+        out = {f"entropy_L{i}": h for i, h in sorted(self.entropy.items())}
+        if self.entropy:
+            out["entropy_max"] = math.log(self.m)
+        out.update({f"attn_{cid}": sum(v) / len(v) for cid, v in self.mass.items() if v})
+        return out
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+class DiagnosticsCallback(pl.Callback):
+    """Runs :func:`measure` on ``batch`` every ``every`` steps; writes ``diagnostics.jsonl`` / ``.png`` in ``folder``.
+
+    Args:
+        batch: the fixed held-out batch (collated, training-data format).
+        folder: the run folder.
+        every: optimizer steps between measurements.
+    """
+
+    def __init__(self, batch: dict[str, Any], folder: str | Path, every: int) -> None:
+        self.batch = batch
+        self.folder = Path(folder)
+        self.every = every
+        self._done = -1
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step = trainer.global_step
+        if step % self.every and step != 1 or step == self._done or not trainer.is_global_zero:
+            return
+        self._done = step
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.autocast(pl_module.device.type, enabled=False):
+                values = measure(pl_module, self.batch)
+        finally:
+            pl_module.train(was_training)
+        pl_module.log_dict({f"diag/{k}": v for k, v in values.items()}, batch_size=1)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "diagnostics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        plot_diagnostics(self.folder / "diagnostics.jsonl", self.folder / "diagnostics.png")
+        log.info("step %d: condition gap %s", step, ", ".join(f"t={t}: {values[f'gap_t{t}']:.3f}" for t in GAP_TIMES))
+
+
+def plot_diagnostics(jsonl: str | Path, png: str | Path) -> None:
+    """Plot the condition gaps and the per-layer cross-attention entropy of a ``diagnostics.jsonl``."""
+    rows = [json.loads(line) for line in Path(jsonl).read_text(encoding="utf-8").splitlines() if line.strip()]
+    steps = [r["step"] for r in rows]
+    gaps = {f"gap t={t}": [r[f"gap_t{t}"] for r in rows] for t in GAP_TIMES}
+    ent = {k.replace("entropy_", "entropy "): [r.get(k, float("nan")) for r in rows]
+           for k in rows[-1] if k.startswith("entropy_L")}
+    if ent and "entropy_max" in rows[-1]:
+        ent["ln M (uniform)"] = [r.get("entropy_max", float("nan")) for r in rows]
+    panels = [("condition gap (null - true) / null", gaps)]
+    if ent:
+        panels.append(("cross-attention entropy (nats)", ent))
+    line_plot(steps, panels, png, xlabel="step")
+
+
+class BenchCallback(pl.Callback):
+    """A small SynthBench every ``every`` steps: the EMA model generates for the first ``n`` held-out entries of a
+    corpus (cases text, video, image) and the reference classifier scores them. Lines of ``bench.jsonl``; logged as
+    ``bench/{case}_{sfx,music}_accuracy`` and ``bench/{case}_event_f1``; ``bench.png`` plots them.
+
+    Args:
+        corpus: corpus folder (``audiox synth build``) whose test split is held out from training.
+        folder: the run folder.
+        every: optimizer steps between runs.
+        n: held-out entries.
+        steps: sampler steps per clip (the other sampler settings: the release's defaults).
+        cases: SynthBench cases to run.
+    """
+
+    def __init__(self, corpus: str | Path, folder: str | Path, every: int, *, n: int = 24, steps: int = 25,
+                 cases: tuple[str, ...] = ("text", "video", "image")) -> None:
+        self.corpus = Path(corpus)
+        self.folder = Path(folder)
+        self.every = every
+        self.n = n
+        self.steps = steps
+        self.cases = cases
+        self._done = -1
+        self._bench = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step = trainer.global_step
+        if step % self.every or step == self._done or not trainer.is_global_zero:
+            return
+        self._done = step
+        values = self.run(pl_module)
+        pl_module.log_dict({f"bench/{k}": v for k, v in values.items()}, batch_size=1)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "bench.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        rows = [json.loads(x) for x in (self.folder / "bench.jsonl").read_text(encoding="utf-8").splitlines() if x]
+        keys = sorted({k for r in rows for k in r if k != "step"})
+        acc = {k: [r.get(k, float("nan")) for r in rows] for k in keys if k.endswith("accuracy")}
+        f1 = {k: [r.get(k, float("nan")) for r in rows] for k in keys if k.endswith("event_f1")}
+        line_plot([r["step"] for r in rows], [p for p in (("SynthBench accuracy", acc), ("event F1", f1)) if p[1]],
+                  self.folder / "bench.png", xlabel="step")
+        log.info("step %d: SynthBench %s", step, json.dumps(values))
+
+    def run(self, pl_module: pl.LightningModule) -> dict[str, float]:
+        """Generate and score; returns the flat scores."""
+        from audiox.evaluation.generators import pipeline_generator
+        from audiox.evaluation.synthbench import SynthBench
+        from audiox.pipeline.core import AudioXPipeline
+
+        if self._bench is None:
+            self._bench = SynthBench(self.corpus, n=self.n, fd=False, pitch=False, cases=self.cases)
+        was_training = pl_module.training
+        try:
+            model = pl_module.export_model(use_ema=True)
+            with torch.autocast(pl_module.device.type, enabled=False):
+                result = self._bench.run(pipeline_generator(AudioXPipeline(model), steps=self.steps, seed=0))
+        finally:
+            pl_module.train(was_training)
+        out: dict[str, float] = {}
+        for case, pooled in result["summary"].items():
+            overall = pooled["overall"]
+            for key in ("sfx_accuracy", "music_accuracy", "event_f1"):
+                if overall.get(key) is not None:
+                    out[f"{case}_{key}"] = overall[key]
+        return out
