@@ -106,7 +106,8 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     bench = checks.input_folder("--bench-data", args.bench_data) if args.bench_data is not None else None
     if bench is not None and not (bench / "manifest.jsonl").is_file():
         raise InputError(f"--bench-data: {bench} has no manifest.jsonl (expected an `audiox synth build` folder)")
-    inputs = {"--data": data, "--held-out": held_out, "--bench-data": bench, "--model": model.folder if model else None, "--t5-path": t5,
+    inputs = {"--data": data, "--held-out": held_out, "--bench-data": bench,
+              "--model": model.folder if model else None, "--t5-path": t5,
               "--init": init.folder if init else None}
     out = checks.output_folder("--out", args.out, inputs=inputs)
     last = out / "checkpoints" / "last.ckpt"

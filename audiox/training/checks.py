@@ -17,8 +17,8 @@ from audiox.training.config import MAX_MINUTES, PRECISIONS, SEED_MAX
 from audiox.utils import checks
 
 __all__ = ["ACCELERATORS", "MAX_BATCH", "MAX_CLIP_SECONDS", "MAX_MINUTES", "MAX_SHARDS", "MAX_STEPS", "MAX_WORKERS",
-           "SEED_MAX", "check_accelerator", "check_data", "check_devices", "check_init", "check_model_spec", "check_precision",
-           "check_strategy", "manifest_entries"]
+           "SEED_MAX", "check_accelerator", "check_data", "check_devices", "check_init", "check_model_spec",
+           "check_precision", "check_strategy", "manifest_entries"]
 
 MAX_STEPS = 10**9  # optimizer steps, checkpoint / demo / save intervals
 MAX_BATCH = 4096  # items per device and step (more does not fit any device)

@@ -50,12 +50,10 @@ def line_plot(x: Sequence[float], panels: Sequence[tuple[str, dict[str, Sequence
             xx = left + plot_w * frac
             draw.text((xx - 10, y0 + top + plot_h + 4), f"{x_lo + (x_hi - x_lo) * frac:.4g}", fill=(0, 0, 0))
 
-        def point(xv: float, yv: float, y0: int = y0, plot_w: int = plot_w, plot_h: int = plot_h) -> tuple:
-            return (left + plot_w * (xv - x_lo) / (x_hi - x_lo), y0 + top + plot_h * (1 - (yv - lo) / (hi - lo)))
-
         for i, (name, ys) in enumerate(series.items()):
             color = COLORS[i % len(COLORS)]
-            pts = [point(xv, float(yv)) for xv, yv in zip(xs, ys) if math.isfinite(float(yv))]
+            pts = [(left + plot_w * (xv - x_lo) / (x_hi - x_lo), y0 + top + plot_h * (1 - (float(yv) - lo) / (hi - lo)))
+                   for xv, yv in zip(xs, ys) if math.isfinite(float(yv))]
             if len(pts) > 1:
                 draw.line(pts, fill=color, width=2)
             for pt in pts[-1:] if len(pts) > 1 else pts:

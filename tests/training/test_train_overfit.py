@@ -31,7 +31,8 @@ def _sample_distance(model, batch) -> float:
         x0 = f["latents_raw"][:, :8] / model.pretransform.scale
         sigmas = get_sigmas_loglinear(30, 0.03, 80.0)
         x = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)) * sigmas[0]
-        out = sample_euler(make_denoiser(model.dit, cond.cross_attn_cond, cfg_scale=1.0, extra=cond.extras()), x, sigmas)
+        denoise = make_denoiser(model.dit, cond.cross_attn_cond, cfg_scale=1.0, extra=cond.extras())
+        out = sample_euler(denoise, x, sigmas)
     return float(((out - x0) ** 2).mean())
 
 

@@ -16,7 +16,6 @@ from audiox.models.conditioners.number import NumberConditioner
 from audiox.models.conditioners.text import T5Conditioner
 from audiox.models.conditioners.video import VideoConditioner
 
-
 FRAMES = "/frames"  # output key suffix of a video conditioner's per-frame features
 
 
