@@ -174,3 +174,24 @@ def _lonely(tmp_path):
     path = tmp_path / "other.safetensors"
     save_file({"nothing.like.this": torch.zeros(2)}, str(path))
     return path
+
+
+def test_skipping_empty_videos_changes_nothing_else() -> None:
+    """Models with per-frame features encode only the present videos of a batch; the present ones get what a
+    batch of them alone gets, the empty ones the learned empty feature and zero frames."""
+    model = build_model(v2_debug(), seed=0)
+    _perturb(model)
+    video = torch.zeros(3, 10, 3, 32, 32)
+    video[0, 2:] = 150
+    video[2, :5] = 60
+    cond = model.conditioner.conditioners["video_prompt"]
+    with torch.no_grad():
+        feats = cond.frozen_features(video)
+        y, frames, empty = cond.tokens_and_frames(feats)
+        alone = {k: v[[0, 2]] for k, v in feats.items()}
+        y_alone, frames_alone, _ = cond.tokens_and_frames(alone)
+    assert empty.tolist() == [False, True, False]
+    # float32, another batch size (GEMM blocking): rounding of a 1-layer temporal transformer and two projections
+    torch.testing.assert_close(y[[0, 2]], y_alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(frames[[0, 2]], frames_alone, rtol=1e-5, atol=1e-5)
+    assert torch.equal(y[1], cond.empty_visual_feat[0]) and not frames[1].any()

@@ -192,19 +192,36 @@ class VideoConditioner(nn.Module):
             feats = feats.masked_fill(~masking.keep.to(feats.device).view(b, t, q, 1), 0)
         if masking is not None and masking.dropped is not None:
             empty = empty | masking.dropped.to(empty.device)
+        empty = empty.to(feats.device)
+        want_frames = frames and bool(self.frame_dim)
+        if bool(empty.any()) and self.frame_dim:  # extension models skip the empty items' encoding: it is unused
+            keep = (~empty).nonzero().flatten()
+            dtype = self.Temp_pos_embedding.dtype
+            y = self.empty_visual_feat.to(dtype).expand(b, -1, -1).clone()
+            per_frame = feats.new_zeros(b, self.frame_dim, t, dtype=dtype) if want_frames else None
+            if len(keep):
+                y_k, f_k = self._encode(feats[keep], want_frames)
+                y = y.index_copy(0, keep, y_k.to(y.dtype))
+                if per_frame is not None:
+                    per_frame = per_frame.index_copy(0, keep, f_k.to(per_frame.dtype))
+            return y, per_frame, empty
+        y, per_frame = self._encode(feats, want_frames)
+        y = torch.where(empty.view(b, 1, 1), self.empty_visual_feat.to(y.dtype), y)
+        if per_frame is not None:
+            per_frame = per_frame.masked_fill(empty.view(b, 1, 1), 0.0)
+        return y, per_frame, empty
+
+    def _encode(self, feats: torch.Tensor, frames: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """CLIP features (B, T, Q, W) -> tokens (B, num_tokens, W) and, when ``frames``, (B, frame_dim, T)."""
+        b, t, q, w = feats.shape
         pos = self.Temp_pos_embedding
         h = feats.to(pos.dtype).transpose(1, 2).reshape(b * q, t, w)  # (b q) t w
         h = self.Temp_transformer(h + pos)
         h = h.view(b, q, t, w).transpose(1, 2).reshape(b, t * q, w)  # b (t q) w, contiguous
         # Official quirk: raw row-major reinterpretation, not a transpose.
         y = self.proj(h.reshape(b * w, t * q)).reshape(b, self.num_tokens, w)
-        empty = empty.to(y.device)
-        y = torch.where(empty.view(b, 1, 1), self.empty_visual_feat.to(y.dtype), y)
-        per_frame = None
-        if frames and self.frame_dim:
-            per_frame = self.frame_proj(h.view(b, t, q, w)[:, :, 0]).transpose(1, 2)  # (B, F, T)
-            per_frame = per_frame.masked_fill(empty.view(b, 1, 1), 0.0)
-        return y, per_frame, empty
+        per_frame = self.frame_proj(h.view(b, t, q, w)[:, :, 0]).transpose(1, 2) if frames else None  # (B, F, T)
+        return y, per_frame
 
     def forward(self, video: torch.Tensor, *, clip_batch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """``tokens(frozen_features(video))``: (B, T, 3, H, W) 0..255 -> tokens (B, num_tokens, W), mask (B, 1)."""
