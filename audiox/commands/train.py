@@ -131,10 +131,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = ok["cfg"]
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model = load_model_spec(args.model, seed=args.init_seed, t5_path=args.t5_path, vae=args.vae, init=args.init)
+    bench = None
+    if args.bench_data is not None:
+        from audiox.pipeline.bench import small_synthbench
+
+        bench = small_synthbench(args.bench_data, n=cfg.bench_items, steps=cfg.bench_steps)
     summary = train(model, args.data, args.out, cfg, accelerator=ok["accelerator"], devices=ok["devices"],
                     num_nodes=args.num_nodes, strategy=ok["strategy"], resume=args.resume,
                     progress=not args.no_progress, export=not args.no_export, held_out=args.held_out,
-                    bench_data=args.bench_data)
+                    bench=bench)
     if summary["rank"] == 0:
         print(json.dumps(summary))
     return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,29 +179,21 @@ def plot_diagnostics(jsonl: str | Path, png: str | Path) -> None:
 
 
 class BenchCallback(pl.Callback):
-    """A small SynthBench every ``every`` steps: the EMA model generates for the first ``n`` held-out entries of a
-    corpus (cases text, video, image) and the reference classifier scores them. Lines of ``bench.jsonl``; logged as
-    ``bench/{case}_{sfx,music}_accuracy`` and ``bench/{case}_event_f1``; ``bench.png`` plots them.
+    """A small SynthBench every ``every`` steps: ``run`` scores the EMA model (e.g. the held-out entries of a corpus,
+    made by :func:`audiox.pipeline.bench.small_synthbench`). Lines of ``bench.jsonl``; logged as ``bench/*``;
+    ``bench.png`` plots the accuracies and event F1s.
 
     Args:
-        corpus: corpus folder (``audiox synth build``) whose test split is held out from training.
+        run: model (eval mode) -> flat scores (``{case}_{sfx,music}_accuracy``, ``{case}_event_f1``).
         folder: the run folder.
         every: optimizer steps between runs.
-        n: held-out entries.
-        steps: sampler steps per clip (the other sampler settings: the release's defaults).
-        cases: SynthBench cases to run.
     """
 
-    def __init__(self, corpus: str | Path, folder: str | Path, every: int, *, n: int = 24, steps: int = 25,
-                 cases: tuple[str, ...] = ("text", "video", "image")) -> None:
-        self.corpus = Path(corpus)
+    def __init__(self, run: Callable[[torch.nn.Module], dict[str, float]], folder: str | Path, every: int) -> None:
+        self.run = run
         self.folder = Path(folder)
         self.every = every
-        self.n = n
-        self.steps = steps
-        self.cases = cases
         self._done = -1
-        self._bench = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -208,7 +201,12 @@ class BenchCallback(pl.Callback):
         if step % self.every or step == self._done or not trainer.is_global_zero:
             return
         self._done = step
-        values = self.run(pl_module)
+        was_training = pl_module.training
+        try:
+            with torch.autocast(pl_module.device.type, enabled=False):
+                values = self.run(pl_module.export_model(use_ema=True))
+        finally:
+            pl_module.train(was_training)
         pl_module.log_dict({f"bench/{k}": v for k, v in values.items()}, batch_size=1)
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / "bench.jsonl", "a", encoding="utf-8") as f:
@@ -220,26 +218,3 @@ class BenchCallback(pl.Callback):
         line_plot([r["step"] for r in rows], [p for p in (("SynthBench accuracy", acc), ("event F1", f1)) if p[1]],
                   self.folder / "bench.png", xlabel="step")
         log.info("step %d: SynthBench %s", step, json.dumps(values))
-
-    def run(self, pl_module: pl.LightningModule) -> dict[str, float]:
-        """Generate and score; returns the flat scores."""
-        from audiox.evaluation.generators import pipeline_generator
-        from audiox.evaluation.synthbench import SynthBench
-        from audiox.pipeline.core import AudioXPipeline
-
-        if self._bench is None:
-            self._bench = SynthBench(self.corpus, n=self.n, fd=False, pitch=False, cases=self.cases)
-        was_training = pl_module.training
-        try:
-            model = pl_module.export_model(use_ema=True)
-            with torch.autocast(pl_module.device.type, enabled=False):
-                result = self._bench.run(pipeline_generator(AudioXPipeline(model), steps=self.steps, seed=0))
-        finally:
-            pl_module.train(was_training)
-        out: dict[str, float] = {}
-        for case, pooled in result["summary"].items():
-            overall = pooled["overall"]
-            for key in ("sfx_accuracy", "music_accuracy", "event_f1"):
-                if overall.get(key) is not None:
-                    out[f"{case}_{key}"] = overall[key]
-        return out

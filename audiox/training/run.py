@@ -86,7 +86,7 @@ def warm_start(model: Any, source: str) -> dict[str, list[str]]:
 def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str = "auto", devices: int | str = "auto",
           num_nodes: int = 1, strategy: str = "auto", resume: bool = False, progress: bool = True,
           export: bool = True, callbacks: list[Any] | None = None, held_out: str | None = None,
-          bench_data: str | None = None) -> dict[str, Any]:
+          bench: Any = None) -> dict[str, Any]:
     """Train ``model`` on ``data`` with ``cfg`` (a TrainConfig); returns a summary.
 
     Args:
@@ -100,8 +100,8 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         callbacks: extra Lightning callbacks (e.g. timers).
         held_out: data in the training data's format (e.g. the packed test split) for the diagnostics
             (``cfg.diagnostics_every``; :mod:`audiox.training.diagnostics`), written to ``out/diagnostics.*``.
-        bench_data: a corpus folder whose held-out entries a small SynthBench scores every ``cfg.bench_every``
-            steps (``out/bench.*``).
+        bench: ``run(model) -> scores``, e.g. :func:`audiox.pipeline.bench.small_synthbench`, called every
+            ``cfg.bench_every`` steps with the EMA model (``out/bench.*``).
 
     Returns:
         ``steps``, ``loss`` (last logged), ``skipped`` (unreadable samples replaced), ``out``, ``rank``.
@@ -167,10 +167,10 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         from audiox.training.diagnostics import DiagnosticsCallback
 
         callbacks.append(DiagnosticsCallback(held_out_batch(held_out, geometry, cfg), out, cfg.diagnostics_every))
-    if cfg.bench_every and bench_data:
+    if cfg.bench_every and bench is not None:
         from audiox.training.diagnostics import BenchCallback
 
-        callbacks.append(BenchCallback(bench_data, out, cfg.bench_every, n=cfg.bench_items, steps=cfg.bench_steps))
+        callbacks.append(BenchCallback(bench, out, cfg.bench_every))
     plugins = [] if str(strategy).startswith(("deepspeed", "fsdp")) else [AtomicCheckpointIO()]
     trainer = pl.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy, precision=cfg.precision,
