@@ -30,11 +30,10 @@ def test_measure_gap_is_zero_for_a_model_that_ignores_its_conditions(tmp_path: P
     """A fresh DiT (zero-initialised residual outputs and modulation) predicts the same for every condition of
     items without a video (whose per-frame features enter the input directly): the gap is exactly 0. Once its
     weights move, the conditions change the loss. Attention shares are a distribution; entropy is within [0, ln M]."""
+    from audiox.data.dataset import ManifestDataset
     from audiox.models.presets import build_model
     from audiox.training.diagnostics import GAP_TIMES, measure
     from audiox.training.module import AudioXTrainingModule
-
-    from audiox.data.dataset import ManifestDataset
 
     manifest = make_corpus(tmp_path / "data", n_text=3)
 
