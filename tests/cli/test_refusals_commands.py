@@ -277,6 +277,11 @@ TRAIN = [
     ("vae-missing", ["--vae", "@tmp/none.safetensors"], "--vae file not found"),
     ("vae-is-folder", ["--vae", "@empty"], "--vae is a folder, not a file"),
     ("t5-path-is-file", ["--t5-path", "@txt"], "--t5-path is a file, not a folder"),
+    ("init-missing", ["--init", "@tmp/none"], "--init"),
+    ("init-folder-without-weights", ["--init", "@empty"], "holds no model.safetensors or model.ckpt"),
+    ("held-out-missing", ["--held-out", "@tmp/none"], "--held-out not found"),
+    ("bench-data-missing", ["--bench-data", "@tmp/none"], "--bench-data"),
+    ("bench-data-no-manifest", ["--bench-data", "@empty"], "has no manifest.jsonl"),
 ]
 TRAIN_PATHS = [
     ("data-missing", ["--data", "@tmp/none.jsonl", "--out", "@tmp/r"], "--data not found"),
