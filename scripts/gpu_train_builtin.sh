@@ -6,14 +6,15 @@
 #
 # INIT (default: the shipped model, audiox/assets/builtin) gives the starting weights (`audiox train --init`).
 # Writes OUT_DIR/{masked,ablation}/ (run folders with export/native, diagnostics.png, bench.png) and
-# OUT_DIR/{masked,ablation}.log. ACCELERATOR=cpu BATCH=4 MINUTES=0.5 rehearses it on a CPU.
+# OUT_DIR/{masked,ablation}.log. `ACCELERATOR=cpu BATCH=2 THREADS=1 PYTHON=.venv/bin/python ... 0.3` rehearses it
+# on a CPU.
 # Needs only python3 with torch, pytorch-lightning, transformers, safetensors and tqdm, plus PyAV.
 set -euo pipefail
 packed=$1 held_out=$2 corpus=$3 out=$4 minutes=${5:-4.5} init=${6:-audiox/assets/builtin}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$out"
 run() {
-    python3 -m audiox train --config "configs/$1.json" --model builtin --init "$init" --data "$packed" \
+    "${PYTHON:-python3}" -m audiox train --config "configs/$1.json" --model builtin --init "$init" --data "$packed" \
         --held-out "$held_out" --bench-data "$corpus" --out "$out/$2" --accelerator "${ACCELERATOR:-gpu}" \
         --devices 1 --max-minutes "$minutes" ${BATCH:+--batch-size "$BATCH"} ${THREADS:+--threads "$THREADS"} \
         --no-progress >"$out/$2.log" 2>&1
