@@ -127,8 +127,50 @@ class _AttentionStats:
             h.remove()
 
 
-class DiagnosticsCallback(pl.Callback):
-    """Runs :func:`measure` on ``batch`` every ``every`` steps; writes ``diagnostics.jsonl`` / ``.png`` in ``folder``.
+class _Periodic(pl.Callback):
+    """Every ``every`` optimizer steps (and at step 1 when ``first``), on rank 0: :meth:`values` of the module,
+    logged as ``{prefix}/*``, appended to ``{folder}/{name}.jsonl`` and plotted to ``{folder}/{name}.png``."""
+
+    name = ""
+    prefix = ""
+
+    def __init__(self, folder: str | Path, every: int, *, first: bool = False) -> None:
+        self.folder = Path(folder)
+        self.every = every
+        self.first = first
+        self._done = -1
+
+    def values(self, pl_module: pl.LightningModule) -> dict[str, float]:
+        raise NotImplementedError
+
+    def plot(self, jsonl: Path, png: Path) -> None:
+        raise NotImplementedError
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step = trainer.global_step
+        due = step % self.every == 0 or (self.first and step == 1)
+        if not due or step == self._done or not trainer.is_global_zero:
+            return
+        self._done = step
+        was_training = pl_module.training
+        try:
+            with torch.autocast(pl_module.device.type, enabled=False):
+                values = self.values(pl_module)
+        finally:
+            pl_module.train(was_training)
+        pl_module.log_dict({f"{self.prefix}/{k}": v for k, v in values.items()}, batch_size=1)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        jsonl = self.folder / f"{self.name}.jsonl"
+        with open(jsonl, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        self.plot(jsonl, self.folder / f"{self.name}.png")
+        log.info("step %d: %s %s", step, self.name, json.dumps({k: round(v, 4) for k, v in values.items()}))
+
+
+class DiagnosticsCallback(_Periodic):
+    """Runs :func:`measure` on ``batch`` every ``every`` steps and at step 1; writes ``diagnostics.jsonl`` / ``.png``
+    in ``folder`` and logs ``diag/*``.
 
     Args:
         batch: the fixed held-out batch (collated, training-data format).
@@ -136,31 +178,49 @@ class DiagnosticsCallback(pl.Callback):
         every: optimizer steps between measurements.
     """
 
-    def __init__(self, batch: dict[str, Any], folder: str | Path, every: int) -> None:
-        self.batch = batch
-        self.folder = Path(folder)
-        self.every = every
-        self._done = -1
+    name = "diagnostics"
+    prefix = "diag"
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        step = trainer.global_step
-        if step % self.every and step != 1 or step == self._done or not trainer.is_global_zero:
-            return
-        self._done = step
-        was_training = pl_module.training
+    def __init__(self, batch: dict[str, Any], folder: str | Path, every: int) -> None:
+        super().__init__(folder, every, first=True)
+        self.batch = batch
+
+    def values(self, pl_module: pl.LightningModule) -> dict[str, float]:
         pl_module.eval()
-        try:
-            with torch.autocast(pl_module.device.type, enabled=False):
-                values = measure(pl_module, self.batch)
-        finally:
-            pl_module.train(was_training)
-        pl_module.log_dict({f"diag/{k}": v for k, v in values.items()}, batch_size=1)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "diagnostics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
-        plot_diagnostics(self.folder / "diagnostics.jsonl", self.folder / "diagnostics.png")
-        log.info("step %d: condition gap %s", step, ", ".join(f"t={t}: {values[f'gap_t{t}']:.3f}" for t in GAP_TIMES))
+        return measure(pl_module, self.batch)
+
+    def plot(self, jsonl: Path, png: Path) -> None:
+        plot_diagnostics(jsonl, png)
+
+
+class BenchCallback(_Periodic):
+    """A small SynthBench every ``every`` steps: ``run`` scores the EMA model (e.g. the held-out entries of a corpus,
+    made by :func:`audiox.pipeline.bench.small_synthbench`). Lines of ``bench.jsonl``; logged as ``bench/*``;
+    ``bench.png`` plots the accuracies and event F1s.
+
+    Args:
+        run: model (eval mode) -> flat scores (``{case}_{sfx,music}_accuracy``, ``{case}_event_f1``).
+        folder: the run folder.
+        every: optimizer steps between runs.
+    """
+
+    name = "bench"
+    prefix = "bench"
+
+    def __init__(self, run: Callable[[torch.nn.Module], dict[str, float]], folder: str | Path, every: int) -> None:
+        super().__init__(folder, every)
+        self.run = run
+
+    def values(self, pl_module: pl.LightningModule) -> dict[str, float]:
+        return self.run(pl_module.export_model(use_ema=True))
+
+    def plot(self, jsonl: Path, png: Path) -> None:
+        rows = [json.loads(x) for x in jsonl.read_text(encoding="utf-8").splitlines() if x]
+        keys = sorted({k for r in rows for k in r if k != "step"})
+        acc = {k: [r.get(k, float("nan")) for r in rows] for k in keys if k.endswith("accuracy")}
+        f1 = {k: [r.get(k, float("nan")) for r in rows] for k in keys if k.endswith("event_f1")}
+        line_plot([r["step"] for r in rows], [p for p in (("SynthBench accuracy", acc), ("event F1", f1)) if p[1]],
+                  png, xlabel="step")
 
 
 def plot_diagnostics(jsonl: str | Path, png: str | Path) -> None:
@@ -176,45 +236,3 @@ def plot_diagnostics(jsonl: str | Path, png: str | Path) -> None:
     if ent:
         panels.append(("cross-attention entropy (nats)", ent))
     line_plot(steps, panels, png, xlabel="step")
-
-
-class BenchCallback(pl.Callback):
-    """A small SynthBench every ``every`` steps: ``run`` scores the EMA model (e.g. the held-out entries of a corpus,
-    made by :func:`audiox.pipeline.bench.small_synthbench`). Lines of ``bench.jsonl``; logged as ``bench/*``;
-    ``bench.png`` plots the accuracies and event F1s.
-
-    Args:
-        run: model (eval mode) -> flat scores (``{case}_{sfx,music}_accuracy``, ``{case}_event_f1``).
-        folder: the run folder.
-        every: optimizer steps between runs.
-    """
-
-    def __init__(self, run: Callable[[torch.nn.Module], dict[str, float]], folder: str | Path, every: int) -> None:
-        self.run = run
-        self.folder = Path(folder)
-        self.every = every
-        self._done = -1
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        step = trainer.global_step
-        if step % self.every or step == self._done or not trainer.is_global_zero:
-            return
-        self._done = step
-        was_training = pl_module.training
-        try:
-            with torch.autocast(pl_module.device.type, enabled=False):
-                values = self.run(pl_module.export_model(use_ema=True))
-        finally:
-            pl_module.train(was_training)
-        pl_module.log_dict({f"bench/{k}": v for k, v in values.items()}, batch_size=1)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "bench.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
-        rows = [json.loads(x) for x in (self.folder / "bench.jsonl").read_text(encoding="utf-8").splitlines() if x]
-        keys = sorted({k for r in rows for k in r if k != "step"})
-        acc = {k: [r.get(k, float("nan")) for r in rows] for k in keys if k.endswith("accuracy")}
-        f1 = {k: [r.get(k, float("nan")) for r in rows] for k in keys if k.endswith("event_f1")}
-        line_plot([r["step"] for r in rows], [p for p in (("SynthBench accuracy", acc), ("event F1", f1)) if p[1]],
-                  self.folder / "bench.png", xlabel="step")
-        log.info("step %d: SynthBench %s", step, json.dumps(values))
