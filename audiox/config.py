@@ -351,14 +351,13 @@ class ModelConfig:
                                ("input_concat_ids", "input_concat_dim")):
             if getattr(d, attr) and not getattr(d.config, dim_name):
                 raise ConfigError(f"{path}.diffusion.config.{dim_name}: must be > 0 when {attr} is not empty")
-        for i, cid in enumerate(d.input_concat_ids):
-            c = self.conditioning.get(cid)
+        concat = [self.conditioning.get(cid) for cid in d.input_concat_ids]
+        for i, c in enumerate(concat):
             if c.type == "clip" and not c.config.frame_dim:
-                raise ConfigError(f"{path}.diffusion.input_concat_ids[{i}]: video conditioner {cid!r} needs "
+                raise ConfigError(f"{path}.diffusion.input_concat_ids[{i}]: video conditioner {c.id!r} needs "
                                   "config.frame_dim > 0 (its per-frame features are what it concatenates)")
-        frame_dims = [self.conditioning.get(c).config.frame_dim for c in d.input_concat_ids
-                      if self.conditioning.get(c).type == "clip"]
-        if len(frame_dims) == len(d.input_concat_ids) and frame_dims and sum(frame_dims) != d.config.input_concat_dim:
+        frame_dims = [c.config.frame_dim for c in concat if c.type == "clip"]
+        if concat and len(frame_dims) == len(concat) and sum(frame_dims) != d.config.input_concat_dim:
             raise ConfigError(f"{path}.diffusion.config.input_concat_dim: {d.config.input_concat_dim} != "
                               f"{sum(frame_dims)}, the frame_dim of the input-concat video conditioners")
         latent = self.pretransform.config.latent_dim

@@ -111,7 +111,7 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, freqs: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None,
                 backend: str, c: torch.Tensor | None = None) -> torch.Tensor:
-        if c is None or not hasattr(self, "to_scale_shift_gate"):
+        if c is None:  # the DiT passes c only to adaLN blocks
             x = x + self.self_attn(self.pre_norm(x), freqs, backend)
             if kv is not None:
                 x = x + self.cross_attn(self.cross_attend_norm(x), kv, backend)

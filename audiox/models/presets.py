@@ -93,6 +93,9 @@ def debug_config(*, sample_rate: int = 8000, audio_channels: int = 1, cond_dim: 
                   conditioners=[video, text, audio], embed_dim=64, depth=2, heads=4)
 
 
+LATENT_STD = 2.19  # std of the built-in VAE's posterior means over the 1,840 training clips of the corpus
+
+
 def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_dim: int = 32) -> dict[str, Any]:
     """The built-in model (v2): 16 kHz mono, 1024x VAE (32 latent channels, 15.6 frames/s, latents scaled to unit
     variance), MiniLM text tokens, a small from-scratch CLIP-style video tower (64 px, 5 fps x 10 s), a ~10-s audio
@@ -124,9 +127,6 @@ def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_di
     diff["config"].update(project_cond_tokens=True, global_cond_dim=3 * cond_dim, global_cond_type="adaLN",
                           input_concat_dim=frame_dim)
     return cfg
-
-
-LATENT_STD = 2.19  # std of the built-in VAE's posterior means over the 1,840 training clips of the corpus
 
 
 def official_config() -> dict[str, Any]:

@@ -60,19 +60,21 @@ def measure(module: Any, batch: dict[str, Any], *, seed: int = 0) -> dict[str, f
     noise = torch.randn(x0.shape, generator=g).to(x0.device)
     out: dict[str, float] = {}
     stats = _AttentionStats(dit, cond.spans)
-    for t_val in GAP_TIMES:
-        t = torch.full((x0.shape[0],), t_val, device=x0.device)
-        x_t, v = v_target(x0, noise, t)
-        losses = {}
-        for name, c in (("true", cond), ("null", null)):
-            with stats.recording(name == "true" and t_val == GAP_TIMES[0]):
+    try:
+        for t_val in GAP_TIMES:
+            t = torch.full((x0.shape[0],), t_val, device=x0.device)
+            x_t, v = v_target(x0, noise, t)
+            losses = {}
+            for name, c in (("true", cond), ("null", null)):
+                stats.on = name == "true" and t_val == GAP_TIMES[0]  # attention of the true condition, once
                 pred = dit(x_t, t, cross_attn_cond=c.cross_attn_cond, **c.extras())
-            losses[name] = float(((pred.float() - v) ** 2).mean())
-        out[f"loss_true_t{t_val}"] = losses["true"]
-        out[f"loss_null_t{t_val}"] = losses["null"]
-        out[f"gap_t{t_val}"] = (losses["null"] - losses["true"]) / max(losses["null"], 1e-12)
+                losses[name] = float(((pred.float() - v) ** 2).mean())
+            out[f"loss_true_t{t_val}"] = losses["true"]
+            out[f"loss_null_t{t_val}"] = losses["null"]
+            out[f"gap_t{t_val}"] = (losses["null"] - losses["true"]) / max(losses["null"], 1e-12)
+    finally:
+        stats.remove()
     out.update(stats.summary())
-    stats.remove()
     return out
 
 
@@ -89,16 +91,6 @@ class _AttentionStats:
         for i, blk in enumerate(dit.transformer.layers):
             if getattr(blk, "has_cross", False):
                 self.handles.append(blk.cross_attn.register_forward_hook(self._hook(i)))
-
-    def recording(self, on: bool) -> _AttentionStats:
-        self.on = on
-        return self
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        self.on = False
 
     def _hook(self, layer: int):
         def hook(mod: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
