@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "score a model on SynthBench (the generated corpus)"),
     "preencode": ("preencode", "pre-encode a data set with the frozen encoders (VAE latents, text, video)"),
     "synth": ("synth", "build the generated multi-modal corpus"),
+    "ui": ("ui", "serve the web page for every task (Gradio, on this machine)"),
 }
 
 

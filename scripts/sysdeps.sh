@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Debian packages the test suite needs (sources of the generated corpus), installed when missing.
+# The Debian packages the test suite needs (sources of the generated corpus; the browser and ffmpeg of the web page's
+# tests), installed when missing.
 #
 # Each package is checked by what the code uses from it. When any is missing: as root with apt-get, it runs
 # `apt-get update` once and installs them; otherwise it prints one `error:` line naming them and exits with 2.
@@ -12,6 +13,9 @@ have fluidsynth || missing+=(fluidsynth)
     || [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluidr3mono-gm-soundfont)
 have espeak-ng || missing+=(espeak-ng)
 [ -e /usr/share/sounds/freedesktop/stereo/bell.oga ] || missing+=(sound-theme-freedesktop)
+# `audiox ui`: Gradio's video handling calls ffmpeg; its tests drive Debian's headless Chromium (never a downloaded one)
+have ffmpeg || missing+=(ffmpeg)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && have apt-get; then

@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation", "training"),  # SynthBench; Lightning training jobs
     ("pipeline",),  # generation
     ("demo",),  # every task once, through a pipeline
+    ("ui",),  # the web page around a pipeline
     ("commands",),  # argument parsing and checks only
     ("cli",),
     ("__main__",),
