@@ -495,3 +495,27 @@ def test_table_size():
     ids = [case[0] for t in tables for case in t]
     assert len(ids) >= 90
     assert all(len(set(_ids(t))) == len(t) for t in tables)
+
+
+UI = [
+    ("port-zero", ["--port", "0"], "--port: must be >= 1"),
+    ("port-huge", ["--port", "65536"], "--port: must be <= 65535"),
+    ("port-not-int", ["--port", "http"], "invalid int value"),
+    ("max-queue-zero", ["--max-queue", "0"], "--max-queue: must be >= 1"),
+    ("max-queue-huge", ["--max-queue", str(10**6)], "--max-queue: must be <= 1000"),
+    ("concurrency-zero", ["--concurrency", "0"], "--concurrency: must be >= 1"),
+    ("concurrency-huge", ["--concurrency", "1000"], "--concurrency: must be <= 64"),
+    ("host-empty", ["--host", ""], "--host: expected an address"),
+    ("host-space", ["--host", "127.0.0.1 "], "--host: expected an address"),
+    ("host-not-utf8", ["--host", BAD], "UTF-8"),
+    ("model-missing", ["--model", "@tmp/nomodel"], "--model not found"),
+    ("model-text-file", ["--model", "@txt"], "not a model folder or a weights file"),
+    ("model-bad-config", ["--model", "@badmodel"], "bogus_key"),
+    ("t5-path-missing", ["--t5-path", "@tmp/no-t5"], "--t5-path folder not found"),
+    ("t5-path-is-file", ["--t5-path", "@txt"], "--t5-path is a file, not a folder"),
+]
+
+
+@pytest.mark.parametrize("name, argv, expect", UI, ids=_ids(UI))
+def test_ui_refuses(paths, name, argv, expect):
+    _check(paths, ["ui", *argv], expect)
