@@ -159,14 +159,16 @@ def build_app(pipe: Any, *, source: Any = None, examples: list[Path] = (),
                 negative = gr.Textbox(label="Negative text", placeholder="what to steer away from (optional)")
                 with gr.Tab("Video"):
                     video = gr.Video(label="Video", sources=["upload"], format=None, include_audio=True,
-                                     buttons=["download"])
+                                     buttons=["download"], elem_id="input-video")
                 with gr.Tab("Image"):
-                    image = gr.Image(label="Image", type="filepath", sources=["upload"], buttons=["download"])
+                    image = gr.Image(label="Image", type="filepath", sources=["upload"], buttons=["download"],
+                                     elem_id="input-image")
                 with gr.Tab("Audio"):
                     audio = gr.Audio(label="Audio prompt / clip to inpaint or continue", type="filepath",
-                                     sources=["upload", "microphone"], format=None, buttons=["download"])
+                                     sources=["upload", "microphone"], format=None, buttons=["download"],
+                                     elem_id="input-audio")
                     picker = gr.Image(label="Inpaint ranges: click a start and an end on the spectrogram",
-                                      interactive=False, height=170, buttons=[])
+                                      interactive=False, height=170, buttons=[], elem_id="picker")
                     inpaint = gr.Textbox(label="Inpaint ranges (seconds)", placeholder="e.g. 2.0-4.5, 7-8")
                     with gr.Row():
                         clear = gr.Button("Clear ranges", size="sm")

@@ -3,7 +3,7 @@ downloaded): load it offline, run text-to-audio and video-to-audio with the buil
 
 One server serves the module; each test gets a fresh page. Screenshots go to the ``artifacts`` folder
 (see ``conftest.py``): ``page-before.png``, ``text-to-audio-after.png``, ``video-to-audio-after.png``,
-``bad-upload-*.png``.
+``bad-upload-*.png``, ``inpaint-after.png``.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def test_text_to_audio(page, artifacts):
 
 def test_video_to_audio(page, artifacts):
     page.get_by_role("tab", name="Video").click()
-    page.locator("input[type=file]").first.set_input_files(str(EXAMPLE_VIDEO))
+    page.locator("#input-video input[type=file]").set_input_files(str(EXAMPLE_VIDEO))
     page.wait_for_selector("video", state="attached")
     _generate(page, seconds=3)
     page.screenshot(path=artifacts / "video-to-audio-after.png", full_page=True)
@@ -131,7 +131,7 @@ def test_video_to_audio(page, artifacts):
 def test_bad_upload_shows_a_message_and_leaves_nothing(page, server, bad_media, artifacts, which, expect):
     upload = bad_media[which]
     page.get_by_role("tab", name="Video").click()
-    page.locator("input[type=file]").first.set_input_files(str(upload))
+    page.locator("#input-video input[type=file]").set_input_files(str(upload))
     page.get_by_role("button", name="Generate").click()
     toast = page.locator("[data-testid=toast-text]", has_text=f"{upload.name}:")
     toast.first.wait_for(timeout=RUN_TIMEOUT_MS)
@@ -141,3 +141,26 @@ def test_bad_upload_shows_a_message_and_leaves_nothing(page, server, bad_media, 
     assert "Done" not in page.inner_text("#status")  # nothing was generated
     left = [p for p in server.files() if p.name == upload.name]
     assert left == [], f"the refused upload is still on the server: {left}"
+
+
+def test_inpaint_ranges_drawn_on_the_clip(page, tmp_path, artifacts):
+    import numpy as np
+
+    clip = tmp_path / "take.wav"
+    t = np.arange(4 * 16000) / 16000
+    sf.write(clip, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    page.get_by_role("tab", name="Audio").click()
+    page.locator("#input-audio input[type=file]").set_input_files(str(clip))
+    picture = page.locator("#picker img[src*='picker.png']")
+    picture.wait_for()
+    box = picture.bounding_box()
+    picture.click(position={"x": box["width"] * 0.25, "y": box["height"] / 2})
+    picture.click(position={"x": box["width"] * 0.5, "y": box["height"] / 2})
+    ranges = page.get_by_label("Inpaint ranges (seconds)", exact=True)
+    page.wait_for_function("() => /\\d-\\d/.test(document.querySelector('textarea[placeholder^=\"e.g. 2.0\"]').value)")
+    start, end = (float(v) for v in ranges.input_value().split("-"))
+    assert start == pytest.approx(1.0, abs=0.1) and end == pytest.approx(2.0, abs=0.1)
+    _generate(page, seconds=4)
+    page.screenshot(path=artifacts / "inpaint-after.png", full_page=True)
+    assert _duration(_played_audio(page)) == pytest.approx(4.0, abs=1e-3)
+    assert f"{start:g}" in page.inner_text("#result-settings")
