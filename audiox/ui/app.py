@@ -17,7 +17,7 @@ from typing import Any
 from audiox.errors import AudioXError
 from audiox.ui.generate import PAGE_LIMITS, PAGE_SEED_MAX, new_result_folder, run_request
 from audiox.ui.ranges import add_click, draw_picker
-from audiox.ui.uploads import DEFAULT_UPLOAD_LIMITS, UploadLimits, check_upload, discard, upload_path
+from audiox.ui.uploads import DEFAULT_UPLOAD_LIMITS, UploadLimits, accept_upload
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +128,9 @@ def build_app(pipe: Any, *, source: Any = None, examples: list[Path] = (),
 
     @guarded
     def show_picker(audio: Any, ranges: str) -> tuple:
-        upload = upload_path(audio, root, "audio")
+        upload = accept_upload(audio, root, "audio", sample_rate=rate, limits=upload_limits)
         if upload is None:
             return None, None, None
-        try:
-            check_upload(upload, "audio", sample_rate=rate, limits=upload_limits)
-        except AudioXError:
-            discard(upload, root)
-            raise
         pic, seconds = draw_picker(upload.path, ranges, new_result_folder(pickers) / "picker.png", sample_rate=rate,
                                    max_seconds=PAGE_LIMITS.seconds)
         return str(pic), [str(pic), seconds], None

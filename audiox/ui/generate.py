@@ -19,7 +19,7 @@ from typing import Any
 
 from audiox.errors import AudioXError, InputError
 from audiox.pipeline.settings import Limits
-from audiox.ui.uploads import DEFAULT_UPLOAD_LIMITS, KINDS, UploadLimits, check_upload, discard, upload_path
+from audiox.ui.uploads import DEFAULT_UPLOAD_LIMITS, KINDS, UploadLimits, accept_upload
 
 # bounds of one request from the page or its API (the page's sliders stop at the same values)
 PAGE_LIMITS = Limits(seconds=30.0, steps=200, cfg_scale=30.0)
@@ -97,16 +97,9 @@ def run_request(pipe: Any, source: Any, values: dict[str, Any], *, uploads_root:
     """
     from audiox.pipeline.jobs import check_jobs, parse_job
 
-    files = {}
-    for kind in KINDS:
-        upload = upload_path(values.get(kind), uploads_root, kind)
-        if upload is not None:
-            try:
-                check_upload(upload, kind, sample_rate=pipe.geometry.sample_rate, limits=upload_limits)
-            except AudioXError:
-                discard(upload, uploads_root)
-                raise
-            files[kind] = upload
+    uploads = {kind: accept_upload(values.get(kind), uploads_root, kind, sample_rate=pipe.geometry.sample_rate,
+                                   limits=upload_limits) for kind in KINDS}
+    files = {kind: u for kind, u in uploads.items() if u is not None}
     names = {str(u.path): u.name for u in files.values()}
     folder = new_result_folder(results)
     seed = values.get("seed")

@@ -107,6 +107,27 @@ def check_upload(upload: Upload, kind: str, *, sample_rate: int, limits: UploadL
         raise InputError(f"{upload.name}: the {kind} is longer than the limit of {limits.max_seconds:g} s")
 
 
+def accept_upload(value: Any, root: Path, kind: str, *, sample_rate: int, limits: UploadLimits) -> Upload | None:
+    """:func:`upload_path` then :func:`check_upload`; a refused upload is deleted (:func:`discard`) before the
+    error propagates. None when no file was given.
+
+    Args:
+        value: the raw payload of a file input.
+        root: the app's temporary folder.
+        kind: "video", "image" or "audio".
+        sample_rate: Hz, the rate audio is measured at.
+        limits: size and length bounds.
+    """
+    upload = upload_path(value, root, kind)
+    if upload is not None:
+        try:
+            check_upload(upload, kind, sample_rate=sample_rate, limits=limits)
+        except AudioXError:
+            discard(upload, root)
+            raise
+    return upload
+
+
 def _rename(message: str, upload: Upload) -> str:
     """A media message with the server's path of the upload replaced by the user's file name."""
     return message.replace(str(upload.path), upload.name)
