@@ -8,9 +8,11 @@ error box; any other failure is logged on the server and shown as one line, neve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,33 @@ log = logging.getLogger(__name__)
 TITLE = "AudioX: anything to audio"
 INTRO = ("Describe a sound, or give a video, an image or an audio clip (or several), then **Generate**. "
          "Give an audio clip with inpaint ranges to regenerate parts of it, or tick *continue* to extend it.")
+BUSY = "This application is currently busy"  # Gradio's page message when the queue refuses a request
 INTERNAL_ERROR = "generation failed with an internal error (details are in the server's log)"
+
+
+class InFlight:
+    """Counts the generations running now, so that a stopping server can let them finish first (a generation
+    cannot be interrupted, and ending the interpreter under a running one aborts the process)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        with self._idle:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._count -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until none runs, at most ``timeout`` seconds; returns whether none runs."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
 
 
 def page_error(message: str) -> Exception:
@@ -88,18 +116,21 @@ def example_rows(folders: list[Path]) -> list[list[Any]]:
     return rows
 
 
-def build_app(pipe: Any, *, source: Any = None, examples: list[Path] = (),
-              upload_limits: UploadLimits = DEFAULT_UPLOAD_LIMITS) -> Any:
-    """The page around ``pipe`` (a ``gradio.Blocks``; queue and launch it with :func:`audiox.ui.server.serve`).
+def build_app(pipe: Any, *, max_queue: int = 16, concurrency: int = 1, source: Any = None, examples: list[Path] = (),
+              upload_limits: UploadLimits = DEFAULT_UPLOAD_LIMITS, in_flight: InFlight | None = None) -> Any:
+    """The page around ``pipe``: a queued ``gradio.Blocks`` (launch it with :func:`audiox.ui.server.serve`).
 
     Uploads and results live in Gradio's temporary folder (``GRADIO_TEMP_DIR``, which the server sets to a
     folder of its own): results in ``results/`` (the newest 64 requests), picker pictures in ``pickers/``.
 
     Args:
         pipe: an :class:`audiox.pipeline.AudioXPipeline`.
+        max_queue: requests that may wait; one more is refused (Gradio's page then says the app is busy).
+        concurrency: generations that run at once (each holds its own activations in memory).
         source: its :class:`audiox.pipeline.source.ModelSource` (None: read from ``pipe``).
         examples: example folders (see :func:`example_rows`).
         upload_limits: size and length bounds of uploads.
+        in_flight: counts the running generations (for a clean stop).
     """
     import gradio as gr
     from gradio.utils import get_upload_folder
@@ -110,6 +141,7 @@ def build_app(pipe: Any, *, source: Any = None, examples: list[Path] = (),
     root = Path(get_upload_folder())
     results, pickers = root / "results", root / "pickers"
     rate, d = pipe.geometry.sample_rate, pipe.defaults
+    in_flight = in_flight or InFlight()
 
     tracker = gr.Progress(track_tqdm=True)  # follows the sampler's progress bars
 
@@ -121,7 +153,8 @@ def build_app(pipe: Any, *, source: Any = None, examples: list[Path] = (),
                     continue_audio=continue_audio, music=kind == "music", seconds=seconds, steps=steps,
                     cfg_scale=cfg_scale, sampler=sampler, seed=None if random_seed else seed)
         progress(0, desc="checking inputs")
-        res = run_request(pipe, source, form, uploads_root=root, results=results, upload_limits=upload_limits)
+        with in_flight.track():
+            res = run_request(pipe, source, form, uploads_root=root, results=results, upload_limits=upload_limits)
         wav = str(res.wav)
         return (wav, wav, str(res.spectrogram), str(res.video) if res.video else None, res.seed, res.settings,
                 f"Done: {res.settings['seconds']:.2f} s, seed {res.seed}.")
@@ -179,6 +212,7 @@ def build_app(pipe: Any, *, source: Any = None, examples: list[Path] = (),
                         seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=PAGE_SEED_MAX)
                         random_seed = gr.Checkbox(label="Random seed", value=True)
                 run = gr.Button("Generate", variant="primary")
+                gr.Markdown(queue_note(max_queue, concurrency), elem_id="queue-note")
             with gr.Column(scale=1):
                 status = gr.Markdown("", elem_id="status")
                 out_audio = gr.Audio(label="Result", type="filepath", interactive=False, buttons=["download"],
@@ -203,7 +237,15 @@ def build_app(pipe: Any, *, source: Any = None, examples: list[Path] = (),
         picker.select(click, [inpaint, pending, picture], [inpaint, pending], **private)
         inpaint.change(show_picker, [audio, inpaint], [picker, picture, pending], preprocess=False, **private)
         clear.click(lambda: "", None, inpaint, **private)
+    demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
     return demo
+
+
+def queue_note(max_queue: int, concurrency: int) -> str:
+    """The line under the button that explains the queue (Gradio's own message for a full queue is terse)."""
+    running = "one request runs" if concurrency == 1 else f"{concurrency} requests run"
+    return (f"<small>{running} at a time and up to {max_queue} more wait in line (the page shows your place). "
+            f"When the line is full, the page answers *{BUSY}*: try again in a moment.</small>")
 
 
 def source_of(pipe: Any) -> Any:

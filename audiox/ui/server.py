@@ -18,9 +18,9 @@ from audiox.ui.uploads import DEFAULT_UPLOAD_LIMITS, UploadLimits
 
 log = logging.getLogger(__name__)
 
+STOP_WAIT_S = 120.0  # how long a stopping server lets running generations finish
 SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif")
 SYSTEM_MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
-QUEUE_FULL = "Queue is full"  # the start of Gradio's message when the queue refuses a request
 
 
 def offline_environment(temp_dir: Path) -> None:
@@ -43,7 +43,8 @@ def serve(pipe: Any, *, host: str = "127.0.0.1", port: int = 7860, max_queue: in
         pipe: an :class:`audiox.pipeline.AudioXPipeline`.
         host: the address to listen on (127.0.0.1: this machine only).
         port: TCP port.
-        max_queue: requests that may wait; one more is refused with Gradio's "Queue is full" message.
+        max_queue: requests that may wait; one more is refused (the page says the app is busy; an API client
+            gets ``QueueError: Queue is full``).
         concurrency: generations that run at once (each holds its own activations in memory).
         source: the pipeline's :class:`audiox.pipeline.source.ModelSource` (None: read from ``pipe``).
         examples: example folders shown under the form.
@@ -53,16 +54,16 @@ def serve(pipe: Any, *, host: str = "127.0.0.1", port: int = 7860, max_queue: in
     Returns:
         The ``gradio.Blocks`` when ``block`` is False, else None once the server has stopped.
     """
+    from audiox.ui.app import InFlight, build_app
+
     temp_dir = Path(tempfile.mkdtemp(prefix="audiox-ui-"))
     offline_environment(temp_dir)
-    demo = None
+    demo, in_flight = None, InFlight()
     try:
         import gradio as gr
 
-        from audiox.ui.app import build_app
-
-        demo = build_app(pipe, source=source, examples=list(examples), upload_limits=upload_limits)
-        demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
+        demo = build_app(pipe, max_queue=max_queue, concurrency=concurrency, source=source,
+                         examples=list(examples), upload_limits=upload_limits, in_flight=in_flight)
         theme = gr.themes.Default(font=list(SYSTEM_FONTS), font_mono=list(SYSTEM_MONO_FONTS))
         demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, theme=theme,
                     allowed_paths=[str(p) for p in examples if p.is_dir()], max_file_size=upload_limits.max_bytes,
@@ -71,14 +72,17 @@ def serve(pipe: Any, *, host: str = "127.0.0.1", port: int = 7860, max_queue: in
         if not block:
             return demo
     except BaseException:
-        _stop(demo, temp_dir)
+        _stop(demo, in_flight, temp_dir)
         raise
-    _stop(demo, temp_dir)
+    _stop(demo, in_flight, temp_dir)
     return None
 
 
-def _stop(demo: Any, temp_dir: Path) -> None:
+def _stop(demo: Any, in_flight: Any, temp_dir: Path) -> None:
+    """Close the server, let running generations end (bounded), remove the temporary folder."""
     if demo is not None:
         demo.close()
+    if not in_flight.wait_idle(STOP_WAIT_S):
+        log.warning("a generation still runs after %g s; stopping anyway", STOP_WAIT_S)
     shutil.rmtree(temp_dir, ignore_errors=True)
     log.info("server stopped; removed %s", temp_dir)

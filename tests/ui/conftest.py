@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ui_harness import REPO
 
+CHROMIUM = "/usr/bin/chromium"  # installed by scripts/sysdeps.sh (make test); never a downloaded build
 EXAMPLE_VIDEO = REPO / "audiox" / "assets" / "builtin" / "examples" / "video.mp4"
 
 
@@ -18,6 +19,18 @@ def artifacts(tmp_path_factory) -> Path:
     folder = Path(os.environ.get("AUDIOX_UI_ARTIFACTS") or tmp_path_factory.getbasetemp() / "ui-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright (which downloads nothing here)."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: run scripts/sysdeps.sh (make test does)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], timeout=60_000)
+        yield b
+        b.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ One server serves the module; each test gets a fresh page. Screenshots go to the
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import av
 import pytest
@@ -17,7 +16,6 @@ import soundfile as sf
 from conftest import EXAMPLE_VIDEO
 from ui_harness import Server
 
-CHROMIUM = "/usr/bin/chromium"  # installed by scripts/sysdeps.sh (make test); never a downloaded build
 RUN_TIMEOUT_MS = 120_000  # one generation on a busy 2-core machine, with margin
 STEPS = 8
 
@@ -29,17 +27,6 @@ def server(tmp_path_factory):
     code = srv.stop()
     assert code in (0, 143), srv.log.read_text()  # 143: stopped by SIGTERM, cleanly
     assert not list(srv.tmp.glob("audiox-ui-*")), "the server left its temporary folder behind"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: run scripts/sysdeps.sh (make test does)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], timeout=60_000)
-        yield b
-        b.close()
 
 
 @pytest.fixture

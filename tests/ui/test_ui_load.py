@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait
 
 import pytest
 import soundfile as sf
@@ -30,15 +31,19 @@ def server(tmp_path_factory):
     assert not list(srv.tmp.glob("audiox-ui-*")), "the server left its temporary folder behind"
 
 
+def _submit(client, n: int, seed0: int, *, seconds: float = SECONDS, steps: int = 4) -> list:
+    return [client.submit(text="rain on a tin roof", negative="", video=None, image=None, audio=None, inpaint="",
+                          continue_audio=False, kind="sound", seconds=seconds, steps=steps, cfg_scale=7.0,
+                          sampler="dpmpp-3m-sde", seed=seed0 + i, random_seed=False, api_name="/generate")
+            for i in range(n)]
+
+
 def _burst(client, n: int, seed0: int) -> tuple[int, int]:
     """Submit ``n`` requests at once; returns (completed, refused). Fails on any other outcome or a hang."""
     from gradio_client.exceptions import AppError
     from gradio_client.utils import QueueError
 
-    jobs = [client.submit(text="rain on a tin roof", negative="", video=None, image=None, audio=None, inpaint="",
-                          continue_audio=False, kind="sound", seconds=SECONDS, steps=4, cfg_scale=7.0,
-                          sampler="dpmpp-3m-sde", seed=seed0 + i, random_seed=False, api_name="/generate")
-            for i in range(n)]
+    jobs = _submit(client, n, seed0)
     completed = refused = 0
     deadline = time.monotonic() + JOB_TIMEOUT_S
     for job in jobs:
@@ -78,3 +83,27 @@ def test_bursts_complete_or_are_refused_and_memory_stays_flat(server, artifacts)
     assert after20["VmHWM"] <= after5["VmHWM"] + NOISE_KIB, report
     results = [p for p in (server.temp_dir / "results").iterdir()]
     assert len(results) == 1 + after5["completed"] + after20["completed"]
+
+
+def test_a_full_queue_is_said_on_the_page(server, browser, artifacts):
+    from gradio_client import Client
+
+    client = Client(server.url, verbose=False, download_files=str(server.tmp / "downloads"))
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    jobs = []
+    try:
+        page.goto(server.url)
+        assert "wait in line" in page.inner_text("#queue-note")
+        page.get_by_label("Text", exact=True).fill("a dog barks")
+        jobs = _submit(client, MAX_QUEUE + 2, 3000, seconds=10.0, steps=150)  # each holds its place for seconds
+        time.sleep(2.0)  # let them reach the server's queue
+        page.get_by_role("button", name="Generate").click()
+        toast = page.locator("[data-testid=toast-text]", has_text="currently busy")
+        toast.first.wait_for(timeout=30_000)
+        page.screenshot(path=artifacts / "queue-full.png", full_page=True)
+    finally:
+        page.close()
+        for job in jobs:  # leave the line: the waiting ones are cancelled, the running one ends on its own
+            job.cancel()
+        _, pending = wait([job.future for job in jobs], timeout=JOB_TIMEOUT_S)
+        assert not pending, "a request neither ended nor left the line"
