@@ -243,7 +243,7 @@ def build_app(pipe: Any, *, max_queue: int = 16, concurrency: int = 1, source: A
 
 def queue_note(max_queue: int, concurrency: int) -> str:
     """The line under the button that explains the queue (Gradio's own message for a full queue is terse)."""
-    running = "one request runs" if concurrency == 1 else f"{concurrency} requests run"
+    running = "One request runs" if concurrency == 1 else f"{concurrency} requests run"
     return (f"<small>{running} at a time and up to {max_queue} more wait in line (the page shows your place). "
             f"When the line is full, the page answers *{BUSY}*: try again in a moment.</small>")
 
