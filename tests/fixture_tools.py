@@ -147,4 +147,5 @@ def stage_bounds(official: OfficialFixture) -> dict[str, float]:
         **{f"dit_layer{i}": layer_bound(dit_prefix + 10 * (i + 1), dit_k) for i in range(dit["depth"])},
         "dit": layer_bound(dit_prefix + 10 * dit["depth"] + 2, dit_k),
         "dit_depth": dit_prefix + 10 * dit["depth"] + 2,  # a count, not a bound
+        "dit_k": dit_k,  # a count, not a bound
     }

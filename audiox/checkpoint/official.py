@@ -12,11 +12,12 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from audiox.checkpoint.io import read_state_dict
+from audiox.checkpoint.io import MAPPED_META, read_state_dict
 from audiox.checkpoint.locate import find_weights
 from audiox.config import AudioXConfig, load_config
 from audiox.errors import CheckpointError
@@ -127,10 +128,34 @@ def _materialize_nonpersistent(model: AudioXModel, device: torch.device) -> None
         raise CheckpointError(f"internal: tensors left uninitialised after loading: {', '.join(left[:5])}")
 
 
-def load_state_dict_into(model: AudioXModel, sd: dict[str, torch.Tensor], *, dtype: torch.dtype | None = None,
+def dtype_plan(cfg: AudioXConfig, dtype: torch.dtype, vae_dtype: torch.dtype = torch.float32,
+               ) -> Callable[[str], torch.dtype]:
+    """The dtype of each checkpoint key for inference: the DiT and the video (CLIP) conditioners in ``dtype``,
+    every VAE copy in ``vae_dtype``, the rest (text projections, ...) in float32."""
+    fast = ("model.", *(f"conditioner.conditioners.{c.id}." for c in cfg.model.conditioning.configs
+                        if c.type == "clip"))
+    vae = ("pretransform.", *(vae_prefix(c.id) for c in cfg.model.conditioning.configs
+                              if c.type == "audio_autoencoder"))
+
+    def of(key: str) -> torch.dtype:
+        return vae_dtype if key.startswith(vae) else dtype if key.startswith(fast) else torch.float32
+
+    return of
+
+
+def load_state_dict_into(model: AudioXModel, sd: dict[str, torch.Tensor], *,
+                         dtype: torch.dtype | Callable[[str], torch.dtype] | None = None,
                          device: str | torch.device = "cpu", source: str = "checkpoint",
-                         share_vae: bool = True) -> list[str]:
-    """Strictly load ``sd`` into a (meta or real) model, casting floats to ``dtype``; returns shared VAE ids."""
+                         share_vae: bool = True, mapped: bool = False) -> list[str]:
+    """Strictly load ``sd`` into a (meta or real) model, casting floats to ``dtype``; returns shared VAE ids.
+
+    ``dtype`` is one dtype or a function of the key (:func:`dtype_plan`). Tensors are cast one at a time and
+    removed from ``sd`` as they go, so no second full-precision copy of the model is held while loading.
+    ``mapped``: ``sd`` is a file mapping (:data:`audiox.checkpoint.io.MAPPED_META`); the pages of every tensor that
+    was cast or skipped are released as soon as it is done (:func:`audiox.checkpoint.io.release_pages`).
+    """
+    from audiox.checkpoint.io import release_pages
+
     check_keys({k: v.shape for k, v in model.state_dict().items()}, sd, source)
     device = torch.device(device)
     shared = identical_vae_ids(sd, model.config) if share_vae else []
@@ -138,34 +163,42 @@ def load_state_dict_into(model: AudioXModel, sd: dict[str, torch.Tensor], *, dty
         for cid in shared:
             model.conditioner.conditioners[cid].pretransform = model.pretransform
     target = {}
-    for k, v in sd.items():
-        if any(p.match(k) for p in IGNORED_KEY_PATTERNS):
+    skip = {k for k in sd if any(k.startswith(vae_prefix(cid)) for cid in shared)}  # replaced by the main VAE below
+    for k in list(sd):
+        src = sd.pop(k)
+        if k in skip or any(p.match(k) for p in IGNORED_KEY_PATTERNS):
+            if mapped:
+                release_pages(src)
             continue
-        if v.is_floating_point():
+        if src.is_floating_point():
+            want = dtype(k) if callable(dtype) else (dtype or src.dtype)
             keep32 = any(p.match(k) for p in FLOAT32_KEYS)
-            v = v.to(device=device, dtype=torch.float32 if keep32 else (dtype or v.dtype))
+            v = src.to(device=device, dtype=torch.float32 if keep32 else want)
         else:
-            v = v.to(device)
+            v = src.to(device)
+        if mapped and v.data_ptr() != src.data_ptr():
+            release_pages(src)
         target[k] = v
     for cid in shared:  # the tied module receives the main VAE's tensors under both prefixes
         pre = vae_prefix(cid)
-        for k in list(target):
-            if k.startswith(pre):
-                target[k] = target["pretransform." + k[len(pre):]]
+        for k in [k for k in target if k.startswith("pretransform.")]:
+            target[pre + k[len("pretransform."):]] = target[k]
     model.load_state_dict(target, strict=True, assign=True)
     # Parameters must own a float dtype that autograd accepts; keep requires_grad as built.
     _materialize_nonpersistent(model, device)
     return shared
 
 
-def load_model(path: str | os.PathLike, *, config: str | os.PathLike | None = None, dtype: torch.dtype | None = None,
+def load_model(path: str | os.PathLike, *, config: str | os.PathLike | None = None,
+               dtype: torch.dtype | Callable[[AudioXConfig], Callable[[str], torch.dtype]] | None = None,
                device: str | torch.device = "cpu", text_encoder_path: str | os.PathLike | None = None,
                require_text_encoder: bool = False, t5_dtype: torch.dtype = torch.float16) -> AudioXModel:
     """Load an official (``config.json`` + ``model.ckpt``) or native (``config.json`` + ``model.safetensors``) model.
 
     Args:
         path: a model folder, or a weights file (then ``config`` or a ``config.json`` beside it is used).
-        dtype: parameter dtype (default: float32; official weights are stored in float32).
+        dtype: parameter dtype (default: float32; official weights are stored in float32), or a function of the
+            config giving each key's dtype (e.g. ``lambda cfg: dtype_plan(cfg, torch.bfloat16)``).
         device: target device.
         text_encoder_path: local Hugging Face T5 folder for ``t5`` conditioners (or env ``AUDIOX_T5_PATH``).
         require_text_encoder: fail when a T5 conditioner has no encoder (generation needs it; conversion not).
@@ -177,7 +210,10 @@ def load_model(path: str | os.PathLike, *, config: str | os.PathLike | None = No
     sd, meta = read_state_dict(weights)
     sd = expand_shared(sd, meta)
     model = build_meta_model(cfg, infer_clip_overrides(sd, cfg))
-    shared = load_state_dict_into(model, sd, dtype=dtype or torch.float32, device=device, source=str(weights))
+    plan = dtype(cfg) if callable(dtype) else (dtype or torch.float32)
+    shared = load_state_dict_into(model, sd, dtype=plan, device=device, source=str(weights),
+                                  mapped=meta.get(MAPPED_META) == "1")
+    del sd
     if shared:
         log.info("VAE copy of %s equals the main VAE: one copy kept in memory", ", ".join(shared))
     attach_text_encoders(model, text_encoder_path, required=require_text_encoder, dtype=t5_dtype, device=device)

@@ -82,10 +82,16 @@ class AudioXModel(nn.Module):
                                           audio_noise=audio_noise)
         return assemble(outputs, self.config.model.diffusion)
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents (B, latent_dim, N) -> audio (B, channels, N * downsampling_ratio)."""
+    def decode(self, latents: torch.Tensor, *, chunk: int | None = None) -> torch.Tensor:
+        """Latents (B, latent_dim, N) -> float32 audio (B, channels, N * downsampling_ratio), in the VAE's dtype.
+
+        Args:
+            chunk: latent frames decoded at a time (bounded memory for long audio; see
+                :meth:`audiox.models.autoencoder.AudioAutoencoder.decode`); None: all at once.
+        """
         with torch.no_grad():
-            return self.pretransform.decode(latents.to(next(self.pretransform.parameters()).dtype)).float()
+            dtype = next(self.pretransform.parameters()).dtype
+            return self.pretransform.decode(latents.to(dtype), chunk=chunk).float()
 
     def encode(self, audio: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None,
                ) -> torch.Tensor:

@@ -64,7 +64,9 @@ def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | Non
         x: (B, C, T) DiT input; t: (B,) times.
         cond_kv: per-layer cross-attention k/v of the condition (:meth:`DiT.context_kv`), or None.
         cfg_scale: guidance scale; 1 runs the conditional branch only.
-        uncond_kv: k/v of the unconditional branch (default: of an all-zero context, the official null).
+        uncond_kv: k/v of the unconditional branch; None: the official all-zero null context, whose
+            cross-attention term is exactly zero, so the unconditional half skips cross-attention
+            (``DiT.forward(cross_rows=B)``; the same numbers as attending to zeros, at lower cost).
         extra: global / prepend / input-concat conditions. The unconditional branch gets zeros for the global and
             input-concat ones (:data:`NULLED_EXTRAS`: training's CFG dropout zeroes them) and the same prepend.
     """
@@ -72,21 +74,22 @@ def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | Non
     nulled = [k for k in NULLED_EXTRAS if k in extra]
     if cfg_scale == 1.0 or (cond_kv is None and not nulled):
         return dit(x, t, context_kv=cond_kv, **extra)
-    kv = None
+    kv, rows = cond_kv, None
     if cond_kv is not None:
         if uncond_kv is None:
-            raise ValueError("uncond_kv is required when cfg_scale != 1")
-        kv = [(torch.cat([kc, ku]), torch.cat([vc, vu])) for (kc, vc), (ku, vu) in zip(cond_kv, uncond_kv)]
+            rows = x.shape[0]
+        else:
+            kv = [(torch.cat([kc, ku]), torch.cat([vc, vu])) for (kc, vc), (ku, vu) in zip(cond_kv, uncond_kv)]
     doubled = {k: torch.cat([v, torch.zeros_like(v) if k in nulled else v]) for k, v in extra.items()}
-    out = dit(torch.cat([x, x]), torch.cat([t, t]), context_kv=kv, **doubled)
+    out = dit(torch.cat([x, x]), torch.cat([t, t]), context_kv=kv, cross_rows=rows, **doubled)
     cond, uncond = out.chunk(2)
     return cfg_combine(cond, uncond, cfg_scale, scale_phi)
 
 
 def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: float,
                   scale_phi: float = 0.0, negative_cond: torch.Tensor | None = None,
-                  extra: dict[str, torch.Tensor] | None = None,
-                  ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+                  extra: dict[str, torch.Tensor] | None = None, skip_null_cross: bool = True,
+                  cache_context: bool = True) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A k-diffusion-style denoiser D(x (B, C, T), sigma (B,)) -> (B, C, T) with guidance.
 
     The context projections are computed once here and reused at every call (every sampler step).
@@ -98,18 +101,28 @@ def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: 
         negative_cond: (B, M, Dc) context of the unconditional branch; default all zeros (the official null).
         extra: :meth:`Conditioning.extras` (global / prepend / input-concat conditions; see :func:`guided_forward`
             for their null).
+        skip_null_cross: without ``negative_cond``, skip the null context's cross-attention in the unconditional
+            half (exactly zero; False attends to the zeros as the official code does: the reference path).
+        cache_context: project the contexts to k/v once here (False: at every call, as the official forward does;
+            the same numbers at a higher cost).
     """
     param = next(dit.parameters())
-    cond_kv = uncond_kv = None
-    with torch.no_grad():
-        if cross_attn_cond is not None:
-            cross_attn_cond = cross_attn_cond.to(param.dtype)
-            cond_kv = dit.context_kv(cross_attn_cond)
-            if cfg_scale != 1.0:
-                null = torch.zeros_like(cross_attn_cond) if negative_cond is None else negative_cond.to(param.dtype)
-                uncond_kv = dit.context_kv(null)
+    contexts: list[torch.Tensor] = []
+    if cross_attn_cond is not None:
+        contexts.append(cross_attn_cond.to(param.dtype))
+        if cfg_scale != 1.0 and (negative_cond is not None or not skip_null_cross):
+            contexts.append(torch.zeros_like(contexts[0]) if negative_cond is None else negative_cond.to(param.dtype))
+
+    def project() -> list[KV | None]:
+        kvs: list[KV | None] = [dit.context_kv(c) for c in contexts]
+        return kvs + [None] * (2 - len(kvs))
+
+    if cache_context:
+        with torch.no_grad():
+            cached = project()
 
     def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        cond_kv, uncond_kv = cached if cache_context else project()
         sigma = sigma.to(x.dtype).reshape(-1)
         c_skip, c_out, c_in = (s[:, None, None] for s in v_scalings(sigma))
         v = guided_forward(dit, (x * c_in).to(param.dtype), sigma_to_t(sigma), cond_kv, cfg_scale=cfg_scale,

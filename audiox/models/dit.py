@@ -110,16 +110,22 @@ class TransformerBlock(nn.Module):
             self.to_scale_shift_gate = nn.Sequential(nn.SiLU(), nn.Linear(dim, dim * 6))
 
     def forward(self, x: torch.Tensor, freqs: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None,
-                backend: str, c: torch.Tensor | None = None) -> torch.Tensor:
+                backend: str, c: torch.Tensor | None = None, cross_rows: int | None = None) -> torch.Tensor:
+        """Args: x (B, N, D); kv: (k, v) of :meth:`CrossAttention.context_kv` for the first ``cross_rows`` rows of
+        x (all rows when None); the other rows get no cross-attention term (see :meth:`DiT.forward`)."""
         if c is None:  # the DiT passes c only to adaLN blocks
             x = x + self.self_attn(self.pre_norm(x), freqs, backend)
-            if kv is not None:
-                x = x + self.cross_attn(self.cross_attend_norm(x), kv, backend)
-            return x + self.ff(self.ff_norm(x))
-        scale_a, shift_a, gate_a, scale_f, shift_f, gate_f = self.to_scale_shift_gate(c)[:, None].chunk(6, dim=-1)
-        x = x + (1 + gate_a) * self.self_attn(self.pre_norm(x) * (1 + scale_a) + shift_a, freqs, backend)
+        else:
+            scale_a, shift_a, gate_a, scale_f, shift_f, gate_f = self.to_scale_shift_gate(c)[:, None].chunk(6, -1)
+            x = x + (1 + gate_a) * self.self_attn(self.pre_norm(x) * (1 + scale_a) + shift_a, freqs, backend)
         if kv is not None:
-            x = x + self.cross_attn(self.cross_attend_norm(x), kv, backend)
+            if cross_rows is None:
+                x = x + self.cross_attn(self.cross_attend_norm(x), kv, backend)
+            else:
+                head = x[:cross_rows]
+                x = torch.cat([head + self.cross_attn(self.cross_attend_norm(head), kv, backend), x[cross_rows:]])
+        if c is None:
+            return x + self.ff(self.ff_norm(x))
         return x + (1 + gate_f) * self.ff(self.ff_norm(x) * (1 + scale_f) + shift_f)
 
 
@@ -199,7 +205,7 @@ class DiT(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, cross_attn_cond: torch.Tensor | None = None, *,
                 context_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
                 global_cond: torch.Tensor | None = None, prepend_cond: torch.Tensor | None = None,
-                input_concat_cond: torch.Tensor | None = None) -> torch.Tensor:
+                input_concat_cond: torch.Tensor | None = None, cross_rows: int | None = None) -> torch.Tensor:
         """Args:
             x: (B, C, T) noisy latents (already scaled by c_in).
             t: (B,) diffusion time in [0, 1].
@@ -209,6 +215,10 @@ class DiT(nn.Module):
                 ``global_cond_type`` "adaLN" their sum also modulates every block.
             prepend_cond: (B, P, Dp) tokens prepended before the timestep token.
             input_concat_cond: (B, Ci, T') concatenated to x along channels (resized to T, nearest).
+            cross_rows: only the first ``cross_rows`` rows of the batch attend to the context (whose k/v then have
+                ``cross_rows`` rows); the others have the all-zero null context, whose cross-attention term is
+                exactly zero (``to_cond_embed`` and ``to_kv`` have no bias, so k = v = 0 and the output is 0): the
+                guidance's unconditional half skips it (:func:`audiox.models.diffusion.guided_forward`).
 
         Returns:
             (B, C, T) v-prediction.
@@ -234,8 +244,8 @@ class DiT(nn.Module):
         for i, blk in enumerate(self.transformer.layers):
             kv = context_kv[i] if context_kv is not None else None
             if self.gradient_checkpointing and self.training:
-                h = checkpoint(blk, h, freqs, kv, self.attn_backend, c, use_reentrant=False)
+                h = checkpoint(blk, h, freqs, kv, self.attn_backend, c, cross_rows, use_reentrant=False)
             else:
-                h = blk(h, freqs, kv, self.attn_backend, c)
+                h = blk(h, freqs, kv, self.attn_backend, c, cross_rows)
         out = self.transformer.project_out(h).transpose(1, 2)[:, :, n_prefix:]  # (B, C, T)
         return self.postprocess_conv(out) + out

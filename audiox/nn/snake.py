@@ -18,6 +18,8 @@ class SnakeBeta(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        alpha = self.alpha.exp()[None, :, None]
-        beta = self.beta.exp()[None, :, None]
+        """x: (B, C, ...) with channels on dim 1 (e.g. (B, C, T) or (B, C, 1, T))."""
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        alpha = self.alpha.exp().view(shape)
+        beta = self.beta.exp().view(shape)
         return x + (1.0 / (beta + 1e-9)) * torch.sin(x * alpha).pow(2)

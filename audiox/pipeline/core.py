@@ -17,6 +17,7 @@ import torch
 from audiox.errors import AudioXError, InputError
 from audiox.geometry import Geometry
 from audiox.models.audiox import AudioXModel
+from audiox.models.autoencoder import set_conv2d
 from audiox.models.diffusion import make_denoiser
 from audiox.pipeline.inputs import (
     DEFAULT_VIDEO_PROMPTS,
@@ -33,7 +34,15 @@ from audiox.pipeline.inputs import (
     parse_ranges,
 )
 from audiox.pipeline.output import AudioOutput
-from audiox.pipeline.settings import DEFAULT_LIMITS, Limits, SamplerSettings, check_sampling, check_seconds
+from audiox.pipeline.settings import (
+    DEFAULT_LIMITS,
+    FAST_RUN,
+    Limits,
+    RunOptions,
+    SamplerSettings,
+    check_sampling,
+    check_seconds,
+)
 from audiox.pipeline.source import ModelSource, builtin_model_dir, inspect_model
 from audiox.pipeline.windows import crossfade_paste, known_latent_mask, plan_windows, restore_known
 from audiox.utils import checks
@@ -51,11 +60,16 @@ class AudioXPipeline:
         device: where to run (default: the model's device).
         defaults: sampler defaults for this model.
         source: where the model came from (recorded in the settings sidecar).
+        options: the fast path's switches (:class:`RunOptions`; ``REFERENCE_RUN`` is the official order).
     """
 
     def __init__(self, model: AudioXModel, *, device: str | torch.device | None = None,
-                 defaults: SamplerSettings | None = None, source: str = "") -> None:
+                 defaults: SamplerSettings | None = None, source: str = "", options: RunOptions = FAST_RUN) -> None:
         self.model = model.eval()
+        self.options = options
+        model.dit.attn_backend = options.attention
+        set_conv2d(model, options.vae_conv2d)
+        self._dit = torch.compile(model.dit) if options.compile else model.dit
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.defaults = defaults or SamplerSettings()
         self.geometry: Geometry = model.config.geometry
@@ -67,28 +81,29 @@ class AudioXPipeline:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | ModelSource | None = None, *,
                         device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-                        text_encoder_path: str | os.PathLike | None = None) -> AudioXPipeline:
+                        vae_dtype: torch.dtype | None = None, text_encoder_path: str | os.PathLike | None = None,
+                        options: RunOptions = FAST_RUN) -> AudioXPipeline:
         """Load an official-format folder (config.json + model.ckpt) or a native folder (+ model.safetensors).
 
         Args:
             path: model folder or weights file (or a :class:`ModelSource` already checked); None: built-in.
             device: "cpu", "cuda", ... (default: cuda if available).
-            dtype: DiT and encoder dtype (default float32; bfloat16 is faster on CPUs with AMX). The VAE stays
-                float32.
+            dtype: DiT and video-encoder dtype (default float32; bfloat16 is 2-3.5x faster on CPUs with bf16
+                instructions, see :func:`audiox.utils.dtypes.fast_dtype`). Weights are cast one tensor at a time
+                while loading (no full float32 copy).
+            vae_dtype: VAE dtype (default float32).
             text_encoder_path: local T5 folder for official models (or env ``AUDIOX_T5_PATH``).
+            options: the fast path's switches.
         """
-        from audiox.checkpoint.official import load_model
+        from audiox.checkpoint.official import dtype_plan, load_model
 
         source = path if isinstance(path, ModelSource) else inspect_model(path, text_encoder_path=text_encoder_path)
         checks.device(None if device is None else str(device), "device")
         dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_model(source.path, device=dev, text_encoder_path=text_encoder_path, require_text_encoder=True)
-        if dtype is not None and dtype != torch.float32:
-            model.model.to(dtype)
-            for cid, cond in model.conditioner.conditioners.items():
-                if model.conditioner.types[cid] == "clip":
-                    cond.to(dtype)
-        return cls(model, device=dev, defaults=source.defaults, source=str(source.path))
+        plan = lambda cfg: dtype_plan(cfg, dtype or torch.float32, vae_dtype or torch.float32)  # noqa: E731
+        model = load_model(source.path, device=dev, dtype=plan, text_encoder_path=text_encoder_path,
+                           require_text_encoder=True)
+        return cls(model, device=dev, defaults=source.defaults, source=str(source.path), options=options)
 
     # ----------------------------------------------------------------------------------------------
     def __call__(
@@ -259,8 +274,10 @@ class AudioXPipeline:
             if any(negs) and ids.text:
                 neg_tokens, _ = model.conditioner.conditioners[ids.text](negs)
                 negative = cond.zeros_except({ids.text: neg_tokens})
-            denoise = make_denoiser(model.dit, cond.cross_attn_cond, cfg_scale=run.cfg_scale,
-                                    scale_phi=run.scale_phi, negative_cond=negative, extra=cond.extras())
+            opts = self.options
+            denoise = make_denoiser(self._dit, cond.cross_attn_cond, cfg_scale=run.cfg_scale,
+                                    scale_phi=run.scale_phi, negative_cond=negative, extra=cond.extras(),
+                                    skip_null_cross=opts.skip_null_cross, cache_context=opts.cache_context)
             seg = filled[..., win.start: win.start + win.length]
             mask = known_latent_mask(filled_known, win.start, n_lat, geo.hop)
             if bool(mask.any()):
@@ -271,7 +288,7 @@ class AudioXPipeline:
             noise_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
             lat = sample(run.sampler, denoise, noise, steps=run.steps, sigma_min=run.sigma_min,
                          sigma_max=run.sigma_max, rho=run.rho, seed=noise_seed, progress=progress)
-            audio = model.decode(lat).cpu()
+            audio = model.decode(lat, chunk=opts.vae_chunk).cpu()
         return lat.float().cpu(), audio
 
 

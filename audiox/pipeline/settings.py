@@ -31,6 +31,41 @@ class SamplerSettings:
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    """How a generation runs: the fast path's switches (each keeps the numbers the same or within the bounds of
+    its dtype; see docs/fast_inference.md). The reference path is ``REFERENCE_RUN`` in float32.
+
+    Attributes:
+        attention: "sdpa" (fused kernels: flash / memory-efficient on GPU) or "math" (explicit float32 softmax:
+            the official CPU order).
+        cache_context: project the condition tokens to cross-attention k/v once per window, not at every step.
+        skip_null_cross: the unconditional half of guidance skips cross-attention to the all-zero null context
+            (its term is exactly zero).
+        vae_chunk: latent frames the VAE decodes at a time (bounded memory for long audio); None: all at once.
+        vae_conv2d: run the VAE's convolutions as 2-D channels-last ones (2-4x faster on x86 CPUs).
+        compile: ``torch.compile`` the DiT (slow first call; pays off over many steps and generations).
+    """
+
+    attention: str = "sdpa"
+    cache_context: bool = True
+    skip_null_cross: bool = True
+    vae_chunk: int | None = 128
+    vae_conv2d: bool = True
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.attention not in ("sdpa", "math"):
+            raise ConfigError(f"attention: unknown {self.attention!r}; expected 'sdpa' or 'math'")
+        if self.vae_chunk is not None:
+            checks.integer("vae_chunk", self.vae_chunk, lo=1)
+
+
+FAST_RUN = RunOptions()
+REFERENCE_RUN = RunOptions(attention="math", cache_context=False, skip_null_cross=False, vae_chunk=None,
+                           vae_conv2d=False)
+
+
+@dataclass(frozen=True)
 class Limits:
     """Upper bounds on the work of one generation call; ``None`` lifts a bound (``--no-limits``).
 

@@ -60,10 +60,16 @@ class AudioConditioner(nn.Module):
 
         Returns:
             ``prompt_raw`` (B, 2D, latent_seq_len) (posterior mean | scale; D channels for a non-VAE bottleneck) in
-            the VAE dtype, and ``prompt_empty`` (B,) bool (an all-zero clip: no audio prompt).
+            the VAE dtype (zeros when every clip is all-zero: the encoder is skipped, since :meth:`tokens` gives such
+            items the learned empty feature), and ``prompt_empty`` (B,) bool (an all-zero clip: no audio prompt).
         """
         vae = self.pretransform.model
         w = next(vae.parameters())
+        empty = all_zero(audio)
+        if bool(empty.all()) and audio.shape[-1] == self.samples:  # no prompt: tokens() uses the empty feature
+            raw = torch.zeros(audio.shape[0], vae.cfg.encoder.config.latent_dim, self.latent_seq_len, dtype=w.dtype,
+                              device=w.device)
+            return {"prompt_raw": raw, "prompt_empty": empty.to(raw.device)}
         with torch.no_grad():
             raw = vae.encode_raw(set_audio_channels(audio, vae.io_channels).to(w))
         if raw.shape[2] != self.latent_seq_len:

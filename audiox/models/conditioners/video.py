@@ -153,16 +153,29 @@ class VideoConditioner(nn.Module):
             clip_batch: frames per CLIP call (0 = all at once); bounds memory for long batches.
 
         Returns:
-            ``video_features`` (B, T, Q, W), Q = tokens_per_frame, and ``video_empty`` (B,) bool (all-zero video).
+            ``video_features`` (B, T, Q, W), Q = tokens_per_frame (zeros for an all-zero video: its CLIP pass is
+            skipped, since :meth:`tokens` replaces it by the learned empty feature), and ``video_empty`` (B,) bool.
         """
         b, t = video.shape[:2]
         if t != self.frames or tuple(video.shape[2:]) != (3, self.image_size, self.image_size):
             raise InputError(f"video must be (B, {self.frames}, 3, {self.image_size}, {self.image_size}), "
                              f"got {tuple(video.shape)}")
-        flat = video.reshape(b * t, *video.shape[2:])
-        step = clip_batch or flat.shape[0]
-        h = torch.cat([self.clip_features(flat[i:i + step], grad=grad) for i in range(0, flat.shape[0], step)])
-        return {"video_features": h.view(b, t, *h.shape[1:]), "video_empty": all_zero(video).to(h.device)}
+        empty = all_zero(video)
+        keep = (~empty).nonzero().flatten()  # empty videos take the learned empty feature: their CLIP pass is skipped
+        vision = self.visual_encoder_model.vision_model
+        cfg = vision.config
+        q = (cfg.image_size // cfg.patch_size) ** 2 + 1
+        w = vision.embeddings.patch_embedding.weight
+        out = torch.zeros(b, t, q, cfg.hidden_size, dtype=w.dtype, device=w.device)
+        if len(keep):
+            flat = video[keep.to(video.device)].reshape(len(keep) * t, *video.shape[2:])
+            step = clip_batch or flat.shape[0]
+            h = torch.cat([self.clip_features(flat[i:i + step], grad=grad) for i in range(0, flat.shape[0], step)])
+            if len(keep) == b:
+                out = h.view(b, t, *h.shape[1:])
+            else:
+                out[keep.to(out.device)] = h.view(len(keep), t, *h.shape[1:]).to(out.dtype)
+        return {"video_features": out, "video_empty": empty.to(out.device)}
 
     def tokens(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None,
                ) -> tuple[torch.Tensor, torch.Tensor]:
