@@ -72,6 +72,12 @@ def _played_audio(page) -> bytes:
     return page.request.get(href).body()
 
 
+def _settings_shown(page, text: str) -> None:
+    """Wait until the settings viewer (scrolled into view: it renders what is seen) shows ``text``."""
+    page.locator("#result-settings").scroll_into_view_if_needed()
+    page.wait_for_function(f"() => document.querySelector('#result-settings').innerText.includes({text!r})")
+
+
 def _duration(wav: bytes) -> float:
     info = sf.info(io.BytesIO(wav))
     return info.frames / info.samplerate
@@ -95,8 +101,9 @@ def test_text_to_audio(page, artifacts):
     page.screenshot(path=artifacts / "text-to-audio-after.png", full_page=True)
     assert any(f"/{STEPS} steps" in t for t in progress), progress  # the sampler's progress was on the page
     assert _duration(_played_audio(page)) == pytest.approx(2.0, abs=1e-3)
-    settings = page.inner_text("#result-settings")
-    assert "Heavy rain falls on a tin roof." in settings and "dpmpp-3m-sde" in settings
+    _settings_shown(page, "dpmpp-3m-sde")
+    settings = "".join(page.inner_text("#result-settings").split())  # the viewer puts tokens on lines of their own
+    assert '"Heavyrainfallsonatinroof."' in settings and f'"steps":{STEPS},' in settings, settings
     assert page.get_attribute("#result-spectrogram img", "src").endswith(".png")
     assert page.get_attribute("#result-wav a[href]", "href").endswith(".wav")
 
@@ -150,4 +157,5 @@ def test_inpaint_ranges_drawn_on_the_clip(page, tmp_path, artifacts):
     _generate(page, seconds=4)
     page.screenshot(path=artifacts / "inpaint-after.png", full_page=True)
     assert _duration(_played_audio(page)) == pytest.approx(4.0, abs=1e-3)
+    _settings_shown(page, "inpaint")
     assert f"{start:g}" in page.inner_text("#result-settings")
