@@ -153,3 +153,23 @@ def _log(test: str, name: str, err: float, bound: float) -> None:
     kernels = os.environ.get("ATEN_CPU_CAPABILITY", "native") + "/" + os.environ.get("ONEDNN_MAX_CPU_ISA", "native")
     with open(path, "a") as f:
         f.write(json.dumps({"test": test, "check": name, "err": err, "bound": bound, "kernels": kernels}) + "\n")
+
+
+def network_products(net: torch.nn.Module) -> tuple[int, int]:
+    """(depth, k) of a network's products for :func:`layer_bound`: every convolution / linear layer counted as one
+    more on the longest path (a sequential network), k its longest reduction (input channels x kernel size, or
+    input features)."""
+    from audiox.nn.wnconv import WNConv1d, WNConvTranspose1d
+
+    depth, k = 0, 1
+    for m in net.modules():
+        if isinstance(m, WNConv1d | WNConvTranspose1d):  # weight_v: (out, in, kernel) / transposed (in, out, kernel)
+            w = m.weight_v
+            k_m = (w.shape[1] if isinstance(m, WNConv1d) else w.shape[0]) * w.shape[2]
+        elif isinstance(m, torch.nn.Conv1d | torch.nn.Linear):
+            w = m.weight
+            k_m = w.shape[1] * (w.shape[2] if w.dim() > 2 else 1)
+        else:
+            continue
+        depth, k = depth + 1, max(k, k_m)
+    return depth, k

@@ -180,7 +180,9 @@ class AudioXPipeline:
                         image=_describe(image), audio=_describe(audio), seconds=total / geo.sample_rate,
                         inpaint=[list(r) for r in parse_ranges(inpaint, 1e9)], continue_audio=continue_audio,
                         video_start=video_start, steps=steps, cfg_scale=cfg_scale, sampler=sampler,
-                        sigma_min=sigma_min, sigma_max=sigma_max, scale_phi=scale_phi, seed=seed, model=self.source)
+                        sigma_min=sigma_min, sigma_max=sigma_max, rho=d.rho, scale_phi=scale_phi, seed=seed,
+                        model=self.source, dtype=_dtype_name(self.model.dit),
+                        vae_dtype=_dtype_name(self.model.pretransform))
         run = SamplerSettings(steps=steps, cfg_scale=cfg_scale, sampler=sampler, sigma_min=sigma_min,
                               sigma_max=sigma_max, rho=d.rho, scale_phi=scale_phi)
         # 4. Video frames, decoded once for the whole output (each window takes its own slice)
@@ -308,6 +310,10 @@ def _known_end(known: torch.Tensor, start: int = 0) -> int:
     while idx < known.shape[0] and bool(known[idx]):
         idx += 1
     return idx
+
+
+def _dtype_name(module: torch.nn.Module) -> str:
+    return str(next(module.parameters()).dtype).removeprefix("torch.")
 
 
 def _describe(value: Any) -> Any:

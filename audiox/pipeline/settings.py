@@ -30,6 +30,18 @@ class SamplerSettings:
     scale_phi: float = 0.0
 
 
+FAST_PRESET = {"steps": 12, "sampler": "dpmpp-3m-sde", "rho": 1.0}
+"""The few-step preset (``--fast``), chosen by ``benchmarks/bench_few_step.py``; see docs/fast_inference.md."""
+
+
+def fast_settings(defaults: SamplerSettings) -> SamplerSettings:
+    """A model's sampler defaults with the few-step preset's steps, sampler and schedule (its sigma range and
+    guidance kept)."""
+    from dataclasses import replace
+
+    return replace(defaults, **FAST_PRESET)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How a generation runs: the fast path's switches (each keeps the numbers the same or within the bounds of

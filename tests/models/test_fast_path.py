@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 from fixture_tools import official_context, official_ids
-from tolerances import Checks, layer_bound, rel_err
+from tolerances import Checks, layer_bound, network_products, rel_err
 
 from audiox.errors import ConfigError, InputError
 from audiox.models.diffusion import make_denoiser
@@ -99,27 +99,8 @@ def test_chunked_vae_decode_matches_whole(preset):
             got = vae.decode(z, chunk=chunk)
             assert got.shape == whole.shape
             checks = Checks(f"vae_chunk_{preset}")
-            checks.close(f"chunk{chunk}", got, whole, layer_bound(*_products(vae.decoder)))
+            checks.close(f"chunk{chunk}", got, whole, layer_bound(*network_products(vae.decoder)))
             checks.verify()
-
-
-def _products(net: torch.nn.Module) -> tuple[int, int]:
-    """(depth, k) of a network's products: every convolution / linear layer counted as one more on the longest
-    path (a sequential network), k its longest reduction (input channels x kernel size, or input features)."""
-    from audiox.nn.wnconv import WNConv1d, WNConvTranspose1d
-
-    depth, k = 0, 1
-    for m in net.modules():
-        if isinstance(m, WNConv1d | WNConvTranspose1d):  # weight_v: (out, in, kernel) / transposed (in, out, kernel)
-            w = m.weight_v
-            k_m = (w.shape[1] if isinstance(m, WNConv1d) else w.shape[0]) * w.shape[2]
-        elif isinstance(m, torch.nn.Conv1d | torch.nn.Linear):
-            w = m.weight
-            k_m = w.shape[1] * (w.shape[2] if w.dim() > 2 else 1)
-        else:
-            continue
-        depth, k = depth + 1, max(k, k_m)
-    return depth, k
 
 
 def test_loading_in_target_dtype(debug_model_dir):
