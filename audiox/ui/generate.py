@@ -1,9 +1,10 @@
 """One generation request of the web page: form values in, result files out (no Gradio here).
 
 The values go through the same checks and writers as ``audiox generate``: :func:`audiox.pipeline.jobs.parse_job`
-and :func:`~audiox.pipeline.jobs.check_jobs` check them, :meth:`AudioOutput.save` writes the WAV, the JSON
-sidecar and the MP4 with the video's new soundtrack, and :func:`audiox.media.save_spectrogram` draws the
-spectrogram. Uploads are checked first (:mod:`audiox.ui.uploads`); a refused one is deleted.
+and :func:`~audiox.pipeline.jobs.check_jobs` check them, :func:`~audiox.pipeline.jobs.run_jobs` generates and
+writes the WAV, the JSON sidecar and the MP4 with the video's new soundtrack, and
+:func:`audiox.media.save_spectrogram` draws the spectrogram. Uploads are checked first
+(:mod:`audiox.ui.uploads`); a refused one is deleted.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def run_request(pipe: Any, source: Any, values: dict[str, Any], *, uploads_root:
     Raises:
         AudioXError: a message for the page; a refused upload has been deleted.
     """
-    from audiox.pipeline.jobs import check_jobs, parse_job
+    from audiox.pipeline.jobs import check_jobs, parse_job, run_jobs
 
     uploads = {kind: accept_upload(values.get(kind), uploads_root, kind, sample_rate=pipe.geometry.sample_rate,
                                    limits=upload_limits) for kind in KINDS}
@@ -119,8 +120,7 @@ def run_request(pipe: Any, source: Any, values: dict[str, Any], *, uploads_root:
         raise type(e)(_rename(page_message(str(e)), names)) from None
     from audiox.media import save_spectrogram
 
-    result = pipe(**job.pipeline_kwargs(), progress=progress, limits=limits)
-    result.save(job.out, mux_video=job.video if job.mux else None, mux_out=job.mux)
+    _, result = next(run_jobs(pipe, [job], limits=limits, progress=progress))
     spectrogram = save_spectrogram(folder / "audiox.png", result.audio[0], result.sample_rate)
     settings = json.loads(job.sidecar.read_text(encoding="utf-8"))
     return PageResult(job.out, spectrogram, settings, job.mux)
