@@ -100,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(threads)
 
     from audiox.pipeline import AudioXPipeline
-
     from audiox.pipeline.settings import RunOptions, fast_settings
     from audiox.utils.dtypes import fast_dtype
 

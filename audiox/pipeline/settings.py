@@ -30,7 +30,7 @@ class SamplerSettings:
     scale_phi: float = 0.0
 
 
-FAST_PRESET = {"steps": 12, "sampler": "dpmpp-3m-sde", "rho": 1.0}
+FAST_PRESET = {"steps": 12, "sampler": "dpmpp-2m", "rho": 1.0}
 """The few-step preset (``--fast``), chosen by ``benchmarks/bench_few_step.py``; see docs/fast_inference.md."""
 
 
