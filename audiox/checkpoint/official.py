@@ -128,17 +128,18 @@ def _materialize_nonpersistent(model: AudioXModel, device: torch.device) -> None
         raise CheckpointError(f"internal: tensors left uninitialised after loading: {', '.join(left[:5])}")
 
 
-def dtype_plan(cfg: AudioXConfig, dtype: torch.dtype, vae_dtype: torch.dtype = torch.float32,
+def dtype_plan(cfg: AudioXConfig, dtype: torch.dtype, decoder_dtype: torch.dtype = torch.float32,
                ) -> Callable[[str], torch.dtype]:
-    """The dtype of each checkpoint key for inference: the DiT and the video (CLIP) conditioners in ``dtype``,
-    every VAE copy in ``vae_dtype``, the rest (text projections, ...) in float32."""
+    """The dtype of each checkpoint key for inference: the DiT and the video (CLIP) conditioners in ``dtype``, the
+    VAE decoders in ``decoder_dtype``, the rest (VAE encoders, text projections, ...) in float32 (a bf16 encoder's
+    latents differ by 1-38 dB SNR on real sounds: docs/fast_inference.md)."""
     fast = ("model.", *(f"conditioner.conditioners.{c.id}." for c in cfg.model.conditioning.configs
                         if c.type == "clip"))
-    vae = ("pretransform.", *(vae_prefix(c.id) for c in cfg.model.conditioning.configs
-                              if c.type == "audio_autoencoder"))
+    decoders = tuple(f"{pre}model.decoder." for pre in ("pretransform.", *(
+        vae_prefix(c.id) for c in cfg.model.conditioning.configs if c.type == "audio_autoencoder")))
 
     def of(key: str) -> torch.dtype:
-        return vae_dtype if key.startswith(vae) else dtype if key.startswith(fast) else torch.float32
+        return decoder_dtype if key.startswith(decoders) else dtype if key.startswith(fast) else torch.float32
 
     return of
 

@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "bf16 instructions; --steps/--sampler/--dtype still override it")
     p.add_argument("--dtype", choices=DTYPE_NAMES, default=None,
                    help="DiT and video-encoder dtype (default fp32; with --fast bf16 where the device supports it)")
-    p.add_argument("--vae-dtype", choices=DTYPE_NAMES, default=None, help="VAE dtype (default fp32)")
+    p.add_argument("--vae-dtype", choices=DTYPE_NAMES, default=None,
+                   help="VAE decoder dtype (default fp32; with --fast as --dtype); the encoder stays fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the DiT (slow first step; many clips)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--threads", type=int, default=None,
@@ -94,23 +95,18 @@ def run(args: argparse.Namespace) -> int:
     check_jobs(jobs, source, limits)
     # 2. Work
     prepare_outputs(jobs)
-    import torch
-
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
 
     from audiox.pipeline import AudioXPipeline
-    from audiox.pipeline.settings import RunOptions, fast_settings
-    from audiox.utils.dtypes import fast_dtype
+    from audiox.pipeline.settings import RunOptions
 
-    dtype_name = args.dtype or (fast_dtype(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-                                if args.fast else None)
     pipe = AudioXPipeline.from_pretrained(
-        source, device=device, dtype=torch_dtype(dtype_name, what="--dtype") if dtype_name else None,
+        source, device=device, dtype=torch_dtype(args.dtype, what="--dtype") if args.dtype else None,
         vae_dtype=torch_dtype(args.vae_dtype, what="--vae-dtype") if args.vae_dtype else None,
-        text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile))
-    if args.fast:
-        pipe.defaults = fast_settings(pipe.defaults)
+        text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), fast=args.fast)
     for job, result in run_jobs(pipe, jobs, limits=limits, progress=not args.no_progress):
         print(f"wrote {job.out} ({result.seconds:.2f} s, seed {result.settings['seed']})"
               + (f" and {job.mux}" if job.mux else ""))

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queue", type=int, default=16,
                    help="requests that may wait; more are refused with 'Queue is full' (default 16)")
     p.add_argument("--concurrency", type=int, default=1, help="generations that run at once (default 1)")
+    p.add_argument("--fast", action="store_true",
+                   help="the few-step sampler preset and bf16 where the CPU/GPU supports it (docs/fast_inference.md)")
 
 
 def check_args(args: argparse.Namespace):
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from audiox.pipeline import AudioXPipeline
     from audiox.ui.server import serve
 
-    pipe = AudioXPipeline.from_pretrained(source, text_encoder_path=args.t5_path)
+    pipe = AudioXPipeline.from_pretrained(source, text_encoder_path=args.t5_path, fast=args.fast)
     from audiox.ui.app import example_folders
 
     print(f"serving {source.path} on http://{args.host}:{args.port} (queue {args.max_queue}, "

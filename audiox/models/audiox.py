@@ -83,19 +83,19 @@ class AudioXModel(nn.Module):
         return assemble(outputs, self.config.model.diffusion)
 
     def decode(self, latents: torch.Tensor, *, chunk: int | None = None) -> torch.Tensor:
-        """Latents (B, latent_dim, N) -> float32 audio (B, channels, N * downsampling_ratio), in the VAE's dtype.
+        """Latents (B, latent_dim, N) -> float32 audio (B, channels, N * downsampling_ratio), in the decoder's dtype.
 
         Args:
             chunk: latent frames decoded at a time (bounded memory for long audio; see
                 :meth:`audiox.models.autoencoder.AudioAutoencoder.decode`); None: all at once.
         """
         with torch.no_grad():
-            dtype = next(self.pretransform.parameters()).dtype
+            dtype = next(self.pretransform.model.decoder.parameters()).dtype
             return self.pretransform.decode(latents.to(dtype), chunk=chunk).float()
 
     def encode(self, audio: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None,
                ) -> torch.Tensor:
         """Audio (B, channels, L) -> latents (B, latent_dim, L // downsampling_ratio) with the main VAE."""
         with torch.no_grad():
-            dtype = next(self.pretransform.parameters()).dtype
+            dtype = next(self.pretransform.model.encoder.parameters()).dtype
             return self.pretransform.encode(audio.to(dtype), sample=sample, generator=generator).float()

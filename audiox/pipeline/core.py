@@ -42,6 +42,7 @@ from audiox.pipeline.settings import (
     SamplerSettings,
     check_sampling,
     check_seconds,
+    fast_settings,
 )
 from audiox.pipeline.source import ModelSource, builtin_model_dir, inspect_model
 from audiox.pipeline.windows import crossfade_paste, known_latent_mask, plan_windows, restore_known
@@ -82,7 +83,7 @@ class AudioXPipeline:
     def from_pretrained(cls, path: str | os.PathLike | ModelSource | None = None, *,
                         device: str | torch.device | None = None, dtype: torch.dtype | None = None,
                         vae_dtype: torch.dtype | None = None, text_encoder_path: str | os.PathLike | None = None,
-                        options: RunOptions = FAST_RUN) -> AudioXPipeline:
+                        options: RunOptions = FAST_RUN, fast: bool = False) -> AudioXPipeline:
         """Load an official-format folder (config.json + model.ckpt) or a native folder (+ model.safetensors).
 
         Args:
@@ -91,19 +92,29 @@ class AudioXPipeline:
             dtype: DiT and video-encoder dtype (default float32; bfloat16 is 2-3.5x faster on CPUs with bf16
                 instructions, see :func:`audiox.utils.dtypes.fast_dtype`). Weights are cast one tensor at a time
                 while loading (no full float32 copy).
-            vae_dtype: VAE dtype (default float32).
+            vae_dtype: VAE decoder dtype (default float32; the encoders stay float32).
             text_encoder_path: local T5 folder for official models (or env ``AUDIOX_T5_PATH``).
             options: the fast path's switches.
+            fast: the few-step preset (:data:`audiox.pipeline.settings.FAST_PRESET`) as the sampler defaults, and
+                unless given, ``dtype`` and ``vae_dtype`` bf16 where the device has bf16 instructions
+                (:func:`audiox.utils.dtypes.fast_dtype`).
         """
         from audiox.checkpoint.official import dtype_plan, load_model
 
         source = path if isinstance(path, ModelSource) else inspect_model(path, text_encoder_path=text_encoder_path)
         checks.device(None if device is None else str(device), "device")
         dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        defaults = source.defaults
+        if fast:
+            from audiox.utils.dtypes import fast_dtype, torch_dtype
+
+            dtype = dtype or torch_dtype(fast_dtype(dev.type))
+            vae_dtype = vae_dtype or dtype
+            defaults = fast_settings(defaults)
         plan = lambda cfg: dtype_plan(cfg, dtype or torch.float32, vae_dtype or torch.float32)  # noqa: E731
         model = load_model(source.path, device=dev, dtype=plan, text_encoder_path=text_encoder_path,
                            require_text_encoder=True)
-        return cls(model, device=dev, defaults=source.defaults, source=str(source.path), options=options)
+        return cls(model, device=dev, defaults=defaults, source=str(source.path), options=options)
 
     # ----------------------------------------------------------------------------------------------
     def __call__(
@@ -182,7 +193,7 @@ class AudioXPipeline:
                         video_start=video_start, steps=steps, cfg_scale=cfg_scale, sampler=sampler,
                         sigma_min=sigma_min, sigma_max=sigma_max, rho=d.rho, scale_phi=scale_phi, seed=seed,
                         model=self.source, dtype=_dtype_name(self.model.dit),
-                        vae_dtype=_dtype_name(self.model.pretransform))
+                        vae_dtype=_dtype_name(self.model.pretransform.model.decoder))
         run = SamplerSettings(steps=steps, cfg_scale=cfg_scale, sampler=sampler, sigma_min=sigma_min,
                               sigma_max=sigma_max, rho=d.rho, scale_phi=scale_phi)
         # 4. Video frames, decoded once for the whole output (each window takes its own slice)

@@ -30,7 +30,7 @@ class SamplerSettings:
     scale_phi: float = 0.0
 
 
-FAST_PRESET = {"steps": 12, "sampler": "dpmpp-2m", "rho": 1.0}
+FAST_PRESET = {"steps": 16, "sampler": "dpmpp-2m-sde", "rho": 1.0}
 """The few-step preset (``--fast``), chosen by ``benchmarks/bench_few_step.py``; see docs/fast_inference.md."""
 
 
@@ -61,7 +61,7 @@ class RunOptions:
     attention: str = "sdpa"
     cache_context: bool = True
     skip_null_cross: bool = True
-    vae_chunk: int | None = 128
+    vae_chunk: int | None = 96
     vae_conv2d: bool = True
     compile: bool = False
 

@@ -88,8 +88,8 @@ def test_bf16_dit_within_dtype_bound(official, official_model, bounds):
 @pytest.mark.parametrize("preset", ["debug", "builtin", "fixture"])  # Oobleck; istft; the official layout
 def test_chunked_vae_decode_matches_whole(preset, request):
     """Chunks with 16 frames of context per side equal one whole decode: the same convolutions on the same inputs
-    (the official decoder's receptive field is under 12 latent frames per side), so only the kernels' summation
-    order may differ (the VAE bound)."""
+    (the official decoder's receptive field is 8-12 latent frames per side: 8 leaves 3e-3), so only the kernels'
+    summation order may differ (the VAE bound)."""
     model = request.getfixturevalue("official_model") if preset == "fixture" else build_model(preset, seed=0).eval()
     vae = model.pretransform.model
     g = torch.Generator().manual_seed(3)
@@ -105,25 +105,27 @@ def test_chunked_vae_decode_matches_whole(preset, request):
 
 
 def test_loading_in_target_dtype(debug_model_dir):
-    """The dtype plan: DiT and video encoder in bf16 straight from the file (equal to casting the float32 load),
-    VAE and text projection in float32."""
+    """The dtype plan: DiT, video encoder and VAE decoder in bf16 straight from the file (equal to casting the
+    float32 load); VAE encoder and text projection in float32."""
     from audiox.checkpoint.official import dtype_plan, load_model
 
     ref = load_model(debug_model_dir)
-    got = load_model(debug_model_dir, dtype=lambda cfg: dtype_plan(cfg, torch.bfloat16))
+    got = load_model(debug_model_dir, dtype=lambda cfg: dtype_plan(cfg, torch.bfloat16, torch.bfloat16))
     sd_ref, sd = ref.state_dict(), got.state_dict()
     assert sd.keys() == sd_ref.keys()
     clip = [c.id for c in got.config.model.conditioning.configs if c.type == "clip"]
-    n16 = 0
+    n16 = n_dec = 0
     for k, v in sd.items():
         if not v.is_floating_point() or k.endswith("inv_freq"):
             continue
         fast = k.startswith("model.") or any(k.startswith(f"conditioner.conditioners.{c}.") for c in clip)
-        want = torch.bfloat16 if fast else torch.float32
+        decoder = ".model.decoder." in k and "pretransform" in k
+        want = torch.bfloat16 if fast or decoder else torch.float32
         assert v.dtype == want, k
         assert torch.equal(v, sd_ref[k].to(want)), k
-        n16 += fast
-    assert n16 > 10
+        n16, n_dec = n16 + fast, n_dec + decoder
+    assert n16 > 10 and n_dec > 5
+    assert next(got.pretransform.model.encoder.parameters()).dtype == torch.float32
 
 
 def test_run_options_name_the_bad_key():
