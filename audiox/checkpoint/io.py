@@ -5,6 +5,7 @@ Writes are atomic (:func:`audiox.utils.files.atomic_write`) and create the desti
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -71,8 +72,15 @@ def release_pages(t: torch.Tensor) -> None:
     page = mmap.PAGESIZE
     start = t.data_ptr() // page * page
     end = -(-(t.data_ptr() + t.numel() * t.element_size()) // page) * page
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
+    _libc().madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
+
+
+@functools.cache
+def _libc():
+    """The C library of this process (opened once: :func:`release_pages` runs for every tensor of a checkpoint)."""
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def write_safetensors(path: str | os.PathLike, sd: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,

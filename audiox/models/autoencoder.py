@@ -100,8 +100,8 @@ class OobleckDecoder(nn.Module):
 
 def set_conv2d(model: nn.Module, on: bool) -> None:
     """Run every Oobleck encoder and decoder in ``model`` as 2-D channels-last convolutions (``on``) or as the
-    official 1-D ones: the same products summed in another order (:func:`audiox.nn.wnconv.as_2d`), 2x faster in
-    float32 and 3-4x in bf16 on x86 CPUs (``benchmarks/bench_inference.py``)."""
+    official 1-D ones: the same products summed in another order (:func:`audiox.nn.wnconv.as_2d`); on the official
+    VAE 1.3-1.5x faster in float32 on an x86 CPU, and 3.0-3.3x in bf16 (``benchmarks/bench_vae.py``)."""
     for m in model.modules():
         if isinstance(m, OobleckEncoder | OobleckDecoder):
             m.conv2d = on
@@ -178,8 +178,8 @@ class AudioAutoencoder(nn.Module):
             chunk: decode at most this many latent frames at a time (None: all at once). Each chunk is decoded
                 with ``overlap`` frames of context on both sides, which are then cropped, so the activations held
                 at once are bounded by ``chunk + 2 * overlap`` frames whatever the length of the audio.
-            overlap: latent frames of context per side; beyond the decoder's receptive field (a few frames for
-                the Oobleck and istft decoders) the chunks equal a whole decode up to float rounding.
+            overlap: latent frames of context per side; beyond the decoder's receptive field (8-12 frames for
+                the official Oobleck decoder) the chunks equal a whole decode up to float rounding.
         """
         if self.iterate_batch and latents.shape[0] > 1:
             return torch.cat([self.decode(z[None], chunk=chunk, overlap=overlap) for z in latents])

@@ -162,20 +162,25 @@ class VideoConditioner(nn.Module):
                              f"got {tuple(video.shape)}")
         empty = all_zero(video)
         keep = (~empty).nonzero().flatten()  # empty videos take the learned empty feature: their CLIP pass is skipped
+        if len(keep) == b:  # no empty video (the usual case): no zero tensor to fill
+            feats = self._clip_frames(video, clip_batch, grad)
+            return {"video_features": feats, "video_empty": empty.to(feats.device)}
         vision = self.visual_encoder_model.vision_model
         cfg = vision.config
-        q = (cfg.image_size // cfg.patch_size) ** 2 + 1
         w = vision.embeddings.patch_embedding.weight
-        out = torch.zeros(b, t, q, cfg.hidden_size, dtype=w.dtype, device=w.device)
+        out = torch.zeros(b, t, (cfg.image_size // cfg.patch_size) ** 2 + 1, cfg.hidden_size, dtype=w.dtype,
+                          device=w.device)
         if len(keep):
-            flat = video[keep.to(video.device)].reshape(len(keep) * t, *video.shape[2:])
-            step = clip_batch or flat.shape[0]
-            h = torch.cat([self.clip_features(flat[i:i + step], grad=grad) for i in range(0, flat.shape[0], step)])
-            if len(keep) == b:
-                out = h.view(b, t, *h.shape[1:])
-            else:
-                out[keep.to(out.device)] = h.view(len(keep), t, *h.shape[1:]).to(out.dtype)
+            out[keep.to(out.device)] = self._clip_frames(video[keep.to(video.device)], clip_batch, grad).to(out.dtype)
         return {"video_features": out, "video_empty": empty.to(out.device)}
+
+    def _clip_frames(self, video: torch.Tensor, clip_batch: int, grad: bool) -> torch.Tensor:
+        """CLIP hidden states of every frame: (B, T, 3, H, W) -> (B, T, Q, W), ``clip_batch`` frames per call."""
+        b, t = video.shape[:2]
+        flat = video.reshape(b * t, *video.shape[2:])
+        step = clip_batch or flat.shape[0]
+        h = torch.cat([self.clip_features(flat[i:i + step], grad=grad) for i in range(0, flat.shape[0], step)])
+        return h.view(b, t, *h.shape[1:])
 
     def tokens(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None,
                ) -> tuple[torch.Tensor, torch.Tensor]:
