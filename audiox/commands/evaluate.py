@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     s.add_argument("--split", default="test", choices=("test", "train"), help="entries to score (default test)")
     s.add_argument("--cases", nargs="+", default=None, help="input cases (default: all text video image)")
+    s.add_argument("--wording", default="corpus", choices=("corpus", "heldout"),
+                   help="words of the text case: the entries' own descriptions (corpus, default) or the held-out "
+                        "wording that training captions never use (heldout)")
+    s.add_argument("--shuffle-text", action="store_true",
+                   help="control: give each entry's text case another entry's prompt of the same kind (chance)")
     s.add_argument("--classifier", default=None, help="classifier folder (default: the committed one)")
     s.add_argument("--no-fd", action="store_true", help="skip the Frechet distance (aisfx)")
     s.add_argument("--no-pitch", action="store_true", help="skip the CREPE pitch error (torchcrepe)")
@@ -105,7 +110,7 @@ def _check_synth(args: argparse.Namespace) -> tuple[Any, Path, tuple[str, ...]]:
     data = checks.input_folder("--data", args.data)
     classifier = _load_classifier(args.classifier)
     bench = SynthBench(data, classifier=classifier, split=args.split, n=args.n, fd=not args.no_fd,
-                       pitch=not args.no_pitch, cases=cases)
+                       pitch=not args.no_pitch, cases=cases, wording=args.wording, shuffle_text=args.shuffle_text)
     inputs = {"--data": data, "--model": model.folder if model else None,
               "--classifier": Path(args.classifier) if args.classifier is not None else None}
     out = checks.output_folder("--out", args.out, inputs=inputs)
@@ -145,7 +150,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     shown = {eid for items in result["audio"].values() for eid, _, _ in items}
     real = {e.id: (load_clip(bench.root, e), e.sample_rate) for e in bench.entries if e.id in shown}
     meta = {"generator": name, "data": str(args.data), "split": args.split, "entries": len(bench.entries),
-            "steps": args.steps, "seed": args.seed}
+            "steps": args.steps, "seed": args.seed, "wording": args.wording, "shuffle_text": args.shuffle_text}
     paths = write_report(out, result, meta, real=real)
     overall = result["summary"].get("all", {}).get("overall", {})
     print(f"SynthBench: {len(bench.entries)} entries in {result['seconds']:.0f} s; all-inputs sfx accuracy "

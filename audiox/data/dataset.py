@@ -120,10 +120,13 @@ class ManifestDataset(Dataset):
         split: keep only entries of this split (None = all).
         random_crop: random window offsets (False: offset 0).
         max_tries: replacements tried after an unreadable item before raising.
+        task_prompt_prob / everyday_prob: which text an item shows (:func:`audiox.data.captions.pick_text`);
+            the defaults (1, 0) show the manifest caption.
     """
 
     def __init__(self, manifest: str | os.PathLike, geometry: Geometry, *, split: str | None = "train",
-                 random_crop: bool = True, max_tries: int = 8) -> None:
+                 random_crop: bool = True, max_tries: int = 8, task_prompt_prob: float = 1.0,
+                 everyday_prob: float = 0.0) -> None:
         self.root = Path(manifest).parent
         entries = read_manifest(manifest)
         self.entries = [e for e in entries if split is None or e.split == split]
@@ -132,12 +135,19 @@ class ManifestDataset(Dataset):
         self.geometry = geometry
         self.random_crop = random_crop
         self.max_tries = max_tries
+        self.text_probs = {"task_prompt_prob": task_prompt_prob, "everyday_prob": everyday_prob}
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def load(self, index: int, draw: int) -> dict[str, Any]:
-        return build_item(self.entries[index], self.root, self.geometry, draw, random_crop=self.random_crop)
+        from audiox.data.captions import pick_text, text_options
+
+        entry = self.entries[index]
+        item = build_item(entry, self.root, self.geometry, draw, random_crop=self.random_crop)
+        texts = text_options(entry.caption, entry.labels)
+        item["text"] = texts[pick_text(len(texts), texts[0] != texts[1], draw, index, **self.text_probs)]
+        return item
 
     def describe(self, index: int) -> str:
         return str(self.root / self.entries[index].audio)

@@ -16,6 +16,8 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("n", "clips", "{:.0f}"),
     ("sfx_accuracy", "SFX category accuracy", "{:.3f}"),
     ("music_accuracy", "music instrument accuracy", "{:.3f}"),
+    ("sfx_distinct", "SFX classes predicted (distinct)", "{:.0f}"),
+    ("music_distinct", "instruments predicted (distinct)", "{:.0f}"),
     ("pitch_cents", "pitch error, median (cents)", "{:.1f}"),
     ("pitch_within_50c", "pitch within 50 cents", "{:.3f}"),
     ("tempo_rel_error", "tempo error, median (relative)", "{:.3f}"),

@@ -36,6 +36,7 @@ from audiox.evaluation.features import resample
 log = logging.getLogger(__name__)
 
 CASES = ("all", "text", "video", "image")
+WORDINGS = ("corpus", "heldout")
 OFFICIAL_PROMPTS = {"sfx": "Generate general audio for the video", "music": "Generate music for the video"}
 # sound-effect classes with a clear pitch of their own; a clip is a pitched prompt when it has a beep and none of these
 PITCHED_CLASSES = frozenset({"bell", "chime", "phone_ring", "alarm_clock", "laser", "coin", "jump", "power_up",
@@ -77,12 +78,13 @@ def text_only_prompt(entry: ManifestEntry) -> str:
     return entry.caption
 
 
-def cases_for(entry: ManifestEntry, root: Path) -> list[Case]:
+def cases_for(entry: ManifestEntry, root: Path, text: str | None = None) -> list[Case]:
     """The input cases that apply to an entry (``text`` always; ``video``/``image`` when it has them).
 
     Args:
         entry: a manifest entry.
         root: the corpus folder (paths in the entry are relative to it).
+        text: the ``text`` case's prompt (default: :func:`text_only_prompt`).
     """
     video = root / entry.video if entry.video else None
     image = root / entry.image if entry.image else None
@@ -90,7 +92,7 @@ def cases_for(entry: ManifestEntry, root: Path) -> list[Case]:
     spans = tuple((float(s), float(e)) for s, e in prompt.get("spans", []))
     audio = root / entry.audio if prompt else None
     out = [Case("all", entry.caption, video, image, audio, prompt.get("mode"), spans, entry.seconds),
-           Case("text", text_only_prompt(entry), seconds=entry.seconds)]
+           Case("text", text_only_prompt(entry) if text is None else text, seconds=entry.seconds)]
     if video is not None:
         out.append(Case("video", OFFICIAL_PROMPTS[entry.kind], video=video, seconds=entry.seconds))
     if image is not None:
@@ -123,6 +125,10 @@ class SynthBench:
         fd: compute the Frechet distance on aisfx embeddings (needs ``aisfx``).
         pitch: compute the CREPE pitch error (needs ``torchcrepe``).
         cases: which input cases to run.
+        wording: the ``text`` case's prompts: ``"corpus"`` (the entry's own description) or ``"heldout"``
+            (:func:`audiox.evaluation.wording.heldout_prompt`: words the training captions never use).
+        shuffle_text: the shuffled-caption control: each entry's ``text`` prompt is another entry's of the same
+            kind (a derangement), so its score should fall to chance.
     """
 
     data_dir: str | Path
@@ -133,6 +139,8 @@ class SynthBench:
     fd: bool = True
     pitch: bool = True
     cases: tuple[str, ...] = CASES
+    wording: str = "corpus"
+    shuffle_text: bool = False
     _memo: dict[str, _Analysis] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -142,6 +150,8 @@ class SynthBench:
         unknown = [c for c in self.cases if c not in CASES]
         if unknown:
             raise ConfigError(f"cases: unknown {unknown}; expected some of {CASES}")
+        if self.wording not in WORDINGS:
+            raise ConfigError(f"wording: expected one of {WORDINGS}, got {self.wording!r}")
         if self.classifier is None:
             self.classifier = load_classifier()
         entries = [e for e in read_manifest(self.root / "manifest.jsonl") if e.split == self.split]
@@ -153,6 +163,21 @@ class SynthBench:
         if endless is not None:
             raise ConfigError(f"{self.root}: entry {endless.id!r}: seconds must be at most 3600, got {endless.seconds}")
         self.entries = entries[: self.n] if self.n is not None else entries
+
+    def text_prompts(self) -> dict[str, str]:
+        """Entry id -> the ``text`` case's prompt, in the chosen wording (shuffled within each kind for the
+        control)."""
+        from audiox.evaluation.wording import derangement, heldout_prompt
+
+        own = {e.id: heldout_prompt(e) if self.wording == "heldout" else text_only_prompt(e) for e in self.entries}
+        if not self.shuffle_text:
+            return own
+        out = dict(own)
+        for kind in ("sfx", "music"):
+            ids = [e.id for e in self.entries if e.kind == kind]
+            for i, j in enumerate(derangement(len(ids))):
+                out[ids[i]] = own[ids[j]]
+        return out
 
     # ------------------------------------------------------------------ analyses
     def _analyse(self, audio: torch.Tensor, sample_rate: int, *, kind: str, want_pitch: bool) -> _Analysis:
@@ -244,11 +269,12 @@ class SynthBench:
         rows: list[dict[str, Any]] = []
         kept: dict[str, list[tuple[str, torch.Tensor, int]]] = {}
         real_rows: list[dict[str, Any]] = []
+        prompts = self.text_prompts()
         for i, entry in enumerate(self.entries):
             real = load_clip(self.root, entry)
             real_case = Case("real", entry.caption, seconds=entry.seconds)
             real_rows.append(self.score_clip(entry, real_case, real, entry.sample_rate))
-            for case in cases_for(entry, self.root):
+            for case in cases_for(entry, self.root, prompts[entry.id]):
                 if case.name not in self.cases:
                     continue
                 audio, rate = generator(entry, case)
@@ -296,6 +322,8 @@ def _pool(rows: list[dict[str, Any]], real: dict[str, list[dict[str, Any]]] | No
     for kind in ("sfx", "music"):
         hits = [r["hit"] for r in rows if r["kind"] == kind]
         out[f"{kind}_accuracy"] = float(np.mean(hits)) if hits else None
+        preds = [r["pred"] for r in rows if r["kind"] == kind]
+        out[f"{kind}_distinct"] = len(set(preds)) if preds else None  # collapse: how many labels are predicted
     out["accuracy"] = float(np.mean([r["hit"] for r in rows])) if rows else None
     for key in _MEAN_KEYS:
         vals = [r[key] for r in rows if key in r and math.isfinite(r[key])]

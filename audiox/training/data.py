@@ -61,7 +61,7 @@ def open_dataset(data: str, geometry: Geometry, cfg: TrainConfig, *, rank: int =
         if kind == "packed":
             from audiox.training.packed import PackedDataset
 
-            ds = PackedDataset(data, max_tries=cfg.max_skip_tries)
+            ds = PackedDataset(data, max_tries=cfg.max_skip_tries, **_text_probs(cfg))
         else:
             ds = PreEncodedDataset(data, max_tries=cfg.max_skip_tries)
         if ds.geometry != geometry:
@@ -69,11 +69,17 @@ def open_dataset(data: str, geometry: Geometry, cfg: TrainConfig, *, rank: int =
         return ds
     if kind == "manifest":
         path = Path(data) / "manifest.jsonl" if Path(data).is_dir() else Path(data)
-        return ManifestDataset(path, geometry, split=split, random_crop=cfg.random_crop, max_tries=cfg.max_skip_tries)
+        return ManifestDataset(path, geometry, split=split, random_crop=cfg.random_crop, max_tries=cfg.max_skip_tries,
+                               **_text_probs(cfg))
     from audiox.data.webdataset import WebDatasetStream
 
     return WebDatasetStream(data, geometry, seed=cfg.seed, rank=rank, world=world, start=start,
                             random_crop=cfg.random_crop)
+
+
+def _text_probs(cfg: TrainConfig) -> dict[str, float]:
+    """Which text an item shows (:func:`audiox.data.captions.pick_text`)."""
+    return {"task_prompt_prob": cfg.masking.task_prompt_prob, "everyday_prob": cfg.masking.everyday_prob}
 
 
 def check_preencoded(ds: Any, model: Any) -> None:

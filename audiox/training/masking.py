@@ -94,6 +94,12 @@ class MaskingConfig:
     # per-item probability of zeroing the whole cross-attention context (the CFG null condition).
     # The release's training wrapper (stable-audio-tools): cfg_dropout_prob 0.1, all modalities together
     cfg_dropout_prob: float = 0.1
+    # which text an item shows (audiox.data.captions.pick_text; the data picks it, so it applies with masking off):
+    # an item whose caption is a generic task prompt (video or image only) keeps it with task_prompt_prob, else
+    # shows its description; a description is replaced by one of the clip's prompts in everyday words with
+    # everyday_prob. The defaults (1, 0) show the manifest caption, as before (v2)
+    task_prompt_prob: float = 1.0
+    everyday_prob: float = 0.0
 
     def __post_init__(self) -> None:
         _validate(dataclasses.asdict(self), "masking")
@@ -143,7 +149,7 @@ def _validate(v: Mapping[str, Any], path: str) -> None:
     if not isinstance(v["enabled"], bool):
         fail("enabled", "expected true or false")
     for key in ("video_patch_ratio", "video_token_ratio", "text_word_ratio", "drop_video_prob",
-                "drop_text_prob", "drop_audio_prob", "cfg_dropout_prob"):
+                "drop_text_prob", "drop_audio_prob", "cfg_dropout_prob", "task_prompt_prob", "everyday_prob"):
         if not _is_number(v[key]) or not 0.0 <= v[key] <= 1.0:
             fail(key, "expected a number in [0, 1]")
     for key in ("video_patch_size", "audio_n_spans"):

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from audiox.data.captions import pick_text, text_options
 from audiox.data.dataset import build_item, load_with_fallback
 from audiox.data.manifest import read_manifest
 from audiox.errors import ConfigError, InputError
@@ -110,12 +111,14 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
                          "use `audiox preencode` for long clips")
     meta_path = out / "meta.json"
     old = json.loads(meta_path.read_text()) if is_packed(out) else None  # another folder's meta.json is replaced
-    items = [{"id": e.id, "task": e.task, "text": e.caption, "frame": -1, "prompt": -1,
-              "samples": min(round(e.seconds * geo.sample_rate), geo.sample_size)} for e in entries]
+    items = [{"id": e.id, "task": e.task, "text": e.caption, "texts": text_options(e.caption, e.labels),
+              "frame": -1, "prompt": -1, "samples": min(round(e.seconds * geo.sample_rate), geo.sample_size)}
+             for e in entries]
     if old is not None:
         if [i["id"] for i in old["items"]] != [i["id"] for i in items] or old["geometry"] != geo.to_dict():
             raise InputError(f"{out}: holds other items or another geometry; pack into a new folder")
-        items = old["items"]
+        # a text part that is kept keeps its texts (a folder packed before text options: the captions only)
+        items = [{**o, "texts": n["texts"]} for o, n in zip(old["items"], items)] if "text" in parts else old["items"]
     fingerprints = dict(old["fingerprints"]) if old else {}
     out.mkdir(parents=True, exist_ok=True)  # only once the manifest and the folder's items are known to fit
 
@@ -146,14 +149,20 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
             for j, k in enumerate(has):
                 items[s + k]["prompt"] = len(prm)
                 prm.append(p["prompt_raw"][j, :d].half().cpu())
-        if "text" in parts:
-            f = encode_frozen(model, {"text": [it["text"] for it in loaded]})
+        if "text" in parts:  # every text option of every item: [caption, description, *everyday prompts]
+            texts = [t for k in range(len(loaded)) for t in items[s + k]["texts"]]
+            f = encode_frozen(model, {"text": texts})
+            pos = 0
             for k in range(len(loaded)):
-                m = f["text_mask"][k].cpu()
-                n = int(m.sum())
-                if not bool(m[:n].all()):
-                    raise ConfigError("text encoder mask is not a prefix of valid tokens; cannot pack")
-                tok_rows.append(f["text_hidden"][k, :n].float().cpu())
+                count = len(items[s + k]["texts"])
+                items[s + k]["text_rows"] = [len(tok_rows), count]
+                for j in range(pos, pos + count):
+                    m = f["text_mask"][j].cpu()
+                    n = int(m.sum())
+                    if not bool(m[:n].all()):
+                        raise ConfigError("text encoder mask is not a prefix of valid tokens; cannot pack")
+                    tok_rows.append(f["text_hidden"][j, :n].float().cpu())
+                pos += count
         bar.update(len(chunk))
     bar.close()
 
@@ -258,7 +267,8 @@ class PackedDataset(Dataset):
     ``id``, ``path``, ``task``, ``text``.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, max_tries: int = 8) -> None:
+    def __init__(self, folder: str | os.PathLike, *, max_tries: int = 8, task_prompt_prob: float = 1.0,
+                 everyday_prob: float = 0.0) -> None:
         from safetensors.torch import load_file
 
         self.folder = Path(folder)
@@ -274,12 +284,14 @@ class PackedDataset(Dataset):
         self.geometry = Geometry(**self.meta["geometry"])
         self.items = self.meta["items"]
         self.max_tries = max_tries
+        self.text_probs = {"task_prompt_prob": task_prompt_prob, "everyday_prob": everyday_prob}
         audio = load_file(str(self.folder / "audio.safetensors"))
         self.latents, self.prompts, self.silence = audio["latents"], audio["prompts"], audio["silence"]
         text = load_file(str(self.folder / "text.safetensors"))
         self.tokens, self.scales, self.offsets = text["tokens"], text["scales"], text["offsets"]
         self.empty_hidden, self.empty_mask = text["empty_hidden"], text["empty_mask"].bool()
-        if len(self.latents) != len(self.items) or len(self.offsets) != len(self.items) + 1:
+        rows = sum(i["text_rows"][1] if "text_rows" in i else 1 for i in self.items)
+        if len(self.latents) != len(self.items) or len(self.offsets) != rows + 1:
             raise ConfigError(f"{self.folder}: audio / text parts do not match the item index")
         need_video = any(i["frame"] >= 0 for i in self.items)
         self.frames = decode_frames(self.folder / "video.mp4") if need_video else None
@@ -314,13 +326,16 @@ class PackedDataset(Dataset):
 
     def load(self, index: int, draw: int) -> dict[str, Any]:
         rec, g = self.items[index], self.geometry
-        a, b = int(self.offsets[index]), int(self.offsets[index + 1])
+        first, count = rec.get("text_rows", [index, 1])  # folders packed before text options: the caption only
+        texts = rec.get("texts", [rec["text"]])
+        pick = pick_text(count, count > 1 and texts[0] != texts[1], draw, index, **self.text_probs)
+        a, b = int(self.offsets[first + pick]), int(self.offsets[first + pick + 1])
         hidden = torch.zeros_like(self.empty_hidden)
         hidden[: b - a] = self.tokens[a:b].float() * self.scales[a:b, None]
         mask = torch.zeros_like(self.empty_mask)
         mask[: b - a] = True
         p = rec["prompt"]
-        item = {"id": rec["id"], "path": self.describe(index), "task": rec["task"], "text": rec["text"],
+        item = {"id": rec["id"], "path": self.describe(index), "task": rec["task"], "text": texts[pick],
                 "latents_raw": _raw(self.latents[index].float()),
                 "padding_mask": torch.arange(g.sample_size) < rec["samples"],
                 "text_hidden": hidden, "text_mask": mask,

@@ -120,3 +120,20 @@ def test_cli_threads(heldout_corpus, tmp_path):
         torch.set_num_threads(before)
     with pytest.raises(InputError, match="--threads must be >= 1, got 0"):
         evaluate.run(parser.parse_args([*base, "--out", str(tmp_path / "b"), "--threads", "0"]))
+
+
+def test_text_case_wordings(heldout_corpus, scored_ids):
+    from audiox.evaluation.wording import heldout_prompt
+
+    corpus = SynthBench(heldout_corpus, ids=scored_ids)
+    held = SynthBench(heldout_corpus, ids=scored_ids, wording="heldout")
+    shuffled = SynthBench(heldout_corpus, ids=scored_ids, wording="heldout", shuffle_text=True)
+    own, other, mixed = corpus.text_prompts(), held.text_prompts(), shuffled.text_prompts()
+    kinds = {e.id: e.kind for e in corpus.entries}
+    for e in corpus.entries:
+        assert own[e.id] == text_only_prompt(e) and other[e.id] == heldout_prompt(e) != own[e.id]
+        assert mixed[e.id] != other[e.id]  # every entry gets another entry's prompt, of its own kind
+        assert any(mixed[e.id] == other[d] and kinds[d] == e.kind for d in other if d != e.id)
+    assert sorted(mixed.values()) == sorted(other.values())
+    with pytest.raises(Exception, match="wording"):
+        SynthBench(heldout_corpus, ids=scored_ids, wording="slang")

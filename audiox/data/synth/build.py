@@ -30,7 +30,8 @@ VIDEO_TASKS = ("v2a", "v2m", "tv2a", "tv2m")
 IMAGE_TASKS = ("i2a", "i2m")
 MAX_N = 10**8  # samples (the manifest's ids have 6 digits but sort by index beyond)
 # independent random streams of one sample
-_AUDIO, _CAPTION, _SCENE, _PROMPT, _KIND = 10, 11, 12, 13, 14
+_AUDIO, _CAPTION, _SCENE, _PROMPT, _KIND, _WORDING = 10, 11, 12, 13, 14, 15
+N_WORDINGS = 8  # training prompts per clip in everyday words (labels["captions"]), besides its description
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def make_sample(cfg: BuildConfig, index: int) -> ManifestEntry:
     """
     import soundfile as sf
 
-    from audiox.data.synth import captions, music, sfx, video
+    from audiox.data.synth import captions, music, sfx, video, wording
 
     task, split = plan(cfg.seed, index, cfg.test_fraction)
     sid = f"{index:06d}"
@@ -169,6 +170,8 @@ def make_sample(cfg: BuildConfig, index: int) -> ManifestEntry:
         description = captions.music_caption(labels, rng_text)
         scene = video.music_scene(labels, rng_scene, size=cfg.video_size)
     labels = {"kind": kind, "description": description, **labels}
+    rng_words = np.random.default_rng([cfg.seed, index, _WORDING])
+    labels["captions"] = [wording.describe(labels, rng_words, wording.TRAIN) for _ in range(N_WORDINGS)]
     out = Path(cfg.out)
     audio_rel = f"audio/{sid}.wav"
     sf.write(str(out / audio_rel), audio.T, cfg.sample_rate, subtype="PCM_16", format="WAV")
