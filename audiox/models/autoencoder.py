@@ -200,7 +200,10 @@ class AutoencoderPretransform(nn.Module):
     def __init__(self, cfg: PretransformConfig) -> None:
         super().__init__()
         self.model = AudioAutoencoder(cfg.config, iterate_batch=cfg.iterate_batch)
-        self.scale = cfg.scale
+        if isinstance(cfg.scale, tuple):  # per channel: (1, D, 1), kept out of the state dict (it is config)
+            self.register_buffer("scale", torch.tensor(cfg.scale).view(1, -1, 1), persistent=False)
+        else:
+            self.scale = cfg.scale
 
     def encode(self, audio: torch.Tensor, **kw) -> torch.Tensor:
         return self.model.encode(audio, **kw) / self.scale

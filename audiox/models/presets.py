@@ -129,6 +129,31 @@ def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_di
     return cfg
 
 
+def builtin_text_config(*, route: str = "sentence", cross_attention: bool = False,
+                        scale: float | list[float] = LATENT_STD, width: int = 192, depth: int = 4,
+                        heads: int = 3) -> dict[str, Any]:
+    """A text-only variant of the built-in model, for the text rungs of the ladder (docs/builtin.md).
+
+    Same VAE and MiniLM as :func:`builtin_config`, no video or audio-prompt conditioner.
+
+    Args:
+        route: the global (adaLN) condition: ``"sentence"``, the frozen sentence embedding (384), or ``"tokens"``,
+            the projected tokens pooled (192, v2's route).
+        cross_attention: also cross-attend to the projected text tokens.
+        scale: the latent scale: one number or one per latent channel (32).
+    """
+    cfg = builtin_config(width=width, depth=depth, heads=heads)
+    text = next(c for c in cfg["model"]["conditioning"]["configs"] if c["type"] == "sentence_encoder")
+    text["config"]["sentence_embedding"] = route == "sentence"
+    cfg["model"]["conditioning"]["configs"] = [text]
+    cfg["model"]["pretransform"]["scale"] = scale
+    diff = cfg["model"]["diffusion"]
+    diff.update(cross_attention_cond_ids=["text_prompt"] if cross_attention else [],
+                global_cond_ids=["text_prompt"], input_concat_ids=[])
+    diff["config"].update(global_cond_dim=384 if route == "sentence" else 192, input_concat_dim=0)
+    return cfg
+
+
 def official_config() -> dict[str, Any]:
     """The released HKUSTAudio/AudioX config.json (the only copy in the project)."""
     from audiox.models import _official_config

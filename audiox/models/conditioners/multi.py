@@ -17,6 +17,7 @@ from audiox.models.conditioners.text import T5Conditioner
 from audiox.models.conditioners.video import VideoConditioner
 
 FRAMES = "/frames"  # output key suffix of a video conditioner's per-frame features
+SENTENCE = "/sentence"  # output key suffix of a text conditioner's frozen sentence embedding (its global condition)
 
 
 def build_conditioner(cond_type: str, params: Any, cond_dim: int, *, clip_overrides: dict | None = None) -> nn.Module:
@@ -127,6 +128,9 @@ class MultiConditioner(nn.Module):
                 out[cid + FRAMES] = (frames, torch.ones(frames.shape[0], frames.shape[2], device=frames.device))
             else:
                 out[cid] = cond.tokens(features[cid], masking=m)
+            if getattr(cond, "sentence_dim", 0):
+                sent = cond.sentence(features[cid], masking=m)
+                out[cid + SENTENCE] = (sent, torch.ones(sent.shape[0], 1, device=sent.device))
         return out
 
     def forward(self, inputs: dict[str, Any], *, sample_audio: bool = True, generator: torch.Generator | None = None,
@@ -147,7 +151,8 @@ def pooled(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], diffusion: DiffusionConfig) -> Conditioning:
     """Route conditioner outputs: cross-attention tokens concatenated in ``cross_attention_cond_ids`` order;
-    global conditions (a conditioner's tokens pooled over its valid ones: :func:`pooled`) concatenated along
+    global conditions (a text conditioner's sentence embedding where it gives one, else a conditioner's tokens
+    pooled over its valid ones: :func:`pooled`) concatenated along
     features (B, Dg); prepend tokens along the sequence; input-concat conditions along channels (a video
     conditioner contributes its per-frame features)."""
     tokens, spans, pos = [], {}, 0
@@ -157,7 +162,8 @@ def assemble(outputs: dict[str, tuple[torch.Tensor, torch.Tensor]], diffusion: D
         spans[cid] = (pos, pos + t.shape[1])
         pos += t.shape[1]
     ctx = torch.cat(tokens, dim=1) if tokens else None
-    glob = [pooled(*outputs[c]) if outputs[c][0].dim() == 3 else outputs[c][0] for c in diffusion.global_cond_ids]
+    glob = [outputs[c + SENTENCE][0] if c + SENTENCE in outputs else
+            pooled(*outputs[c]) if outputs[c][0].dim() == 3 else outputs[c][0] for c in diffusion.global_cond_ids]
     prepend = [outputs[c][0] for c in diffusion.prepend_cond_ids]
     concat = [outputs[c + FRAMES][0] if c + FRAMES in outputs else outputs[c][0] for c in diffusion.input_concat_ids]
     return Conditioning(ctx, spans,

