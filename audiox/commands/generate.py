@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from audiox.errors import InputError
 from audiox.utils.dtypes import DTYPE_NAMES, torch_dtype
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         out = "audiox_out.wav" if args.output is None else args.output
         jobs = [parse_job({**_flags(args), "out": out, "mux": args.mux})]
     source = inspect_model(args.model, text_encoder_path=args.t5_path)
-    check_jobs(jobs, source, limits)
+    check_jobs(jobs, source, limits, batch=checks.input_file("--batch", args.batch) if args.batch else None,
+               folders={"--t5-path": Path(args.t5_path) if args.t5_path else None})
     # 2. Work
     prepare_outputs(jobs)
     if threads:
@@ -108,6 +110,6 @@ def run(args: argparse.Namespace) -> int:
         vae_dtype=torch_dtype(args.vae_dtype, what="--vae-dtype") if args.vae_dtype else None,
         text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), fast=args.fast)
     for job, result in run_jobs(pipe, jobs, limits=limits, progress=not args.no_progress):
-        print(f"wrote {job.out} ({result.seconds:.2f} s, seed {result.settings['seed']})"
-              + (f" and {job.mux}" if job.mux else ""))
+        print(f"wrote {checks.shown(job.out)} ({result.seconds:.2f} s, seed {result.settings['seed']})"
+              + (f" and {checks.shown(job.mux)}" if job.mux else ""))
     return 0

@@ -5,8 +5,9 @@ everything else (mp3, m4a/aac, opus, the audio track of a video file). Resamplin
 
 Unlike the official ``load_and_process_audio`` (which ignores the file's sample rate),
 :func:`load_audio` always resamples to the requested rate. It refuses instead of guessing: NaN or infinite
-samples, implausible sample rates and channel counts that cannot be mapped raise :class:`MediaError`;
-keeping the first channels of a file with more than wanted (the official behaviour) logs a warning.
+samples, a peak above :data:`MAX_PEAK` (1e3, +60 dB), implausible sample rates and channel counts that cannot
+be mapped raise :class:`MediaError`; keeping the first channels of a file with more than wanted (the official
+behaviour) logs a warning.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ _BLOCK_FRAMES = 1 << 18
 # Sample rates outside this range are a damaged header, not audio: refusing them also keeps soxr from
 # producing (or allocating) an absurd number of samples.
 _MIN_RATE, _MAX_RATE = 1_000, 1_000_000
+# Full scale is 1.0. A float file may go a little over; a peak above this (+60 dB) is not audio but damage or a
+# wrong scale (e.g. 1e30), which the model would turn into a diverged sampler.
+MAX_PEAK = 1e3
 
 
 def _check_exists(path: Path) -> None:
@@ -145,6 +149,28 @@ def _check_finite(audio: np.ndarray, rate: int, path: Path) -> None:
         raise MediaError(f"{path}: {n_bad} {were} NaN or infinite (first at {first / rate:.3f} s)")
 
 
+def check_peak(peak: float, where: str, at: str = "") -> None:
+    """Refuse audio whose peak ``|x|`` is above :data:`MAX_PEAK`.
+
+    Args:
+        peak: the largest absolute sample value.
+        where: the file or argument named in the message.
+        at: where the peak is, for the message (e.g. ``" at 0.500 s"``).
+    """
+    if peak > MAX_PEAK:
+        raise MediaError(f"{where}: samples reach {peak:.3g}{at}, {20 * math.log10(peak):.0f} dB above full scale; "
+                         f"audio is expected within -1..1 (at most {MAX_PEAK:g} is accepted)")
+
+
+def _check_level(audio: np.ndarray, rate: int, path: Path) -> None:
+    """:func:`check_peak` of finite ``(C, T)`` audio at ``rate`` Hz, naming the time of the peak."""
+    if audio.size:
+        flat = int(np.argmax(np.abs(audio)))
+        peak = float(np.abs(audio.reshape(-1)[flat]))
+        if peak > MAX_PEAK:
+            check_peak(peak, str(path), f" at {flat % audio.shape[1] / rate:.3f} s")
+
+
 def _convert_channels(audio: np.ndarray, channels: int, path: Path) -> np.ndarray:
     """``(C_in, T) -> (channels, T)``: mono is repeated, ``channels=1`` averages, otherwise the first N are kept.
 
@@ -191,8 +217,8 @@ def load_audio(
 
     Raises:
         MediaError: missing or unreadable file, undecodable content, no audio stream, zero samples, a sample
-            rate outside 1 kHz..1 MHz, NaN or infinite samples (checked in the decoded part, before
-            resampling), samples so large that resampling or mixing overflows, a channel count that cannot
+            rate outside 1 kHz..1 MHz, NaN or infinite samples or a peak above :data:`MAX_PEAK` (checked in the
+            decoded part, before resampling), a channel count that cannot
             be mapped (e.g. 2 channels wanted from 3 is fine, 3 from 2 is not), or ``start`` past the end.
         InputError: a non-positive rate, channel count or duration, or a negative start.
     """
@@ -221,16 +247,13 @@ def load_audio(
     if audio.shape[1] == 0:
         raise MediaError(f"{path}: audio has zero samples")
     _check_finite(audio, rate, path)  # before resampling: soxr would smear a NaN over its filter length
+    _check_level(audio, rate, path)
 
     if rate != sample_rate:
         audio = soxr.resample(audio.T, rate, sample_rate, quality="HQ").T  # soxr works on (T, C)
         if audio.shape[1] == 0:
             raise MediaError(f"{path}: audio is too short to resample ({decoded[0].shape[1]} samples at {rate} Hz)")
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing mean is refused just below
-        audio = _convert_channels(audio, channels, path)
-    if not np.isfinite(audio).all():  # finite input, but near float32's limit: the filter or the mean overflowed
-        peak = float(np.abs(decoded[0]).max())
-        raise MediaError(f"{path}: samples are too large to process (peak {peak:.3g}); they overflow float32")
+    audio = _convert_channels(audio, channels, path)  # |x| <= MAX_PEAK: neither the filter nor a mean overflows
 
     first = int(round(start * sample_rate))
     if first >= audio.shape[1]:

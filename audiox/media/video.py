@@ -286,6 +286,7 @@ def read_video_frames(
     seconds: float = 10.0,
     start: float = 0.0,
     size: int = 224,
+    cover: float | None = None,
 ) -> torch.Tensor:
     """Sample ``int(seconds * fps)`` RGB frames from a video as the official ``read_video`` does.
 
@@ -295,6 +296,9 @@ def read_video_frames(
         seconds: clip length in seconds (10 for AudioX; longer clips serve windowed generation).
         start: clip start in seconds.
         size: output frames are ``size x size`` pixels (squashed, not cropped).
+        cover: the seconds after ``start`` the caller needs real frames for, e.g. the requested output length
+            when ``seconds`` adds a window of context (default: ``seconds``); the padding warning counts only
+            these.
 
     Returns:
         uint8 tensor ``(N, 3, size, size)`` with ``N = int(seconds * fps)``; when a valid video has fewer
@@ -349,10 +353,11 @@ def read_video_frames(
                 raise MediaError(f"{path}: video stream is not decodable ({errors[0].__class__.__name__})")
             raise MediaError(f"{path}: video stream has zero frames")
         raise MediaError(f"{path}: start {start:.3f} s is past the end of the video ({frames_end:.3f} s)")
-    have, filled = max(0.0, frames_end - start), (n - len(frames)) / fps
-    if have + 1.0 / fps < seconds:
-        log.warning("%s: the video has %.1f s after the start, %.1f s are filled with its last frame", path, have,
-                    filled)
+    have = max(0.0, frames_end - start)
+    need = seconds if cover is None else min(cover, seconds)
+    if have + 1.0 / fps < need:
+        log.warning("%s: the video has %.1f s after the start; %.1f s of the %.1f s requested are filled with its "
+                    "last frame", path, have, need - have, need)
     else:  # the video covers the clip; the official frame interval (ceil) runs a little past its end
         log.debug("%s: %d of %d frames, repeating the last one", path, len(frames), n)
     frames.extend([frames[-1]] * (n - len(frames)))

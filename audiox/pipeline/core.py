@@ -200,7 +200,8 @@ class AudioXPipeline:
         frames = None
         if ids.video:
             need = total / geo.sample_rate + geo.video_seconds
-            frames = [load_video_prompt(videos[i], images[i], geo, start=video_start, seconds=need) for i in range(b)]
+            frames = [load_video_prompt(videos[i], images[i], geo, start=video_start, seconds=need,
+                                        cover=total / geo.sample_rate) for i in range(b)]
         # 5. Windows
         canvas = torch.zeros(b, geo.channels, total)
         latents_out = []

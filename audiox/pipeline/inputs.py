@@ -82,10 +82,15 @@ def check_text(text: Any, name: str = "text") -> str:
 
 
 def load_video_prompt(video: MediaLike, image: MediaLike, geo: Geometry, *, start: float = 0.0,
-                      seconds: float | None = None) -> torch.Tensor:
+                      seconds: float | None = None, cover: float | None = None) -> torch.Tensor:
     """One video prompt (T', 3, S, S) uint8 covering ``seconds`` (default: the conditioner's window).
 
     A path is decoded at the model's fps; an image becomes a still video; None gives all zeros ("no video").
+
+    Args:
+        seconds: frames to return, in seconds.
+        cover: the requested output length; a video shorter than this gets the padding warning, one that
+            covers it but not the extra context in ``seconds`` does not (default: ``seconds``).
     """
     from audiox.media import load_image_as_video, read_video_frames
 
@@ -108,7 +113,7 @@ def load_video_prompt(video: MediaLike, image: MediaLike, geo: Geometry, *, star
             frames = torch.cat([frames, frames[-1:].expand(n - frames.shape[0], -1, -1, -1)])
         return frames[:n]
     return read_video_frames(_existing(video, "video"), fps=geo.video_fps, seconds=n / geo.video_fps, start=start,
-                             size=geo.video_size)
+                             size=geo.video_size, cover=cover)
 
 
 def _existing(path: Any, name: str) -> Path:
@@ -130,6 +135,7 @@ def _check_frames(frames: torch.Tensor, geo: Geometry, name: str) -> torch.Tenso
 def load_audio_clip(audio: MediaLike, geo: Geometry, name: str = "audio") -> torch.Tensor | None:
     """An audio clip (C, L) at the model rate and channel count; a tensor must already be at the model rate."""
     from audiox.media import load_audio
+    from audiox.media.audio import check_peak
 
     if audio is None:
         return None
@@ -146,6 +152,7 @@ def load_audio_clip(audio: MediaLike, geo: Geometry, name: str = "audio") -> tor
         raise InputError(f"{name}: the clip is empty")
     if not bool(torch.isfinite(a).all()):
         raise InputError(f"{name}: the clip has NaN or infinite samples")
+    check_peak(float(a.abs().max()), name)
     return a
 
 
@@ -233,11 +240,19 @@ def output_samples(clip_samples: int, seconds: float | None, *, inpaint: bool, c
 
 
 def parse_range_text(text: str, name: str = "inpaint") -> tuple[float, float]:
-    """'2.0-4.5' -> (2.0, 4.5)."""
+    """'2.0-4.5' -> (2.0, 4.5); each bound is read strictly (:func:`audiox.utils.checks.parse_number`: no ``1_0``).
+
+    Args:
+        text: ``START-END`` (or ``START:END``) in seconds.
+        name: the flag or key in messages.
+    """
+    from audiox.utils.checks import parse_number
+
     parts = text.replace(":", "-").split("-")
     if len(parts) != 2:
         raise InputError(f"{name}: expected START-END in seconds (e.g. 2.0-4.5), got {text!r}")
     try:
-        return float(parts[0]), float(parts[1])
-    except ValueError:
-        raise InputError(f"{name}: expected START-END in seconds (e.g. 2.0-4.5), got {text!r}") from None
+        return parse_number(name, parts[0]), parse_number(name, parts[1])
+    except InputError:
+        raise InputError(f"{name}: expected START-END in seconds (e.g. 2.0-4.5), got {text!r}"
+                         + (" ('_' digit separators are not accepted)" if "_" in text else "")) from None

@@ -2,14 +2,16 @@
 
 A job is checked in two steps, both before the model loads: :func:`parse_job` checks every value's type and
 range (a batch line is read as bytes and decoded strictly, and the flags are the defaults of every line), and
-:func:`check_jobs` checks the file system and the media: inputs exist and decode, outputs can be written, are
-not inputs and are not shared by two jobs, and the work of each job is within :class:`Limits`.
+:func:`check_jobs` checks the file system and the media: inputs exist and decode, outputs can be written, and
+the work of each job is within :class:`Limits`. No output (audio, sidecar or ``mux`` video) may be an input of
+any job, the batch file, or lie inside the model folder in use (nor the built-in model's), and no two jobs
+may share an output.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 from audiox.errors import AudioXError, InputError
 from audiox.pipeline.inputs import output_samples, parse_ranges
 from audiox.pipeline.settings import DEFAULT_LIMITS, Limits, check_sampling, check_seconds
-from audiox.pipeline.source import ModelSource
+from audiox.pipeline.source import BUILTIN_DIR, ModelSource
 from audiox.utils import checks
 
 JOB_KEYS = ("text", "negative", "video", "image", "audio", "inpaint", "continue", "music", "seconds", "steps",
@@ -85,7 +87,11 @@ class _Where:
     def name(self, key: str) -> str:
         if self.where:
             return f"{self.where}: {key}"
-        return _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+        return self.bare(key)
+
+    def bare(self, key: str) -> str:
+        """The key (batch) or flag, without ``FILE:LINE`` (for messages that :func:`check_jobs` prefixes)."""
+        return key if self.where else _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
 
 
 def parse_job(raw: dict[str, Any], *, where: str = "", out_dir: Path | None = None) -> Job:
@@ -111,7 +117,8 @@ def parse_job(raw: dict[str, Any], *, where: str = "", out_dir: Path | None = No
             return None
         if not isinstance(value, str) or not value:
             raise InputError(f"{w.name(key)}: expected a file path, got {value!r}")
-        return Path(checks.text(w.name(key), value))
+        checks.no_trailing_separator(w.name(key), checks.text(w.name(key), value), "a file name")
+        return Path(value)
 
     def flag(key: str) -> bool:
         value = raw.get(key, False)
@@ -160,18 +167,25 @@ def read_batch(path: str | os.PathLike, out_dir: Path, defaults: dict[str, Any])
     return jobs
 
 
-def check_jobs(jobs: list[Job], source: ModelSource, limits: Limits = DEFAULT_LIMITS) -> None:
+def check_jobs(jobs: list[Job], source: ModelSource, limits: Limits = DEFAULT_LIMITS, *,
+               batch: Path | None = None, folders: Mapping[str, Path | None] | None = None) -> None:
     """Check paths, settings, media and work of every job, and that no two jobs share an output.
 
     Reads media (audio decoded up to the limit, video demuxed, image decoded) but writes nothing.
+
+    Args:
+        batch: the batch file the jobs come from (no output may replace it).
+        folders: more ``{flag: folder}`` no output may go into (e.g. ``{"--t5-path": ...}``); the model's folder
+            and the built-in model's always count.
     """
     taken: dict[Path, str] = {}
     all_inputs = {_key(p): p for job in jobs for p in job.inputs()}
+    keep_out = {"model": source.weights.parent, "built-in model": BUILTIN_DIR, **(folders or {})}
     for job in jobs:
         try:
-            _check_job(job, source, limits)
+            _check_job(job, source, limits, {"--batch": batch}, keep_out)
         except AudioXError as e:
-            if job.where and not str(e).startswith(job.where):
+            if job.where and job.where not in str(e):  # each message names FILE:LINE once
                 raise type(e)(f"{job.where}: {e}") from None
             raise
         w = _Where(job.where)
@@ -188,7 +202,8 @@ def _key(p: Path) -> Path:
     return Path(os.path.realpath(p))
 
 
-def _check_job(job: Job, source: ModelSource, limits: Limits) -> None:
+def _check_job(job: Job, source: ModelSource, limits: Limits, files: Mapping[str, Path | None],
+               folders: Mapping[str, Path | None]) -> None:
     w = _Where(job.where)
     d = source.defaults
     check_sampling(steps=d.steps if job.steps is None else job.steps,
@@ -207,12 +222,13 @@ def _check_job(job: Job, source: ModelSource, limits: Limits) -> None:
         raise InputError("--mux needs --video")
     for key in ("video", "image", "audio"):
         if getattr(job, key) is not None:
-            setattr(job, key, checks.input_file(w.name(key), getattr(job, key)))
-    inputs, batch = job.inputs(), bool(job.where)  # batch outputs may go to new sub-folders of --out-dir
-    checks.output_file(w.name("out"), job.out, suffixes=AUDIO_SUFFIXES, inputs=inputs, create_folder=batch)
-    checks.output_file(f"{w.name('out')} sidecar", job.sidecar, inputs=inputs, create_folder=batch)
+            setattr(job, key, checks.input_file(w.bare(key), getattr(job, key)))
+    # batch outputs may go to new sub-folders of --out-dir
+    kw = dict(inputs=job.inputs(), create_folder=bool(job.where), files=files, folders=folders)
+    checks.output_file(w.name("out"), job.out, suffixes=AUDIO_SUFFIXES, **kw)
+    checks.output_file(f"{w.name('out')} sidecar", job.sidecar, **kw)
     if job.mux is not None:
-        checks.output_file(w.name("mux"), job.mux, suffixes=VIDEO_SUFFIXES, inputs=inputs, create_folder=batch)
+        checks.output_file(w.name("mux"), job.mux, suffixes=VIDEO_SUFFIXES, **kw)
     _check_media(job, source, limits)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,55 @@ from audiox.errors import InputError, MediaError
 
 SEED_MAX = 2**64 - 1  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
 MAX_THREADS = 4096
+# what a number given as text may look like: ASCII digits, no '_' separators, no spaces (nan/inf are read so
+# that the range checks can name them)
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.IGNORECASE)
+
+
+def shown(value: Any) -> str:
+    """``value`` as text for a one-line message: control characters (newline, tab, escape, ...), line separators
+    and undecodable bytes are written as escapes (``\\n``, ``\\x1b``, ``\\udcff``), so a file name cannot split
+    or recolour the line.
+
+    Args:
+        value: a path or any text.
+    """
+    s = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    if isinstance(s, bytes):
+        s = os.fsdecode(s)
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") else c for c in s)
+
+
+def parse_number(name: str, value: str) -> float:
+    """A number given as text (``2.5``, ``1e-3``, ``nan``): refuses ``1_0``, spaces and non-ASCII digits, which
+    Python's ``float()`` would read.
+
+    Args:
+        name: the flag or key in the message (``""``: none, for argparse, which names the flag itself).
+    """
+    if not isinstance(value, str) or not _FLOAT_TEXT.fullmatch(value):
+        raise InputError(_named(name, f"expected a number such as 2.5, got {value!r}{_underscore(value)}"))
+    return float(value)
+
+
+def parse_integer(name: str, value: str) -> int:
+    """An integer given as text (``42``, ``-1``): refuses ``1_0``, ``1.0``, spaces and non-ASCII digits.
+
+    Args:
+        name: the flag or key in the message (``""``: none, for argparse, which names the flag itself).
+    """
+    if not isinstance(value, str) or not _INT_TEXT.fullmatch(value):
+        raise InputError(_named(name, f"expected an integer such as 42, got {value!r}{_underscore(value)}"))
+    return int(value)
+
+
+def _named(name: str, message: str) -> str:
+    return f"{name}: {message}" if name else message
+
+
+def _underscore(value: Any) -> str:
+    return " ('_' digit separators are not accepted)" if isinstance(value, str) and "_" in value else ""
 
 
 def number(name: str, value: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
@@ -137,24 +188,35 @@ def same_place(a: Path, b: Path) -> bool:
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
         return a.resolve() == b.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python 3.11)
         return False
 
 
 def output_file(name: str, path: Any, *, suffixes: Iterable[str] | None = None,
-                inputs: Iterable[Path | str | None] = (), create_folder: bool = False) -> Path:
+                inputs: Iterable[Path | str | None] = (), create_folder: bool = False,
+                files: Mapping[str, Path | None] | None = None, folders: Mapping[str, Path | None] | None = None,
+                ) -> Path:
     """A file that can be written: its folder exists and is writable, it is not a folder, not one of ``inputs``.
+
+    Its name (and the temporary names written beside it, :func:`audiox.utils.files.longest_temp_name`) must fit
+    the file system, and it must not be a symbolic link loop or end in ``/``.
 
     Args:
         suffixes: allowed lower-case suffixes (e.g. ``(".wav", ".flac")``).
         inputs: input paths that must not be overwritten.
         create_folder: a missing folder is fine when it can be created (the caller creates it after all checks).
+        files: ``{flag: file}`` of other files it must not be (e.g. ``{"--batch": jobs.jsonl}``).
+        folders: ``{flag: folder}`` of folders it must not be inside (e.g. the model folder in use).
     """
-    p = Path(text(name, os.fspath(path)))
+    raw = text(name, os.fspath(path))
+    no_trailing_separator(name, raw, "a file name")
+    p = Path(raw)
     if suffixes is not None:
         allowed = tuple(suffixes)
         if p.suffix.lower() not in allowed:
             raise InputError(f"{name} {p}: must end in {' or '.join(allowed)}")
+    _name_fits(name, p)
+    _resolves(name, p)
     if p.is_dir():
         raise InputError(f"{name} {p}: is a folder")
     if p.exists() and not p.is_file():
@@ -169,7 +231,75 @@ def output_file(name: str, path: Any, *, suffixes: Iterable[str] | None = None,
     for src in inputs:
         if src is not None and same_place(Path(src), p):
             raise InputError(f"{name} {p}: is also an input file; it would be overwritten")
+    for flag, other in (files or {}).items():
+        if other is not None and same_place(Path(other), p):
+            raise InputError(f"{name} {p}: is also the {flag} file; it would be overwritten")
+    for flag, folder in (folders or {}).items():
+        if folder is not None and is_inside(p, Path(folder)):
+            raise InputError(f"{name} {p}: is inside the {flag} folder {folder}; outputs never go into it")
     return p
+
+
+def no_trailing_separator(name: str, value: str, what: str) -> None:
+    """Refuse ``out.wav/``: a trailing separator names a folder, where ``what`` (e.g. "a file name") is expected."""
+    if value.endswith("/") or value.endswith(os.sep) or (os.altsep is not None and value.endswith(os.altsep)):
+        raise InputError(f"{name} {value}: ends in '/', which names a folder; give {what} (remove the '/')")
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (existing or not) is ``folder`` or lies under it, after resolving links."""
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+    except (OSError, ValueError):
+        return False
+
+
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except OSError:  # a name too long for the file system, ...
+        return False
+
+
+def _resolves(name: str, p: Path) -> None:
+    """Refuse a path whose links cannot be followed (a loop) before anything stats it."""
+    import errno
+
+    try:
+        p.resolve()
+    except RuntimeError:  # Python 3.11's "Symlink loop"
+        raise InputError(f"{name} {p}: is a symbolic link loop") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InputError(f"{name} {p}: is a symbolic link loop") from None
+        raise InputError(f"{name} {p}: cannot be used ({e.strerror or e})") from None
+
+
+def _name_fits(name: str, p: Path) -> None:
+    """The file's name, its temporary names, the folders still to be created and the full path must fit the file
+    system of the nearest existing folder (``PC_NAME_MAX`` / ``PC_PATH_MAX``)."""
+    from audiox.utils.files import longest_temp_name
+
+    folder = next((a for a in p.absolute().parents if _exists(a)), Path("/"))
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+        path_max = os.pathconf(folder, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    for part in p.absolute().relative_to(folder).parts[:-1]:
+        if len(os.fsencode(part)) > name_max:
+            raise InputError(f"{name} {p}: a folder name is too long for this file system "
+                             f"({len(os.fsencode(part))} bytes; at most {name_max})")
+    longest = longest_temp_name(p.name)
+    size = len(os.fsencode(longest))
+    if size > name_max:
+        extra = size - len(os.fsencode(p.name))
+        raise InputError(f"{name} {p}: the name is too long for this file system ({len(os.fsencode(p.name))} "
+                         f"bytes; at most {max(0, name_max - extra)}, as temporary names add {extra})")
+    full = len(os.fsencode(str(p.parent.absolute() / longest)))
+    if path_max and full >= path_max:
+        raise InputError(f"{name} {p}: the path is too long for this file system ({full} bytes with the "
+                         f"temporary name; at most {path_max - 1})")
 
 
 def _writable_folder(name: str, target: Path, folder: Path) -> None:
@@ -193,6 +323,7 @@ def output_folder(name: str, path: Any, *, inputs: Mapping[str, Path | None] | N
         inputs: ``{flag: folder}`` of input folders the output must not be (None entries are skipped).
     """
     p = Path(path_arg(name, path))
+    _resolves(name, p)
     if p.exists():
         if not p.is_dir():
             raise InputError(f"{name} {p}: is a file, not a folder")
@@ -226,9 +357,11 @@ def inside(name: str, path: Path, folder: Path) -> Path:
     """``path`` (relative to ``folder``) must stay inside ``folder``: no absolute paths, no ``..`` escapes."""
     if path.is_absolute():
         raise InputError(f"{name} {path}: must be a path relative to the output folder")
-    full = (folder / path).resolve()
     try:
+        full = (folder / path).resolve()
         full.relative_to(folder.resolve())
+    except (RuntimeError, OSError):
+        raise InputError(f"{name} {path}: is a symbolic link loop") from None
     except ValueError:
         raise InputError(f"{name} {path}: leaves the output folder {folder}") from None
     return folder / path

@@ -142,7 +142,7 @@ SYNTH = [
     ("n-huge", ["--n", str(10**9)], "--n: must be <= 100000"),
     ("n-huge-allowed-beyond-max", ["--n", str(10**9), "--allow-large"], "--n: must be in [1, 100000000]"),
     ("n-exceeds-disk", ["--n", str(10**8), "--allow-large"], "GB are free"),
-    ("n-not-int", ["--n", "1e3"], "invalid int value"),
+    ("n-not-int", ["--n", "1e3"], "--n: expected an integer"),
     ("n-astronomical", ["--n", str(2**70)], "--n: must be <= 100000"),
     ("seed-negative", ["--seed", "-1"], "--seed"),
     ("seed-too-big", ["--seed", str(2**64)], "--seed"),
@@ -500,7 +500,7 @@ def test_table_size():
 UI = [
     ("port-zero", ["--port", "0"], "--port: must be >= 1"),
     ("port-huge", ["--port", "65536"], "--port: must be <= 65535"),
-    ("port-not-int", ["--port", "http"], "invalid int value"),
+    ("port-not-int", ["--port", "http"], "--port: expected an integer"),
     ("max-queue-zero", ["--max-queue", "0"], "--max-queue: must be >= 1"),
     ("max-queue-huge", ["--max-queue", str(10**6)], "--max-queue: must be <= 1000"),
     ("concurrency-zero", ["--concurrency", "0"], "--concurrency: must be >= 1"),

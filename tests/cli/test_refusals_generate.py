@@ -17,6 +17,8 @@ import pytest
 import soundfile as sf
 from harness import assert_refused
 
+from audiox.pipeline.source import BUILTIN_DIR
+
 RATE = 8000  # the debug preset's sample rate
 
 
@@ -47,6 +49,9 @@ def media(tmp_path_factory) -> dict[str, Path]:
     inf = 0.1 * np.ones(RATE, dtype=np.float32)
     inf[5] = np.inf
     sf.write(d / "inf.wav", inf, RATE, subtype="FLOAT")
+    huge = 0.1 * np.ones(RATE, dtype=np.float32)
+    huge[RATE // 2] = 1e30  # finite, but no audio: it used to run the model and then blame the guidance scale
+    sf.write(d / "huge.wav", huge, RATE, subtype="FLOAT")
     sf.write(d / "empty.wav", np.zeros(0), RATE)
     sf.write(d / "long.wav", np.zeros(700 * RATE, dtype=np.int16), RATE, subtype="PCM_16")  # 700 s > the limit
     (d / "text.wav").write_text("not audio at all")
@@ -69,6 +74,14 @@ def _batch(tmp: Path, *lines: str | bytes | dict) -> str:
     return str(p)
 
 
+def _write_png(path: Path) -> Path:
+    """A real PNG image under any name."""
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(path, format="PNG")
+    return path
+
+
 def _model(tmp: Path, config: str | None, generation: str | None = None, weights: bool = True) -> str:
     folder = tmp / "m"
     folder.mkdir()
@@ -81,7 +94,20 @@ def _model(tmp: Path, config: str | None, generation: str | None = None, weights
     return str(folder)
 
 
+def _loop(path: Path) -> Path:
+    """``path`` made a symbolic link to itself."""
+    path.symlink_to(path.name)
+    return path
+
+
+def _file(path: Path, text: str = "{}") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 BAD_UTF8 = os.fsdecode(b"rain \xff\xfe on a roof")
+LONG = "a" * 250 + ".wav"  # fits the file system (254 bytes), the temporary name beside it does not
 Case = Callable[[dict, Path, str], tuple[list[str], str]]
 # id -> builder(media folder, case folder, debug model folder) -> (argv after `generate`, piece of the message)
 CASES: dict[str, Case] = {
@@ -287,6 +313,72 @@ CASES: dict[str, Case] = {
                                                "not writable"),
     "batch out-dir under a file": lambda m, t, M: (["--batch", _batch(t, {"text": "x"}), "--out-dir",
                                                     str(m / "afile" / "o")], "is a file"),
+    # ---- issue 24: outputs never replace inputs, the batch file or model files
+    "o in the model folder (config.json)": lambda m, t, M: (["--text", "x", "-o", str(Path(M) / "config.wav")],
+                                                            "inside the model folder"),
+    "o new file in the model folder": lambda m, t, M: (["--text", "x", "-o", str(Path(M) / "generation.wav")],
+                                                       "inside the model folder"),
+    "o in the built-in model folder": lambda m, t, M: (["--text", "x", "-o", str(BUILTIN_DIR / "config.wav")],
+                                                       "inside the built-in model folder"),
+    "mux in the model folder": lambda m, t, M: (["--video", str(m / "in.mp4"), "-o", str(t / "o.wav"), "--mux",
+                                                 str(Path(M) / "v.mp4")], "inside the model folder"),
+    "o in the t5 folder": lambda m, t, M: ((t / "t5").mkdir() or ["--text", "x", "--t5-path", str(t / "t5"), "-o",
+                                                                  str(t / "t5" / "o.wav")], "--t5-path folder"),
+    "sidecar is the audio input": lambda m, t, M: (_file(t / "in.json") and [
+        "--image", str(_write_png(t / "in.json")), "-o", str(t / "in.wav")], "input file"),
+    "batch sidecar is the batch file": lambda m, t, M: (
+        ["--batch", str(_file(t / "od" / "job0000.json", '{"text": "x"}\n')), "--out-dir", str(t / "od")],
+        "is also the --batch file"),
+    "batch out sidecar is the batch file": lambda m, t, M: (
+        ["--batch", str(_file(t / "od" / "a.json", '{"text": "x", "out": "a.wav"}\n')), "--out-dir", str(t / "od")],
+        "is also the --batch file"),
+    "batch out in the model folder": lambda m, t, M: (
+        ["--batch", _batch(t, {"text": "x", "out": f"{Path(M).name}/config.wav"}), "--out-dir", str(Path(M).parent)],
+        "inside the model folder"),
+    # ---- issue 24: strict parsing
+    "seconds 1_0": lambda m, t, M: (["--text", "x", "--seconds", "1_0"], "--seconds: expected a number"),
+    "seconds fullwidth digits": lambda m, t, M: (["--text", "x", "--seconds", "\uff11\uff10"], "--seconds"),
+    "seconds with a space": lambda m, t, M: (["--text", "x", "--seconds", " 10"], "--seconds"),
+    "steps 1_0": lambda m, t, M: (["--text", "x", "--steps", "1_0"], "'_' digit separators"),
+    "seed 1_0": lambda m, t, M: (["--text", "x", "--seed", "1_0"], "--seed: expected an integer"),
+    "cfg 1_0": lambda m, t, M: (["--text", "x", "--cfg-scale", "1_0"], "--cfg-scale"),
+    "video-start 1_0": lambda m, t, M: (["--video", str(m / "in.mp4"), "--video-start", "0_1"], "--video-start"),
+    "threads 1_0": lambda m, t, M: (["--text", "x", "--threads", "1_0"], "--threads"),
+    "inpaint 1_0": lambda m, t, M: (["--audio", str(m / "clip.wav"), "--inpaint", "0-1_0"], "'_' digit separators"),
+    "batch inpaint 1_0": lambda m, t, M: (["--batch", _batch(t, {"audio": str(m / "clip.wav"), "inpaint": "0-1_0"}),
+                                           "--out-dir", str(t / "o")], "jsonl:1: inpaint"),
+    "o trailing slash": lambda m, t, M: (["--text", "x", "-o", str(t / "out.wav") + "/"], "-o/--output"),
+    "mux trailing slash": lambda m, t, M: (["--video", str(m / "in.mp4"), "-o", str(t / "o.wav"), "--mux",
+                                            str(t / "o.mp4") + "/"], "--mux"),
+    "audio trailing slash": lambda m, t, M: (["--audio", str(m / "clip.wav") + "/"], "ends in '/'"),
+    "batch out trailing slash": lambda m, t, M: (["--batch", _batch(t, {"text": "x", "out": "a.wav/"}),
+                                                  "--out-dir", str(t / "o")], "jsonl:1: out"),
+    "batch duplicate key": lambda m, t, M: (["--batch", _batch(t, '{"text": "x", "seconds": 1, "seconds": 2}'),
+                                             "--out-dir", str(t / "o")], "jsonl:1: duplicate key 'seconds'"),
+    "batch nested duplicate key": lambda m, t, M: (
+        ["--batch", _batch(t, '{"text": "x", "inpaint": [{"a": 1, "a": 2}]}'), "--out-dir", str(t / "o")],
+        "duplicate key 'a'"),
+    "batch 100000 nested brackets": lambda m, t, M: (
+        ["--batch", _batch(t, '{"text": ' + "[" * 100_000 + "]" * 100_000 + "}"), "--out-dir", str(t / "o")],
+        "jsonl:1: nested more than"),
+    "batch line of 2 MB": lambda m, t, M: (["--batch", _batch(t, {"text": "x" * (2 << 20)}), "--out-dir",
+                                            str(t / "o")], "jsonl:1: the line is"),
+    "o symlink loop": lambda m, t, M: (["--text", "x", "-o", str(_loop(t / "lo.wav"))], "symbolic link loop"),
+    "sidecar symlink loop": lambda m, t, M: (_loop(t / "o.json") and ["--text", "x", "-o", str(t / "o.wav")],
+                                             "symbolic link loop"),
+    "batch out symlink loop": lambda m, t, M: ((t / "o").mkdir() or _loop(t / "o" / "lo.wav") and [
+        "--batch", _batch(t, {"text": "x", "out": "lo.wav"}), "--out-dir", str(t / "o")], "symbolic link loop"),
+    "o name of 254 bytes": lambda m, t, M: (["--text", "x", "-o", str(t / LONG)], "name is too long"),
+    "o name of 256 bytes": lambda m, t, M: (["--text", "x", "-o", str(t / ("b" * 252 + ".wav"))],
+                                            "name is too long"),
+    "batch out name of 254 bytes": lambda m, t, M: (["--batch", _batch(t, {"text": "x", "out": LONG}), "--out-dir",
+                                                     str(t / "o")], "jsonl:1: out"),
+    "mux name of 254 bytes": lambda m, t, M: (["--video", str(m / "in.mp4"), "-o", str(t / "o.wav"), "--mux",
+                                               str(t / ("c" * 250 + ".mp4"))], "name is too long"),
+    # ---- issue 24: absurd inputs are refused before the model loads
+    "audio samples of 1e30": lambda m, t, M: (["--audio", str(m / "huge.wav")], "huge.wav"),
+    "audio samples of 1e30 inpaint": lambda m, t, M: (["--audio", str(m / "huge.wav"), "--inpaint", "0.1-0.2"],
+                                                      "above full scale"),
 }
 
 

@@ -137,9 +137,8 @@ def test_sample_videos(name, fps, caplog):
 
     with caplog.at_level("WARNING", logger="audiox.media.video"):
         long = read_video_frames(path, seconds=20)
-    filled = "10.0" if fps == 30.0 else "10.4"  # 23.976 fps: 48 of the 100 frames are found
     assert [r.getMessage() for r in caplog.records] == [
-        f"{path}: the video has 10.0 s after the start, {filled} s are filled with its last frame"
+        f"{path}: the video has 10.0 s after the start; 10.0 s of the 20.0 s requested are filled with its last frame"
     ]
     assert long.shape == (100, 3, 224, 224)
     assert torch.equal(long[:50], video)
@@ -229,8 +228,23 @@ def test_short_valid_video_warns_and_pads(video_25fps, caplog):
     assert _indices(video) == list(range(0, 50, 5)) + [45] * 10
     assert _indices(late) == [25, 30, 35, 40, 45] + [45] * 15
     assert [r.getMessage() for r in caplog.records] == [
-        f"{video_25fps}: the video has 2.0 s after the start, 2.0 s are filled with its last frame",
-        f"{video_25fps}: the video has 1.0 s after the start, 3.0 s are filled with its last frame",
+        f"{video_25fps}: the video has 2.0 s after the start; 2.0 s of the 4.0 s requested are filled with its last "
+        "frame",
+        f"{video_25fps}: the video has 1.0 s after the start; 3.0 s of the 4.0 s requested are filled with its last "
+        "frame",
+    ]
+
+
+def test_padding_warning_counts_the_requested_seconds(video_25fps, caplog):
+    """Generation decodes a window of context past the output; the warning counts only the output (``cover``):
+    a 2-s output of a 2-s video used to warn that 10 s were filled."""
+    with caplog.at_level("WARNING", logger="audiox.media.video"):
+        clip = read_video_frames(video_25fps, fps=5, seconds=12, size=32, cover=2)
+        assert caplog.records == [] and clip.shape[0] == 60
+        read_video_frames(video_25fps, fps=5, seconds=13, size=32, cover=3)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{video_25fps}: the video has 2.0 s after the start; 1.0 s of the 3.0 s requested are filled with its last "
+        "frame"
     ]
 
 
@@ -320,5 +334,5 @@ def test_longer_audio_track_is_not_truncation(tmp_path, caplog):
         clip = read_video_frames(path, fps=5, seconds=5, size=16)
     assert clip.shape == (25, 3, 16, 16)
     assert [r.getMessage() for r in caplog.records] == [
-        f"{path}: the video has 2.0 s after the start, 3.0 s are filled with its last frame"
+        f"{path}: the video has 2.0 s after the start; 3.0 s of the 5.0 s requested are filled with its last frame"
     ]
