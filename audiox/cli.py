@@ -91,9 +91,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 class _OneLine(logging.Formatter):
     """Log records as one line each: control characters in the message (a file name's newline) are escaped."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        lines = super().format(record).split("\n")
-        return "\n".join([shown(lines[0]), *lines[1:]])  # a traceback (exc_info, --verbose) keeps its lines
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return shown(super().formatMessage(record))  # a traceback (exc_info) is added after, with its lines
 
 
 def _configure_logging(verbose: bool) -> None:

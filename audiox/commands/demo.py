@@ -25,9 +25,15 @@ MAX_STEPS = 1000  # sampler steps
 
 
 def check_args(args: argparse.Namespace) -> Path:
-    """Validate every argument before the model loads or the output folder is created; returns the folder."""
+    """Validate every argument and input before the model loads or the output folder is created; returns the folder.
+
+    The videos must decode and be copyable into an MP4, and every file the demo writes
+    (:func:`audiox.demo.planned_files`) must be writable, not an input, and outside the model folder.
+    """
     from audiox.checkpoint.locate import locate_model
+    from audiox.demo import check_inputs, planned_files
     from audiox.errors import InputError
+    from audiox.pipeline.source import BUILTIN_DIR, builtin_model_dir
     from audiox.utils import checks
 
     if args.steps is not None:
@@ -35,10 +41,16 @@ def check_args(args: argparse.Namespace) -> Path:
     checks.seed("--seed", args.seed)
     model = locate_model(args.model) if args.model is not None else None
     video = checks.input_file("--video", args.video) if args.video is not None else None
-    out = checks.output_folder("--out", args.out, inputs={"--model": model.folder if model else None})
+    model_dir = model.folder if model is not None else builtin_model_dir()
+    out = checks.output_folder("--out", args.out, inputs={"--model": model_dir})
     if video is not None and out.exists() and video.resolve().is_relative_to(out.resolve()):
         raise InputError(f"--video {video}: is inside --out {out}, whose files the demo overwrites; "
                          "choose another --out")
+    examples = Path(model_dir) / "examples" if model_dir is not None else None
+    has_clip = check_inputs(examples, video)
+    folders = {"model": model_dir, "built-in model": BUILTIN_DIR}
+    for f in planned_files(out, example_clip=has_clip, video=video is not None):
+        checks.output_file("--out", f, create_folder=True, inputs=[video], folders=folders)
     return out
 
 

@@ -10,7 +10,7 @@ below resolve on first access (``from audiox.media import load_audio`` imports `
 - :mod:`audiox.media.video`: ``read_video_frames``, ``probe_video``, ``VideoInfo``
 - :mod:`audiox.media.video_check`: ``check_video`` (cheap validity check before a model is loaded)
 - :mod:`audiox.media.image`: ``load_image_as_video``, ``is_image_path``
-- :mod:`audiox.media.mux`: ``mux_audio_into_video``
+- :mod:`audiox.media.mux`: ``mux_audio_into_video``, ``check_muxable`` (before a model is loaded)
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ _EXPORTS = {
     "is_image_path": "image",
     "IMAGE_SUFFIXES": "image",
     "mux_audio_into_video": "mux",
+    "check_muxable": "mux",
     "save_spectrogram": "spectrogram",
     "spectrogram_db": "spectrogram",
 }

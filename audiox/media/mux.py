@@ -83,6 +83,35 @@ def _encode_audio(stream: av.audio.stream.AudioStream, audio: np.ndarray, sample
     return packets
 
 
+def check_muxable(video_path: str | os.PathLike, out_path: str | os.PathLike) -> None:
+    """Check, before anything is generated, that the video stream of ``video_path`` can be copied into
+    ``out_path``'s container (e.g. VP8 cannot go into MP4); writes nothing.
+
+    Args:
+        video_path: the input video.
+        out_path: the video to be written (its suffix picks the container).
+
+    Raises:
+        MediaError: the suffix is unknown, the video does not open, or the container cannot hold its codec.
+    """
+    import io
+
+    from audiox.media.video import _open
+
+    out_path = Path(out_path)
+    fmt = _FORMATS.get(out_path.suffix.lower())
+    if fmt is None:
+        raise MediaError(f"{out_path}: unknown video suffix {out_path.suffix!r}; expected one of {sorted(_FORMATS)}")
+    video_path, container = _open(video_path)
+    with container, av.open(io.BytesIO(), mode="w", format=fmt) as probe:
+        stream = container.streams.video[0]
+        try:
+            probe.add_stream_from_template(stream)
+        except (ValueError, av.FFmpegError):
+            raise MediaError(f"{video_path}: its {stream.codec_context.name} video cannot be copied into "
+                             f"{out_path.suffix} ({out_path}); convert the video first (e.g. to H.264)") from None
+
+
 def mux_audio_into_video(
     video_path: str | os.PathLike,
     audio: torch.Tensor,
@@ -152,7 +181,7 @@ def mux_audio_into_video(
 
         try:
             atomic_write(out_path, lambda tmp: _write(tmp, fmt, in_stream, packets, samples, sample_rate, start))
-        except av.FFmpegError as e:
+        except (av.FFmpegError, ValueError) as e:  # ValueError: the container cannot hold the codec
             raise MediaError(f"{out_path}: could not write the video ({e.__class__.__name__})") from None
     log.debug("%s: %d video packets copied, %.3f s of audio", out_path, len(packets), n_samples / sample_rate)
     return out_path

@@ -245,6 +245,10 @@ def _check_media(job: Job, source: ModelSource, limits: Limits) -> None:
         if job.video_start >= info.duration:
             raise InputError(f"{w.name('video_start')}: {job.video_start:g} s is past the end of {job.video} "
                              f"({info.duration:.2f} s)")
+        if job.mux is not None:
+            from audiox.media import check_muxable
+
+            check_muxable(job.video, job.mux)
     if job.image is not None:
         load_image_as_video(job.image, n_frames=1, size=8)
     keeps_clip = bool(job.inpaint) or job.continue_audio

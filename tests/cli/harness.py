@@ -86,3 +86,21 @@ def assert_refused(argv: list[str], expect: str, root: Path, *, watch: list[Path
         after = snapshot(f)
         assert after == b, f"{f} changed: added {sorted(set(after) - set(b))}, removed {sorted(set(b) - set(after))}"
     return res
+
+
+def write_video(path: Path, seconds: float, fps: int = 5, size: int = 32, codec: str = "mpeg4") -> Path:
+    """A small valid video whose frames change (grey levels), in any container and codec PyAV writes."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        for i in range(int(seconds * fps)):
+            img = np.full((size, size, 3), (i * 13) % 256, dtype=np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path

@@ -15,26 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from harness import assert_refused
+from harness import assert_refused, write_video
 
 from audiox.pipeline.source import BUILTIN_DIR
 
 RATE = 8000  # the debug preset's sample rate
-
-
-def _write_video(path: Path, seconds: float, fps: int = 5, size: int = 32) -> None:
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=fps)
-        s.width = s.height = size
-        s.pix_fmt = "yuv420p"
-        for i in range(int(seconds * fps)):
-            img = np.full((size, size, 3), (i * 13) % 256, dtype=np.uint8)
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +42,8 @@ def media(tmp_path_factory) -> dict[str, Path]:
     (d / "text.wav").write_text("not audio at all")
     (d / "fake.mp4").write_text("this is not a video")
     (d / "fake.png").write_text("not an image")
-    _write_video(d / "in.mp4", 3.0)
+    write_video(d / "in.mp4", 3.0)
+    write_video(d / "vp8.webm", 3.0, codec="libvpx")  # valid, but VP8 cannot be copied into an MP4
     whole = (d / "in.mp4").read_bytes()
     (d / "cut.mp4").write_bytes(whole[: len(whole) // 2])
     (d / "folder.mp4").mkdir()
@@ -375,6 +361,8 @@ CASES: dict[str, Case] = {
                                                      str(t / "o")], "jsonl:1: out"),
     "mux name of 254 bytes": lambda m, t, M: (["--video", str(m / "in.mp4"), "-o", str(t / "o.wav"), "--mux",
                                                str(t / ("c" * 250 + ".mp4"))], "name is too long"),
+    "mux of a VP8 video": lambda m, t, M: (["--video", str(m / "vp8.webm"), "-o", str(t / "o.wav"), "--mux",
+                                            str(t / "o.mp4")], "vp8 video cannot be copied into .mp4"),
     # ---- issue 24: absurd inputs are refused before the model loads
     "audio samples of 1e30": lambda m, t, M: (["--audio", str(m / "huge.wav")], "huge.wav"),
     "audio samples of 1e30 inpaint": lambda m, t, M: (["--audio", str(m / "huge.wav"), "--inpaint", "0.1-0.2"],
