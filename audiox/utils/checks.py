@@ -312,6 +312,19 @@ def _writable_folder(name: str, target: Path, folder: Path) -> None:
         raise InputError(f"{name} {target}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK) or _read_only_mount(folder):
         raise InputError(f"{name} {target}: folder {folder} is not writable")
+    if _full(folder):
+        raise InputError(f"{name} {target}: folder {folder} cannot take a new file: its file system is full")
+
+
+def _full(folder: Path) -> bool:
+    """No free block or no free file entry for this user (file systems that report no totals are not judged)."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    root = os.geteuid() == 0  # root may use the reserved blocks
+    blocks, files = (st.f_bfree, st.f_ffree) if root else (st.f_bavail, st.f_favail)
+    return (st.f_blocks > 0 and blocks == 0) or (st.f_files > 0 and files == 0)
 
 
 def output_folder(name: str, path: Any, *, inputs: Mapping[str, Path | None] | None = None) -> Path:
@@ -329,12 +342,16 @@ def output_folder(name: str, path: Any, *, inputs: Mapping[str, Path | None] | N
             raise InputError(f"{name} {p}: is a file, not a folder")
         if not os.access(p, os.W_OK | os.X_OK) or _read_only_mount(p):
             raise InputError(f"{name} {p}: folder is not writable")
+        if _full(p):
+            raise InputError(f"{name} {p}: the folder cannot take new files: its file system is full")
     else:
         above = next((a for a in p.absolute().parents if a.exists()), None)
         if above is None or not above.is_dir():
             raise InputError(f"{name} {p}: {above} is a file, not a folder")
         if not os.access(above, os.W_OK | os.X_OK) or _read_only_mount(above):
             raise InputError(f"{name} {p}: cannot create it, {above} is not writable")
+        if _full(above):
+            raise InputError(f"{name} {p}: cannot create it, the file system of {above} is full")
     for flag, folder in (inputs or {}).items():
         if folder is not None and same_place(p, Path(folder)):
             raise InputError(f"{name} {p}: is also the {flag} folder; choose another folder")

@@ -74,6 +74,12 @@ def _match(name: str) -> re.Match[str] | None:
     return m
 
 
+def _own_temp(p: Path) -> bool:
+    """``p`` is an existing temporary file (not a journal) that this process created."""
+    m = _match(p.name)
+    return m is not None and m["kind"] == "tmp" and int(m["pid"]) == os.getpid() and _regular(p)
+
+
 def _create(final: Path, kind: str) -> Path:
     """Create an empty file named :func:`temp_name` beside ``final``, with a fresh random tag."""
     for _ in range(100):
@@ -95,7 +101,10 @@ def temp_path(path: str | os.PathLike) -> Path:
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, parents: bool = False) -> Path:
     """Call ``write(tmp_path)`` (the temp name keeps the final suffix), then move it over ``path``.
 
-    On any exception the temporary file is removed and the exception re-raised.
+    On any exception the temporary file is removed and the exception re-raised. A ``path`` that is itself a
+    temporary file of this process (one :func:`write_together` hands to a writer) is written in place: it is
+    not visible under a final name yet, and a temporary name beside it would be longer than the file system
+    may allow.
 
     Args:
         path: the final file.
@@ -106,6 +115,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, paren
         ``path``.
     """
     p = Path(path)
+    if _own_temp(p):  # already a private temporary file of this process (write_together's): write it in place
+        write(str(p))
+        return p
     if parents:
         p.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(p)
