@@ -91,7 +91,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 class _OneLine(logging.Formatter):
     """Log records as one line each: control characters in the message (a file name's newline) are escaped."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging calls it by this name
         return shown(super().formatMessage(record))  # a traceback (exc_info) is added after, with its lines
 
 

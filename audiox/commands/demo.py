@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     examples = Path(model_dir) / "examples" if model_dir is not None else None
     written = run_demo(pipe, out, examples=examples, video=args.video, steps=steps, seed=args.seed)
-    print(f"\ndemo finished in {time.time() - t0:.1f} s with model {pipe.source or model_dir}; wrote to {out}/:")
+    from audiox.utils.checks import shown
+
+    print(f"\ndemo finished in {time.time() - t0:.1f} s with model {shown(pipe.source or model_dir)}; wrote to "
+          f"{shown(out)}/:")
     for p in written:
-        print(f"  {p}")
+        print(f"  {shown(p)}")
     return 0
