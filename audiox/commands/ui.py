@@ -6,7 +6,6 @@ Every argument is checked, and the port is tried, before the model loads or Grad
 from __future__ import annotations
 
 import argparse
-import socket
 
 MAX_QUEUE = 1000  # waiting requests
 MAX_CONCURRENCY = 64  # generations at once
@@ -17,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="model folder (official config.json + model.ckpt, or native; default: the built-in model)")
     p.add_argument("--t5-path", default=None, help="local Hugging Face T5 folder for official models")
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+                   help="address to listen on (default 127.0.0.1: this machine only; ::1 for IPv6; 0.0.0.0 or :: "
+                        "opens it to the network)")
     p.add_argument("--port", type=int, default=7860, help="TCP port (default 7860)")
     p.add_argument("--max-queue", type=int, default=16,
                    help="requests that may wait; more are refused with 'Queue is full' (default 16)")
@@ -27,51 +27,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def check_args(args: argparse.Namespace):
-    """Validate every argument; returns the model source (read without loading weights)."""
-    from audiox.errors import InputError
+    """Validate every argument; returns the model source (read without loading weights) and the checked address."""
     from audiox.pipeline.source import inspect_model
+    from audiox.ui.address import check_listen, parse_host
     from audiox.utils import checks
 
     checks.integer("--port", args.port, lo=1, hi=65535)
     checks.integer("--max-queue", args.max_queue, lo=1, hi=MAX_QUEUE)
     checks.integer("--concurrency", args.concurrency, lo=1, hi=MAX_CONCURRENCY)
-    host = checks.text("--host", args.host)
-    if not host.strip() or any(c.isspace() for c in host):
-        raise InputError(f"--host: expected an address such as 127.0.0.1, got {host!r}")
+    parse_host(checks.text("--host", args.host))
     if args.t5_path is not None:
         checks.input_folder("--t5-path", args.t5_path)
     source = inspect_model(args.model, text_encoder_path=args.t5_path)
-    _check_port(host, args.port)
-    return source
-
-
-def _check_port(host: str, port: int) -> None:
-    """Refuse an address that does not resolve or a port that is taken, before the model loads."""
-    from audiox.errors import InputError
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as e:
-        raise InputError(f"--host {host}: not an address of this machine ({e})") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(address)
-        except OSError as e:
-            raise InputError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e})") from None
+    return source, check_listen(args.host, args.port)
 
 
 def run(args: argparse.Namespace) -> int:
-    source = check_args(args)
+    source, address = check_args(args)
     from audiox.pipeline import AudioXPipeline
     from audiox.ui.server import serve
 
     pipe = AudioXPipeline.from_pretrained(source, text_encoder_path=args.t5_path, fast=args.fast)
     from audiox.ui.app import example_folders
 
-    print(f"serving {source.path} on http://{args.host}:{args.port} (queue {args.max_queue}, "
-          f"{args.concurrency} at once); Ctrl-C stops it")
-    serve(pipe, host=args.host, port=args.port, max_queue=args.max_queue, concurrency=args.concurrency,
+    print(f"serving {source.path} on {address.url} (queue {args.max_queue}, {args.concurrency} at once); "
+          "Ctrl-C stops it")
+    serve(pipe, host=address.host, port=address.port, max_queue=args.max_queue, concurrency=args.concurrency,
           source=source, examples=example_folders(source.weights.parent))
     return 0

@@ -41,7 +41,7 @@ def serve(pipe: Any, *, host: str = "127.0.0.1", port: int = 7860, max_queue: in
 
     Args:
         pipe: an :class:`audiox.pipeline.AudioXPipeline`.
-        host: the address to listen on (127.0.0.1: this machine only).
+        host: the address to listen on (127.0.0.1: this machine only); an IPv6 address bare or in brackets.
         port: TCP port.
         max_queue: requests that may wait; one more is refused (the page says the app is busy; an API client
             gets ``QueueError: Queue is full``).
@@ -54,8 +54,10 @@ def serve(pipe: Any, *, host: str = "127.0.0.1", port: int = 7860, max_queue: in
     Returns:
         The ``gradio.Blocks`` when ``block`` is False, else None once the server has stopped.
     """
+    from audiox.ui.address import ListenAddress, parse_host
     from audiox.ui.app import InFlight, build_app
 
+    server_name = ListenAddress(parse_host(host, "host"), port).url_host  # Gradio builds its URLs from it
     temp_dir = Path(tempfile.mkdtemp(prefix="audiox-ui-"))
     offline_environment(temp_dir)
     demo, in_flight = None, InFlight()
@@ -65,7 +67,7 @@ def serve(pipe: Any, *, host: str = "127.0.0.1", port: int = 7860, max_queue: in
         demo = build_app(pipe, max_queue=max_queue, concurrency=concurrency, source=source,
                          examples=list(examples), upload_limits=upload_limits, in_flight=in_flight)
         theme = gr.themes.Default(font=list(SYSTEM_FONTS), font_mono=list(SYSTEM_MONO_FONTS))
-        demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, theme=theme,
+        demo.launch(server_name=server_name, server_port=port, share=False, inbrowser=False, theme=theme,
                     allowed_paths=[str(p) for p in examples if p.is_dir()], max_file_size=upload_limits.max_bytes,
                     show_error=False, ssr_mode=False, enable_monitoring=False, mcp_server=False, pwa=False,
                     prevent_thread_lock=not block)

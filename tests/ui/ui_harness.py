@@ -20,10 +20,19 @@ START_TIMEOUT_S = 180.0  # model load + Gradio import on a busy 2-core machine
 STOP_TIMEOUT_S = 30.0
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` (IPv4 or IPv6) and on 127.0.0.1 (which Gradio probes whatever the host)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -37,16 +46,20 @@ def memory_kib(pid: int) -> dict[str, int]:
 
 
 class Server:
-    """``audiox ui`` in a subprocess; ``url`` once started; ``stop()`` ends it with SIGTERM (like Ctrl-C)."""
+    """``audiox ui`` in a subprocess; ``url`` once started; ``stop()`` ends it with SIGTERM (like Ctrl-C).
 
-    def __init__(self, tmp: Path, *args: str) -> None:
+    Args:
+        host: the address it listens on (``::1`` for IPv6).
+    """
+
+    def __init__(self, tmp: Path, *args: str, host: str = "127.0.0.1") -> None:
         self.tmp = tmp
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.port = free_port(host)
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
         self.log = tmp / "server.log"
         env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2",
-               "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-        cmd = [sys.executable, "-m", "audiox", "ui", "--host", "127.0.0.1", "--port", str(self.port), *args]
+               "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1"}
+        cmd = [sys.executable, "-m", "audiox", "ui", "--host", host, "--port", str(self.port), *args]
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self._wait_up()
