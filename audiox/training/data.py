@@ -64,7 +64,7 @@ def open_dataset(data: str, geometry: Geometry, cfg: TrainConfig, *, rank: int =
             ds = PackedDataset(data, max_tries=cfg.max_skip_tries, **_text_probs(cfg))
         else:
             ds = PreEncodedDataset(data, max_tries=cfg.max_skip_tries)
-        if ds.geometry != geometry:
+        if not _fits(ds.geometry, geometry):
             raise ConfigError(f"{data}: pre-encoded for {ds.geometry}, but the model expects {geometry}")
         return ds
     if kind == "manifest":
@@ -75,6 +75,19 @@ def open_dataset(data: str, geometry: Geometry, cfg: TrainConfig, *, rank: int =
 
     return WebDatasetStream(data, geometry, seed=cfg.seed, rank=rank, world=world, start=start,
                             random_crop=cfg.random_crop)
+
+
+def _fits(data: Geometry, model: Geometry) -> bool:
+    """Pre-encoded data fits a model when the geometries agree on everything the model uses: a model without a
+    video (or audio-prompt) conditioner ignores the data's video (or prompt) geometry."""
+    import dataclasses
+
+    ignore: dict[str, Any] = {}
+    if model.video_frames == 0:
+        ignore.update(video_fps=model.video_fps, video_frames=0, video_size=model.video_size)
+    if model.prompt_samples == 0:
+        ignore.update(prompt_samples=0)
+    return dataclasses.replace(data, **ignore) == model
 
 
 def _text_probs(cfg: TrainConfig) -> dict[str, float]:

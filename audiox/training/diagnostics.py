@@ -31,7 +31,7 @@ from audiox.utils.plot import line_plot
 
 log = logging.getLogger(__name__)
 
-GAP_TIMES = (0.5, 0.9)
+GAP_TIMES = (0.5, 0.9, 0.97)
 
 
 @torch.no_grad()
@@ -55,6 +55,7 @@ def measure(module: Any, batch: dict[str, Any], *, seed: int = 0) -> dict[str, f
     feats, _ = module.features(batch, g, training=False)
     cond = context_from_features(module.model, feats, sample=False, generator=None)
     null = drop_conditions(cond, torch.ones(len(batch["id"]), dtype=torch.bool))
+    shuffled = _rolled(cond)  # every item conditioned on its neighbour's inputs
     dit = module.ema.ema_model if module.ema is not None else module.model.dit
     x0 = vae_sample(feats["latents_raw"].float(), sample=False) / module.model.pretransform.scale
     noise = torch.randn(x0.shape, generator=g).to(x0.device)
@@ -65,17 +66,28 @@ def measure(module: Any, batch: dict[str, Any], *, seed: int = 0) -> dict[str, f
             t = torch.full((x0.shape[0],), t_val, device=x0.device)
             x_t, v = v_target(x0, noise, t)
             losses = {}
-            for name, c in (("true", cond), ("null", null)):
+            for name, c in (("true", cond), ("null", null), ("shuffled", shuffled)):
                 stats.on = name == "true" and t_val == GAP_TIMES[0]  # attention of the true condition, once
                 pred = dit(x_t, t, cross_attn_cond=c.cross_attn_cond, **c.extras())
                 losses[name] = float(((pred.float() - v) ** 2).mean())
             out[f"loss_true_t{t_val}"] = losses["true"]
             out[f"loss_null_t{t_val}"] = losses["null"]
+            out[f"loss_shuffled_t{t_val}"] = losses["shuffled"]
             out[f"gap_t{t_val}"] = (losses["null"] - losses["true"]) / max(losses["null"], 1e-12)
+            out[f"gap_shuffled_t{t_val}"] = (losses["shuffled"] - losses["true"]) / max(losses["shuffled"], 1e-12)
     finally:
         stats.remove()
     out.update(stats.summary())
     return out
+
+
+def _rolled(cond: Any) -> Any:
+    """The conditioning with every tensor rolled by one item along the batch (a shuffled-condition control)."""
+    import dataclasses
+
+    roll = {f.name: torch.roll(getattr(cond, f.name), 1, dims=0) for f in dataclasses.fields(cond)
+            if isinstance(getattr(cond, f.name), torch.Tensor)}
+    return dataclasses.replace(cond, **roll)
 
 
 class _AttentionStats:
@@ -219,7 +231,8 @@ def plot_diagnostics(jsonl: str | Path, png: str | Path) -> None:
     """Plot the condition gaps and the per-layer cross-attention entropy of a ``diagnostics.jsonl``."""
     rows = [json.loads(line) for line in Path(jsonl).read_text(encoding="utf-8").splitlines() if line.strip()]
     steps = [r["step"] for r in rows]
-    gaps = {f"gap t={t}": [r[f"gap_t{t}"] for r in rows] for t in GAP_TIMES}
+    gaps = {f"{name} t={t}": [r.get(f"{key}{t}", math.nan) for r in rows] for t in GAP_TIMES
+            for name, key in (("null gap", "gap_t"), ("shuffled gap", "gap_shuffled_t"))}
     ent = {k.replace("entropy_", "entropy "): [r.get(k, float("nan")) for r in rows]
            for k in rows[-1] if k.startswith("entropy_L")}
     if ent and "entropy_max" in rows[-1]:
