@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 
-from audiox.errors import AudioXError, InputError
+from audiox.errors import InputError
 from audiox.geometry import Geometry
 from audiox.models.audiox import AudioXModel
 from audiox.models.autoencoder import set_conv2d
 from audiox.models.diffusion import make_denoiser
+from audiox.pipeline import finite
 from audiox.pipeline.inputs import (
     DEFAULT_VIDEO_PROMPTS,
     ConditionerIds,
@@ -45,7 +46,13 @@ from audiox.pipeline.settings import (
     fast_settings,
 )
 from audiox.pipeline.source import ModelSource, builtin_model_dir, inspect_model
-from audiox.pipeline.windows import crossfade_paste, known_latent_mask, plan_windows, restore_known
+from audiox.pipeline.windows import (
+    crossfade_paste,
+    known_latent_mask,
+    known_run_end,
+    plan_windows,
+    restore_known,
+)
 from audiox.utils import checks
 
 log = logging.getLogger(__name__)
@@ -202,28 +209,29 @@ class AudioXPipeline:
             need = total / geo.sample_rate + geo.video_seconds
             frames = [load_video_prompt(videos[i], images[i], geo, start=video_start, seconds=need,
                                         cover=total / geo.sample_rate) for i in range(b)]
-        # 5. Windows
+        # 5. Windows. Each reads and writes only its own span (and the audio prompt just before it), so the work
+        # is linear in the output length; a window whose every latent frame is known is not sampled.
         canvas = torch.zeros(b, geo.channels, total)
+        filled, filled_known = reference.clone(), known.clone()  # what the next window keeps: clip + earlier windows
         latents_out = []
         overlap_samples = max(1, round(self.overlap_seconds * geo.sample_rate / geo.hop)) * geo.hop
         windows = plan_windows(total, geo.sample_size, min(overlap_samples, geo.sample_size // 2))
         from tqdm.auto import tqdm
 
         for k, win in enumerate(tqdm(windows, desc="windows", disable=not progress or len(windows) == 1)):
-            filled = reference.clone()
-            filled_known = known.clone()
-            if k > 0:  # the overlap with the previous window is known now
-                ov_end = windows[k - 1].start + windows[k - 1].length
-                filled[..., : min(ov_end, total)] = torch.where(known, reference, canvas)[..., : min(ov_end, total)]
-                filled_known[: min(ov_end, total)] = True
-            lat, out = self._window(win, texts, negs, frames, clips, filled, filled_known,
-                                    inpainting=bool(inpaint), run=run, generator=generator, progress=progress)
+            end = min(win.start + win.length, total)
+            mask = known_latent_mask(filled_known, win.start, geo.window_latents, geo.hop)
+            if bool(mask.all()):  # nothing to generate here: the known audio and its latents
+                lat, out = self._known_latents(filled, win), filled[..., win.start:end].clone()
+            else:
+                lat, out = self._window(win, texts, negs, frames, clips, filled, filled_known, mask,
+                                        inpainting=bool(inpaint), run=run, generator=generator, progress=progress)
             overlap = 0 if k == 0 else windows[k - 1].start + windows[k - 1].length - win.start
             crossfade_paste(canvas, out, win.start, overlap)
             latents_out.append(lat[..., overlap // geo.hop:])  # the part no earlier window produced
-        if not bool(torch.isfinite(canvas).all()):
-            raise AudioXError(f"the sampler diverged: the output has non-finite samples (cfg_scale {cfg_scale:g}, "
-                              f"sampler {sampler}, {steps} steps); try a lower guidance scale")
+            span = slice(win.start, end)  # the only canvas samples this window changed
+            filled[..., span] = torch.where(known[span], reference[..., span], canvas[..., span])
+            filled_known[span] = True
         keeps = bool(known.any())
         if keeps:
             canvas = restore_known(canvas, reference, known, int(0.02 * geo.sample_rate))
@@ -252,10 +260,22 @@ class AudioXPipeline:
                 known[int(round(s * sr)): int(round(e * sr))] = False
         return total, known, reference
 
+    def _known_latents(self, filled: torch.Tensor, win) -> torch.Tensor:
+        """The main VAE's latents (B, D, N) of the window's known audio (one window of samples, zero-padded)."""
+        seg = filled[..., win.start: win.start + win.length]
+        seg = torch.nn.functional.pad(seg, (0, win.length - seg.shape[-1]))
+        x0 = self.model.encode(seg.to(self.device))[..., : self.geometry.window_latents]
+        finite.check_encoded(self.model, x0, seg)
+        return x0
+
     def _window(self, win, texts, negs, frames: list[torch.Tensor] | None, clips, filled: torch.Tensor, filled_known,
-                *, inpainting: bool, run: SamplerSettings, generator: torch.Generator,
+                mask: torch.Tensor, *, inpainting: bool, run: SamplerSettings, generator: torch.Generator,
                 progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Generate one window: returns latents (B, D, N) and decoded audio (B, C, window)."""
+        """Generate one window: returns latents (B, D, N) and decoded audio (B, C, window).
+
+        Args:
+            mask: (N,) bool, the window's known latent frames (kept through latent replacement).
+        """
         from audiox.sampling.registry import sample
 
         geo, ids, model = self.geometry, self.ids, self.model
@@ -270,11 +290,12 @@ class AudioXPipeline:
             inputs[ids.video] = torch.stack([f[first: first + geo.video_frames] for f in frames]).float()
         if ids.audio:
             prompts = []
-            known_end = _known_end(filled_known, win.start)
+            known_end = known_run_end(filled_known, win.start)
+            head = slice(win.start, win.start + geo.prompt_samples)
             for i in range(b):
                 if inpainting:  # the clip with its holes zeroed, from the window start
-                    masked = filled[i] * filled_known.to(filled.dtype)
-                    prompts.append(audio_prompt_tensor(masked[:, win.start:], geo))
+                    masked = filled[i, :, head] * filled_known[head].to(filled.dtype)
+                    prompts.append(audio_prompt_tensor(masked, geo))
                 elif known_end > win.start:  # continuation / later windows: the material just before the new part
                     prompts.append(audio_prompt_tensor(filled[i], geo, end=known_end))
                 else:  # a plain audio prompt (or none)
@@ -284,6 +305,7 @@ class AudioXPipeline:
         inputs = {k2: v.to(dev) if isinstance(v, torch.Tensor) else v for k2, v in inputs.items()}
         with torch.no_grad():
             cond = model.condition(inputs, sample_audio=True, generator=generator)
+            finite.check_conditions(model, cond, inputs, {ids.audio: "audio", ids.video: "video", ids.text: "text"})
             negative = None
             if any(negs) and ids.text:
                 neg_tokens, _ = model.conditioner.conditioners[ids.text](negs)
@@ -292,17 +314,17 @@ class AudioXPipeline:
             denoise = make_denoiser(self._dit, cond.cross_attn_cond, cfg_scale=run.cfg_scale,
                                     scale_phi=run.scale_phi, negative_cond=negative, extra=cond.extras(),
                                     skip_null_cross=opts.skip_null_cross, cache_context=opts.cache_context)
-            seg = filled[..., win.start: win.start + win.length]
-            mask = known_latent_mask(filled_known, win.start, n_lat, geo.hop)
             if bool(mask.any()):
-                seg = torch.nn.functional.pad(seg, (0, win.length - seg.shape[-1]))
-                x0 = model.encode(seg.to(dev))[..., :n_lat]
-                denoise = _keep_known(denoise, x0, mask.to(dev))
+                denoise = _keep_known(denoise, self._known_latents(filled, win), mask.to(dev))
             noise = torch.randn(b, model.config.latent_dim, n_lat, generator=generator).to(dev)
             noise_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
             lat = sample(run.sampler, denoise, noise, steps=run.steps, sigma_min=run.sigma_min,
                          sigma_max=run.sigma_max, rho=run.rho, seed=noise_seed, progress=progress)
+            if not bool(torch.isfinite(lat).all()):
+                raise finite.diverged(self.model, run)
             audio = model.decode(lat, chunk=opts.vae_chunk).cpu()
+            if not bool(torch.isfinite(audio).all()):
+                raise finite.diverged(self.model, run)
         return lat.float().cpu(), audio
 
 
@@ -314,14 +336,6 @@ def _keep_known(denoise, x0: torch.Tensor, mask: torch.Tensor):
         return denoise(x, sigma) * (1 - m) + x0.to(x.dtype) * m
 
     return wrapped
-
-
-def _known_end(known: torch.Tensor, start: int = 0) -> int:
-    """End (exclusive) of the known run that begins at or covers ``start`` (for audio prompts)."""
-    idx = start
-    while idx < known.shape[0] and bool(known[idx]):
-        idx += 1
-    return idx
 
 
 def _dtype_name(module: torch.nn.Module) -> str:

@@ -29,17 +29,35 @@ def plan_windows(total: int, window: int, overlap: int) -> list[Window]:
 
 
 def known_latent_mask(known: torch.Tensor, start: int, n_latents: int, ratio: int) -> torch.Tensor:
-    """(N,) bool: latent frame j of a window at ``start`` is known when all its samples are known.
+    """(N,) bool: latent frame j of a window at ``start`` is known when all its samples are known (a frame that
+    reaches past the canvas is not). Reads only the window's samples.
 
     Args:
         known: (total,) bool per canvas sample.
     """
     out = torch.zeros(n_latents, dtype=torch.bool)
-    for j in range(n_latents):
-        a, b = start + j * ratio, start + (j + 1) * ratio
-        if b <= known.shape[0] and bool(known[a:b].all()):
-            out[j] = True
+    seg = known[start: start + n_latents * ratio]
+    whole = seg.shape[0] // ratio
+    out[:whole] = seg[: whole * ratio].reshape(whole, ratio).all(dim=1)
     return out
+
+
+def known_run_end(known: torch.Tensor, start: int, chunk: int = 1 << 16) -> int:
+    """End (exclusive) of the run of known samples that begins at ``start`` (``start`` itself when that sample is
+    unknown or past the end). Reads the mask ``chunk`` samples at a time, so its cost is the run's length, not the
+    canvas's.
+
+    Args:
+        known: (total,) bool per canvas sample.
+    """
+    idx = start
+    while idx < known.shape[0]:
+        part = known[idx: idx + chunk]
+        gaps = (~part).nonzero()
+        if gaps.numel():
+            return idx + int(gaps[0, 0])
+        idx += part.shape[0]
+    return idx
 
 
 def crossfade_paste(canvas: torch.Tensor, segment: torch.Tensor, start: int, fade: int) -> None:
