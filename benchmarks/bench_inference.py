@@ -231,7 +231,7 @@ def e2e_bench(args: argparse.Namespace) -> None:
         if ref is not None:
             lines[name]["speedup_vs_official_default"] = round(ref["e2e_seconds"] / lines[name]["e2e_seconds"], 2)
         print(json.dumps({**lines[name], **_machine()}), flush=True)
-    outs = {n: torch.load(folder / f"out_{n}.pt") for n in lines}
+    outs = {n: torch.load(folder / f"out_{n}.pt", weights_only=True) for n in lines}
     for a, b in (("fast_preset", "fast_preset_fp32"), ("fast_preset", "fast_preset_vae_fp32")):
         if a in outs and b in outs:  # same seed, sampler and steps: the difference the dtype makes
             lat = (outs[a]["latents"] - outs[b]["latents"]).norm() / outs[b]["latents"].norm()

@@ -5,9 +5,12 @@ Writes are atomic (:func:`audiox.utils.files.atomic_write`) and create the desti
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -24,7 +27,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     """Load a flat state dict and its string metadata (safetensors only, plus :data:`MAPPED_META`).
 
     ``.ckpt`` files are memory-mapped (then ``meta[MAPPED_META] == "1"``: see :func:`release_pages`) and loaded
-    with ``weights_only=True``.
+    by :func:`audiox.checkpoint.safe_load.safe_load` (weights only: no pickle runs code).
     """
     p = Path(path)
     if not p.is_file():
@@ -41,11 +44,10 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
                 sd[alias] = sd[target]  # tied weights, stored once
             return sd, meta
         if suffix in TORCH_SUFFIXES:
-            meta = {MAPPED_META: "1"}
-            try:
-                obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
-                obj, meta = torch.load(p, map_location="cpu", weights_only=True), {}
+            from audiox.checkpoint.safe_load import mappable, safe_load
+
+            meta = {MAPPED_META: "1"} if mappable(p) else {}  # the legacy (non-zip) format cannot be mapped
+            obj = safe_load(p, mmap=bool(meta))
             sd = obj.get("state_dict", obj) if isinstance(obj, dict) else None
             if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
                 raise CheckpointError(f"{p}: not a state dict (expected a mapping of tensors or {{'state_dict': ...}})")
@@ -56,6 +58,15 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         detail = str(e).splitlines()[0][:200] if str(e) else ""
         raise CheckpointError(f"{p}: cannot read checkpoint ({type(e).__name__}: {detail})") from None
     raise CheckpointError(f"{p}: unknown checkpoint format {suffix!r}; expected {', '.join(WEIGHT_SUFFIXES)}")
+
+
+def check_finite(key: str, t: torch.Tensor, source: str | os.PathLike) -> None:
+    """Refuse a floating tensor with NaN or infinite values, naming it (damaged or diverged weights would only
+    show up later as a sampler that diverges). One pass over the tensor."""
+    if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise CheckpointError(f"{source}: tensor {key} has {bad} non-finite values (NaN or infinity) among "
+                              f"{t.numel()}; the weights are damaged")
 
 
 def release_pages(t: torch.Tensor) -> None:
@@ -101,7 +112,8 @@ def write_safetensors(path: str | os.PathLike, sd: dict[str, torch.Tensor], meta
     meta = dict(metadata or {})
     if aliases:
         meta[ALIASES_META] = json.dumps(aliases)
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta), parents=True)
+    return atomic_write(path, lambda tmp: _write_or_name(path, lambda: save_file(tensors, tmp, metadata=meta)),
+                        parents=True)
 
 
 def write_ckpt(path: str | os.PathLike, sd: dict[str, torch.Tensor]) -> Path:
@@ -109,4 +121,23 @@ def write_ckpt(path: str | os.PathLike, sd: dict[str, torch.Tensor]) -> Path:
     from collections import OrderedDict
 
     obj = {"state_dict": OrderedDict((k, v.contiguous()) for k, v in sd.items())}
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp), parents=True)
+    return atomic_write(path, lambda tmp: _write_or_name(path, lambda: torch.save(obj, tmp)), parents=True)
+
+
+def _write_or_name(path: str | os.PathLike, write: Callable[[], None]) -> None:
+    """Run ``write``; a failed write (safetensors' ``SafetensorError``, torch's ``RuntimeError``, an ``OSError``
+    naming the hidden temporary file) becomes an ``OSError`` naming the final ``path`` (``error: PATH: No space
+    left on device`` on the command line)."""
+    from safetensors import SafetensorError
+
+    try:
+        write()
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+    except (SafetensorError, RuntimeError) as e:
+        code = re.search(r"code: (\d+)", str(e))  # safetensors: IoError(Os { code: 28, kind: StorageFull, ... })
+        if code:
+            raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
+        if not any(w in str(e) for w in ("IoError", "PytorchStreamWriter", "write failed")):
+            raise  # not a failed write
+        raise OSError(errno.EIO, "write failed (is the disk full?)", str(path)) from None

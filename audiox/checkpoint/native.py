@@ -8,8 +8,11 @@ values exactly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -31,7 +34,6 @@ from audiox.config import config_to_json, load_config
 from audiox.errors import CheckpointError, InputError
 from audiox.utils.checks import same_place
 from audiox.utils.dtypes import torch_dtype
-from audiox.utils.files import atomic_write
 
 FORMAT_META = "format"
 NATIVE_FORMAT = "audiox-native"
@@ -67,11 +69,6 @@ def _check_out(dst: Path, names: list[str], force: bool, *, source: Path | None 
         raise InputError(f"{dst / clash[0]} already exists; pass --force to overwrite")
 
 
-def _prepare_out(dst: Path, names: list[str], force: bool) -> None:
-    _check_out(dst, names, force)
-    dst.mkdir(parents=True, exist_ok=True)
-
-
 def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["native", "official"] = "native",
             dtype: str | None = None, config: str | os.PathLike | None = None, force: bool = False) -> Path:
     """Convert a model folder (or weights file) to the native or official layout in folder ``dst``.
@@ -85,6 +82,9 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
 
     Returns:
         The written weights file.
+
+    The files are written to a hidden folder beside ``dst`` and moved into place once all are complete
+    (:func:`staged_folder`): a failure (a full disk) leaves neither ``dst`` nor the hidden folder.
     """
     cast_to = torch_dtype(dtype) if dtype is not None else None
     if to not in ("native", "official"):
@@ -103,24 +103,65 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
     order = list(model.state_dict().keys())
     check_keys({k: v.shape for k, v in model.state_dict().items()}, sd, str(weights))
     sd = _cast({k: sd[k] for k in order}, cast_to)
-    out.mkdir(parents=True, exist_ok=True)
-    if to == "native":
-        shared = identical_vae_ids(sd, cfg)
-        drop = tuple(vae_prefix(c) for c in shared)
-        kept = {k: v for k, v in sd.items() if not k.startswith(drop)}
-        meta_out = {FORMAT_META: NATIVE_FORMAT, SHARED_VAE_META: ",".join(shared)}
-        path = write_safetensors(out / "model.safetensors", kept, meta_out)
-    else:
-        path = write_ckpt(out / "model.ckpt", sd)
-    if cfg_path.resolve() != (out / "config.json").resolve():
-        atomic_write(out / "config.json", lambda tmp: shutil.copyfile(cfg_path, tmp))
-    return path
+    name = names[1]
+    with staged_folder(out) as stage:
+        if to == "native":
+            shared = identical_vae_ids(sd, cfg)
+            drop = tuple(vae_prefix(c) for c in shared)
+            kept = {k: v for k, v in sd.items() if not k.startswith(drop)}
+            meta_out = {FORMAT_META: NATIVE_FORMAT, SHARED_VAE_META: ",".join(shared)}
+            write_safetensors(stage / name, kept, meta_out)
+        else:
+            write_ckpt(stage / name, sd)
+        if cfg_path.resolve() != (out / "config.json").resolve():
+            shutil.copyfile(cfg_path, stage / "config.json")
+    return out / name
+
+
+@contextlib.contextmanager
+def staged_folder(dst: Path) -> Iterator[Path]:
+    """A hidden folder beside ``dst`` to write into; on success its files land in ``dst``, on failure nothing does.
+
+    The stage (``.NAME.RANDOM.partial``) is renamed to ``dst`` when ``dst`` does not exist, or its files are moved
+    over those of ``dst`` one by one (``os.replace``). On any exception, Ctrl-C included, the stage and the
+    folders created above it are removed, and an ``OSError`` naming a staged file names its final path instead
+    (``error: DST/model.safetensors: No space left on device``).
+    """
+    created = [a for a in [dst.parent, *dst.parent.parents] if not a.exists()]  # deepest first
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent))
+    try:
+        try:
+            yield stage
+        except OSError as e:
+            if e.filename and Path(e.filename).parent == stage:
+                raise OSError(e.errno, e.strerror or str(e), str(dst / Path(e.filename).name)) from None
+            raise
+        os.chmod(stage, 0o777 & ~_umask())  # mkdtemp's 0700 would be the folder's mode
+        if not dst.exists():
+            os.rename(stage, dst)
+            return
+        for f in sorted(stage.iterdir()):
+            os.replace(f, dst / f.name)
+        stage.rmdir()
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        for a in created:
+            with contextlib.suppress(OSError):
+                a.rmdir()
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_native(model, dst: str | os.PathLike, *, force: bool = False) -> Path:
     """Write a loaded :class:`AudioXModel` as a native folder (config.json + model.safetensors)."""
     out = Path(dst)
-    _prepare_out(out, ["config.json", "model.safetensors"], force)
+    _check_out(out, ["config.json", "model.safetensors"], force)
     sd = model.state_dict()
     shared = [cid for cid, c in model.audio_conditioners().items() if c.pretransform is model.pretransform]
     drop = tuple(vae_prefix(c) for c in shared)
@@ -129,5 +170,7 @@ def save_native(model, dst: str | os.PathLike, *, force: bool = False) -> Path:
         raise CheckpointError("model has no tensors to save")
     meta_out = {FORMAT_META: NATIVE_FORMAT, SHARED_VAE_META: ",".join(shared)}
     text = config_to_json(model.config)
-    atomic_write(out / "config.json", lambda tmp: Path(tmp).write_text(text))
-    return write_safetensors(out / "model.safetensors", kept, meta_out)
+    with staged_folder(out) as stage:
+        (stage / "config.json").write_text(text)
+        write_safetensors(stage / "model.safetensors", kept, meta_out)
+    return out / "model.safetensors"

@@ -1,6 +1,7 @@
 """Loading official-format (and native) AudioX checkpoints into :class:`AudioXModel`.
 
-Key matching is strict: every missing, unexpected or mis-shaped tensor is reported in one message. The only
+Key matching is strict: missing, unexpected and mis-shaped tensors are reported in one short message (counts
+and the first names; the full lists at debug level). The only
 tolerated extra key is CLIP's ``position_ids`` (non-persistent in recent transformers). When the duplicated VAE
 under ``conditioner.conditioners.<audio id>.pretransform.model.*`` equals ``pretransform.model.*``, one copy is
 kept in memory.
@@ -65,22 +66,34 @@ def build_meta_model(cfg: AudioXConfig, clip_overrides: dict | None = None) -> A
         return AudioXModel(cfg, clip_overrides=overrides)
 
 
+MAX_KEYS_MESSAGE = 300  # characters of a key-mismatch message besides the file name
+
+
 def check_keys(expected: dict[str, torch.Size], sd: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Raise one CheckpointError listing every missing, unexpected and mis-shaped tensor."""
+    """Raise one short CheckpointError naming how many tensors are missing, unexpected and mis-shaped, with the
+    first of each (as many as fit :data:`MAX_KEYS_MESSAGE`); the full lists are logged at debug level
+    (``audiox -v``)."""
     got = {k for k in sd if not any(p.match(k) for p in IGNORED_KEY_PATTERNS)}
     missing = [k for k in expected if k not in got]
     unexpected = [k for k in sd if k not in expected and k in got]
     shapes = [f"{k} (file {list(sd[k].shape)} vs model {list(expected[k])})"
               for k in expected if k in got and tuple(sd[k].shape) != tuple(expected[k])]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing: {', '.join(missing)}")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected: {', '.join(unexpected)}")
-    if shapes:
-        parts.append(f"{len(shapes)} shape mismatches: {', '.join(shapes)}")
-    if parts:
-        raise CheckpointError(f"{source} does not match the model config: " + "; ".join(parts))
+    groups = [(n, what) for n, what in ((missing, "missing"), (unexpected, "unexpected"),
+                                        (shapes, "shape mismatches")) if n]
+    if not groups:
+        return
+    for names, what in groups:
+        log.debug("%s: %d tensors %s: %s", source, len(names), what, ", ".join(names))
+    parts = [f"{len(names)} {what}" for names, what in groups]
+
+    def body(parts: list[str]) -> str:
+        return f"does not match the model config: {'; '.join(parts)} (`audiox -v` lists them all)"
+
+    for i, (names, _) in enumerate(groups):  # the first name of each group, while the message stays short
+        trial = [*parts[:i], f"{parts[i]} (first: {names[0]})", *parts[i + 1:]]
+        if len(body(trial)) <= MAX_KEYS_MESSAGE:
+            parts = trial
+    raise CheckpointError(f"{source} {body(parts)}")
 
 
 def expand_shared(sd: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, torch.Tensor]:
@@ -150,12 +163,14 @@ def load_state_dict_into(model: AudioXModel, sd: dict[str, torch.Tensor], *,
                          share_vae: bool = True, mapped: bool = False) -> list[str]:
     """Strictly load ``sd`` into a (meta or real) model, casting floats to ``dtype``; returns shared VAE ids.
 
+    A tensor with NaN or infinite values is refused, naming it (:func:`audiox.checkpoint.io.check_finite`).
+
     ``dtype`` is one dtype or a function of the key (:func:`dtype_plan`). Tensors are cast one at a time and
     removed from ``sd`` as they go, so no second full-precision copy of the model is held while loading.
     ``mapped``: ``sd`` is a file mapping (:data:`audiox.checkpoint.io.MAPPED_META`); the pages of every tensor that
     was cast or skipped are released as soon as it is done (:func:`audiox.checkpoint.io.release_pages`).
     """
-    from audiox.checkpoint.io import release_pages
+    from audiox.checkpoint.io import check_finite, release_pages
 
     check_keys({k: v.shape for k, v in model.state_dict().items()}, sd, source)
     device = torch.device(device)
@@ -171,6 +186,7 @@ def load_state_dict_into(model: AudioXModel, sd: dict[str, torch.Tensor], *,
             if mapped:
                 release_pages(src)
             continue
+        check_finite(k, src, source)
         if src.is_floating_point():
             want = dtype(k) if callable(dtype) else (dtype or src.dtype)
             keep32 = any(p.match(k) for p in FLOAT32_KEYS)

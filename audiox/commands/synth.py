@@ -52,9 +52,14 @@ def check_args(args: argparse.Namespace) -> Any:
         raise ConfigError(f"--{key.replace('_', '-')}: {rest}") from None
     free = shutil.disk_usage(out if out.is_dir() else out.resolve().parent).free
     if cfg.audio_bytes() > free:
-        raise InputError(f"--n {args.n}: the audio alone needs {cfg.audio_bytes() / 1e9:.1f} GB, only "
-                         f"{free / 1e9:.1f} GB are free under {out}")
+        raise InputError(f"--n {args.n}: the audio alone needs {_size(cfg.audio_bytes())}, only "
+                         f"{_size(free)} are free under {out}")
     return cfg
+
+
+def _size(n_bytes: float) -> str:
+    """A disk figure: GB from 1 GB up, MB below (a tiny disk is not "0.0 GB")."""
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
 
 
 def run(args: argparse.Namespace) -> int:

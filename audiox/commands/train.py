@@ -110,10 +110,10 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
               "--model": model.folder if model else None, "--t5-path": t5,
               "--init": init.folder if init else None}
     out = checks.output_folder("--out", args.out, inputs=inputs)
-    last = out / "checkpoints" / "last.ckpt"
-    if args.resume and not last.exists():
-        raise ConfigError(f"--resume: {last} not found")
-    if not args.resume and last.exists():
+    last = out / "checkpoints" / train_checks.LAST
+    if args.resume:
+        train_checks.check_resume(out, extra_keys=("audiox",))  # loaded safely, nothing touched yet
+    elif last.exists():
         raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
     return {"cfg": cfg, "accelerator": accelerator, "devices": devices, "strategy": strategy}
 
@@ -126,7 +126,10 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    from audiox.training.callbacks import quiet_lightning
     from audiox.training.run import load_model_spec, train
+
+    quiet_lightning(getattr(args, "verbose", False))
 
     cfg = ok["cfg"]
     pl.seed_everything(cfg.seed, workers=True, verbose=False)

@@ -154,9 +154,9 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     out = checks.output_folder("--out", args.out, inputs={"--data": data.parent, "--latents": latents})
     if init is not None and checks.same_place(out / "vae.safetensors", init):
         raise InputError(f"--out {out}: its vae.safetensors is the --init file, which training would overwrite")
-    last = out / "checkpoints" / "last.ckpt"
-    if args.write_segments is None and args.resume and not last.is_file():
-        raise InputError(f"--resume: {last} not found")
+    last = out / "checkpoints" / train_checks.LAST
+    if args.write_segments is None and args.resume:
+        train_checks.check_resume(out)  # loaded safely, nothing touched yet
     if args.write_segments is None and not args.resume and last.exists():
         raise InputError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
     return {"cfg": cfg, "tcfg": tcfg, "data": data, "out": out, "init": init, "latents": latents, **lightning}
@@ -185,7 +185,10 @@ def run(args: argparse.Namespace) -> int:
     ok = check_args(args)
     import torch
 
+    from audiox.training.callbacks import quiet_lightning
     from audiox.training.vae_run import load_clips, load_latent_pairs, train_vae
+
+    quiet_lightning(getattr(args, "verbose", False))
 
     if args.threads:
         torch.set_num_threads(args.threads)

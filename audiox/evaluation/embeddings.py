@@ -72,7 +72,9 @@ def load_aisfx() -> torch.nn.Module:
     except ImportError:
         raise ConfigError("Frechet distance: the 'aisfx' package is not installed (pip install --no-deps aisfx)"
                           ) from None
-    weights, ds_dict = torch.load(get_path_modelWeights(), map_location="cpu", weights_only=False)
+    from audiox.checkpoint.safe_load import safe_load
+
+    weights, ds_dict = safe_load(get_path_modelWeights(), name="aisfx weights")  # numpy scalars: safe_globals()
     model = CrossNet(EmbeddingNet("max", 3, 1, 64), ds_dict, "cpu")
     model.load_state_dict(weights, strict=True)
     net = model.embedding_net

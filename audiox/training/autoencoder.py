@@ -266,7 +266,7 @@ def load_vae_weights(vae: torch.nn.Module, path: str | os.PathLike, expected: Pr
         new_decoder: the file's decoder may differ from ``expected``'s (another kind or size); then only its
             encoder is loaded and ``vae``'s decoder keeps its weights.
     """
-    from audiox.checkpoint.io import read_state_dict
+    from audiox.checkpoint.io import check_finite, read_state_dict
 
     sd, meta = read_state_dict(path)
     encoder_only = False
@@ -281,6 +281,8 @@ def load_vae_weights(vae: torch.nn.Module, path: str | os.PathLike, expected: Pr
             raise CheckpointError(f"{path}: VAE config differs from the model's pretransform config")
     prefix = "pretransform.model." + ("encoder." if encoder_only else "")
     sub = {k[len(prefix):]: v.float() for k, v in sd.items() if k.startswith(prefix)}
+    for k, v in sub.items():
+        check_finite(prefix + k, v, path)
     missing, unexpected = (vae.encoder if encoder_only else vae).load_state_dict(sub, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: VAE keys do not match: {len(missing)} missing, {len(unexpected)} unexpected")

@@ -1,7 +1,11 @@
-"""Lightning plumbing: atomic checkpoint files, periodic checkpoints, demo generations with spectrograms.
+"""Lightning plumbing: atomic and safe checkpoint files, periodic checkpoints, Ctrl-C, demo generations.
 
 A checkpoint is written to a temporary file in the destination folder, flushed to disk, then renamed over the
-target: a process killed mid-write leaves the previous checkpoint intact (the rename is atomic on POSIX).
+target: a process killed mid-write leaves the previous checkpoint intact (the rename is atomic on POSIX), and
+its temporary file is removed by the next ``--resume`` (:func:`sweep_temporaries`). Lightning reads a checkpoint
+back through :meth:`AtomicCheckpointIO.load_checkpoint`, which is :func:`audiox.checkpoint.safe_load.safe_load`:
+no pickle runs code. :func:`fit` runs ``trainer.fit`` so that Ctrl-C ends it as a ``KeyboardInterrupt`` (the
+command line's one line and exit 130) instead of Lightning's notice and ``sys.exit(1)``.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +23,24 @@ import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from audiox.models.diffusion import DEFAULT_CFG_SCALE
-from audiox.utils.files import atomic_write
+from audiox.training.checks import LAST
+from audiox.utils.files import atomic_write, recover
 
 log = logging.getLogger(__name__)
 
-LAST = "last.ckpt"
+__all__ = ["LAST", "AtomicCheckpointIO", "DemoCallback", "PeriodicCheckpoint", "fit", "quiet_lightning",
+           "sweep_temporaries"]
+LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric")
+
+
+def quiet_lightning(verbose: bool) -> None:
+    """Lightning's INFO messages ("GPU available: ...", "`Trainer.fit` stopped ...") only with ``audiox -v``.
+
+    Lightning sets its loggers to INFO itself, so the command line's WARNING level does not reach them; a
+    refusal or Ctrl-C is then the one line on stderr.
+    """
+    for name in LIGHTNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -39,6 +58,74 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.fsync(f.fileno())
 
         atomic_write(path, write, parents=True)
+
+    def load_checkpoint(self, path: str | os.PathLike, map_location: Any = None, weights_only: bool | None = None,
+                        ) -> dict[str, Any]:
+        """Lightning's resume load: :func:`~audiox.checkpoint.safe_load.safe_load`, weights only whatever the
+        caller asks (a refused file is one :class:`~audiox.errors.CheckpointError` line)."""
+        from audiox.checkpoint.safe_load import safe_load
+
+        if map_location is None:  # Lightning's default: every tensor back on the device it was saved from
+            map_location = _saved_device
+        return safe_load(path, name="checkpoint", map_location=map_location)
+
+
+def _saved_device(storage: Any, location: str) -> Any:
+    return storage
+
+
+def sweep_temporaries(out: str | os.PathLike) -> int:
+    """Remove what a killed run left in ``out`` and ``out/checkpoints``: the temporary files of checkpoint (and
+    ``vae.safetensors``) writes whose process is gone, by the writer's exact pattern
+    (:func:`audiox.utils.files.recover`). Returns how many files were removed."""
+    return recover(Path(out) / "checkpoints") + recover(out)
+
+
+class _CtrlC(pl.Callback):
+    """Records a KeyboardInterrupt that Lightning handles (it then logs a notice and calls ``sys.exit(1)``)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self.seen = self.seen or isinstance(exception, KeyboardInterrupt)
+
+
+class _NoInterruptNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Detected KeyboardInterrupt" not in str(record.msg)
+
+
+def fit(trainer: pl.Trainer, module: pl.LightningModule, datamodule: Any, ckpt_path: str | None = None) -> None:
+    """``trainer.fit(module, datamodule=..., ckpt_path=..., weights_only=True)``; Ctrl-C raises KeyboardInterrupt.
+
+    Lightning catches the interrupt, shuts the run down (loggers finalised, no checkpoint), logs "Detected
+    KeyboardInterrupt ..." and exits with status 1, leaving SIGINT ignored. Here the notice is dropped, the SIGINT
+    handler restored and a KeyboardInterrupt raised instead, which ``audiox`` reports as one line, exit 130.
+    """
+    import warnings
+
+    from lightning_utilities.core import rank_zero
+
+    # Lightning 2.6 under torch >= 2.10 warns about its own pytree use on the first step: not the user's concern
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    watch, notice = _CtrlC(), _NoInterruptNotice()
+    trainer.callbacks.append(watch)
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main else None
+    logger = rank_zero.log  # the logger rank_zero_info writes to (Lightning rebinds it on import)
+    logger.addFilter(notice)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SystemExit:
+        if watch.seen:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        logger.removeFilter(notice)
+        trainer.callbacks.remove(watch)
+        if main and handler is not None:
+            signal.signal(signal.SIGINT, handler)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -16,9 +16,10 @@ from audiox.errors import ConfigError, InputError, MediaError
 from audiox.training.config import MAX_MINUTES, PRECISIONS, SEED_MAX
 from audiox.utils import checks
 
-__all__ = ["ACCELERATORS", "MAX_BATCH", "MAX_CLIP_SECONDS", "MAX_MINUTES", "MAX_SHARDS", "MAX_STEPS", "MAX_WORKERS",
-           "SEED_MAX", "check_accelerator", "check_data", "check_devices", "check_init", "check_model_spec",
-           "check_precision", "check_strategy", "manifest_entries"]
+__all__ = ["ACCELERATORS", "LAST", "MAX_BATCH", "MAX_CLIP_SECONDS", "MAX_MINUTES", "MAX_SHARDS", "MAX_STEPS",
+           "MAX_WORKERS", "RESUME_KEYS", "SEED_MAX", "check_accelerator", "check_data", "check_devices", "check_init",
+           "check_model_spec", "check_precision", "check_resume", "check_resume_state", "check_strategy",
+           "manifest_entries"]
 
 MAX_STEPS = 10**9  # optimizer steps, checkpoint / demo / save intervals
 MAX_BATCH = 4096  # items per device and step (more does not fit any device)
@@ -26,6 +27,8 @@ MAX_WORKERS = max(16, 4 * (os.cpu_count() or 1))  # DataLoader worker processes
 MAX_CLIP_SECONDS = 86_400  # a manifest entry longer than a day is a mistake (or Infinity)
 MAX_SHARDS = 100_000  # tar shards one --data brace range may name
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+LAST = "last.ckpt"  # OUT/checkpoints/LAST: the checkpoint --resume continues from
+RESUME_KEYS = ("global_step", "state_dict", "optimizer_states", "loops")  # what Lightning restores from it
 
 
 def check_model_spec(name: str, value: Any) -> ModelFiles | None:
@@ -154,3 +157,60 @@ def check_strategy(value: Any, name: str = "--strategy") -> str:
         if s.startswith(prefix) and importlib.util.find_spec(package) is None:
             raise InputError(f"{name}: {s!r} needs the {package} package, which is not installed")
     return s
+
+
+def check_resume(out: str | os.PathLike, *, extra_keys: tuple[str, ...] = (), name: str = "--resume") -> dict[str, Any]:
+    """``OUT/checkpoints/last.ckpt``, loaded safely and checked, before anything in ``out`` is touched.
+
+    It must be one file (a sharded checkpoint, a folder, would be unpickled by DeepSpeed or
+    ``torch.distributed.checkpoint`` without the weights-only check, so it is not resumed), readable by
+    :func:`audiox.checkpoint.safe_load.safe_load` (not truncated, no object but tensors and plain values) and hold
+    :data:`RESUME_KEYS` (plus ``extra_keys``): a non-negative integer step and a state dict of tensors. The file
+    is memory-mapped, so the check reads little more than its object layout.
+
+    Args:
+        out: the run folder.
+        extra_keys: further top-level keys the run's module saves (``audiox`` for ``audiox train``).
+        name: the flag named in messages.
+
+    Returns:
+        The loaded checkpoint (tensors mapped from the file).
+
+    Raises:
+        ConfigError / CheckpointError: one line naming the file.
+    """
+    import torch
+
+    from audiox.checkpoint.safe_load import safe_load
+
+    last = Path(out) / "checkpoints" / LAST
+    if not last.exists() and not last.is_symlink():
+        raise ConfigError(f"{name}: {last} not found")
+    if last.is_dir():
+        raise ConfigError(f"{last}: {name} checkpoint is a folder (a sharded DeepSpeed/FSDP checkpoint, whose loaders "
+                          "unpickle without the weights-only check); only single-file checkpoints are resumed")
+    ckpt = safe_load(last, name=f"{name} checkpoint", mmap=True)
+    if not isinstance(ckpt, dict):
+        raise ConfigError(f"{last}: {name} checkpoint is a {type(ckpt).__name__}, not a Lightning checkpoint")
+    missing = [k for k in (*RESUME_KEYS, *extra_keys) if k not in ckpt]
+    if missing:
+        raise ConfigError(f"{last}: {name} checkpoint lacks {', '.join(missing)} (not written by this run's "
+                          "training)")
+    step, sd = ckpt["global_step"], ckpt["state_dict"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ConfigError(f"{last}: {name} checkpoint: global_step must be an integer >= 0, got {step!r:.40}")
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ConfigError(f"{last}: {name} checkpoint: state_dict is not a mapping of tensors")
+    return ckpt
+
+
+def check_resume_state(ckpt: dict[str, Any], module: Any, out: str | os.PathLike, name: str = "--resume") -> None:
+    """The checkpoint's state dict has the tensors of ``module`` (names and shapes), or one line says which differ.
+
+    Lightning would otherwise fail inside ``fit``, after the run folder was written to, with a message listing
+    every key.
+    """
+    from audiox.checkpoint.official import check_keys
+
+    expected = {k: v.shape for k, v in module.state_dict().items()}
+    check_keys(expected, ckpt["state_dict"], f"{Path(out) / 'checkpoints' / LAST}: {name} checkpoint")

@@ -63,7 +63,7 @@ def warm_start(model: Any, source: str) -> dict[str, list[str]]:
     """
     import torch
 
-    from audiox.checkpoint.io import read_state_dict
+    from audiox.checkpoint.io import check_finite, read_state_dict
     from audiox.checkpoint.locate import find_weights
     from audiox.checkpoint.official import expand_shared
 
@@ -72,6 +72,8 @@ def warm_start(model: Any, source: str) -> dict[str, list[str]]:
     sd = expand_shared(sd, meta)
     own = model.state_dict()
     loaded = [k for k, v in sd.items() if k in own and own[k].shape == v.shape]
+    for k in loaded:
+        check_finite(k, sd[k], source)
     with torch.no_grad():
         for k in loaded:
             own[k].copy_(sd[k].to(own[k].dtype))
@@ -94,7 +96,9 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         data: manifest.jsonl, pre-encoded folder or tar shards (see :func:`audiox.training.data.data_kind`).
         out: run folder.
         accelerator / devices / num_nodes / strategy: Lightning arguments ("ddp", "fsdp", "deepspeed", ...).
-        resume: continue from ``out/checkpoints/last.ckpt`` (optimizer, scheduler, EMA, step, data position).
+        resume: continue from ``out/checkpoints/last.ckpt`` (optimizer, scheduler, EMA, step, data position). The
+            checkpoint is loaded safely and checked against the model before anything under ``out`` changes
+            (:func:`audiox.training.checks.check_resume`); then the temporary files of a killed run are removed.
         progress: show Lightning's progress bar and model summary.
         export: write ``out/export/native`` (EMA weights) at the end.
         callbacks: extra Lightning callbacks (e.g. timers).
@@ -110,25 +114,27 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     from datetime import timedelta
 
     import pytorch_lightning as pl
-    import torch
     from pytorch_lightning.loggers import CSVLogger
 
-    from audiox.training.callbacks import LAST, AtomicCheckpointIO, DemoCallback, PeriodicCheckpoint
+    from audiox.training.callbacks import (
+        LAST,
+        AtomicCheckpointIO,
+        DemoCallback,
+        PeriodicCheckpoint,
+        fit,
+        sweep_temporaries,
+    )
+    from audiox.training.checks import check_resume, check_resume_state
     from audiox.training.data import check_preencoded, data_kind, make_dataloader, open_dataset
     from audiox.training.module import AudioXTrainingModule
 
     out = Path(out)
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / LAST
-    ckpt_path, start_step = None, 0
-    if resume:
-        if not last.exists():
-            raise ConfigError(f"--resume: {last} not found")
-        ckpt_path = str(last)
-        if last.is_file():  # sharded checkpoints (folders) name their logs by run count instead
-            start_step = int(torch.load(last, map_location="cpu", weights_only=False, mmap=True)["global_step"])
-        else:
-            start_step = len(list((out / "logs").glob("from-*")))
+    ckpt, start_step = None, 0
+    if resume:  # the whole checkpoint is checked before anything under `out` changes
+        ckpt = check_resume(out, extra_keys=("audiox",))
+        start_step = ckpt["global_step"]
     elif last.exists():
         raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
     geometry = model.config.geometry
@@ -139,6 +145,9 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     module = AudioXTrainingModule(model, cfg, empty=empty)
     if empty is not None:
         check_preencoded(pre, model)
+    if ckpt is not None:
+        check_resume_state(ckpt, module, out)
+        del ckpt  # Lightning loads it again (safely: AtomicCheckpointIO.load_checkpoint)
 
     class _Data(pl.LightningDataModule):
         def train_dataloader(self) -> Any:
@@ -149,7 +158,7 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
             return make_dataloader(ds, cfg, rank=rank, world=world, start=start)
 
     # a resumed run logs beside the first, never over it
-    version = f"from-step-{start_step:08d}" if last.is_file() or not resume else f"from-run-{start_step:02d}"
+    version = f"from-step-{start_step:08d}"
     loggers: list[Any] = [CSVLogger(str(out), name="logs", version=version)]
     try:
         import tensorboard  # noqa: F401
@@ -183,9 +192,11 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     # the frozen encoders stay in eval mode on purpose (AudioXTrainingModule.train)
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     if trainer.is_global_zero:
+        if resume:
+            sweep_temporaries(out)  # checkpoint writes of a killed run
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    trainer.fit(module, datamodule=_Data(), ckpt_path=ckpt_path)
+    fit(trainer, module, _Data(), str(last) if resume else None)
     loss = trainer.callback_metrics.get("train/loss")
     if export and trainer.is_global_zero:
         export_run(module, out / "export", official=cfg.export_official)

@@ -108,7 +108,8 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
         tcfg: hyper-parameters.
         init: start from these VAE weights (a ``vae.safetensors``); only from its encoder when ``tcfg.decoder`` is
             set and differs from its decoder. Ignored on resume (the checkpoint holds the weights).
-        resume: continue from ``out/checkpoints/last.ckpt`` (weights, optimizer, step, data position).
+        resume: continue from ``out/checkpoints/last.ckpt`` (weights, optimizer, step, data position), checked in
+            full before anything under ``out`` changes; the temporary files of a killed run are then removed.
         save_every: steps between checkpoints and rewrites of ``vae.safetensors``.
         max_minutes: also stop after this much training time (None: no limit).
         precision / accelerator / devices: Lightning arguments (e.g. ``bf16-mixed``).
@@ -134,12 +135,13 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
         save_vae,
         with_decoder,
     )
-    from audiox.training.callbacks import LAST, AtomicCheckpointIO, PeriodicCheckpoint
+    from audiox.training.callbacks import LAST, AtomicCheckpointIO, PeriodicCheckpoint, fit, sweep_temporaries
+    from audiox.training.checks import check_resume, check_resume_state
 
     out = Path(out)
     last = out / "checkpoints" / LAST
-    if resume and not last.is_file():
-        raise ConfigError(f"--resume: {last} not found")
+    # the whole checkpoint is checked before anything under `out` changes
+    ckpt = check_resume(out) if resume else None
     if not resume and last.exists():
         raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
     latents = isinstance(data, LatentPairs)
@@ -153,6 +155,9 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
         module = VAETrainingModule(pre, tcfg)
     if init is not None and not resume:
         load_vae_weights(module.vae, init, pre, new_decoder=tcfg.decoder is not None)
+    if ckpt is not None:
+        check_resume_state(ckpt, module, out)
+        del ckpt  # Lightning loads it again (safely: AtomicCheckpointIO.load_checkpoint)
     module.save_path, module.save_every = out / "vae.safetensors", save_every
 
     class _Data(pl.LightningDataModule):
@@ -174,11 +179,13 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
         plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
         num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=str(out))
     if trainer.is_global_zero:
+        if resume:
+            sweep_temporaries(out)  # checkpoint and vae.safetensors writes of a killed run
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_NAME).write_text(json.dumps({"training": to_dict(tcfg), "pretransform": to_dict(pre)},
                                                   indent=1))
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-    trainer.fit(module, datamodule=_Data(), ckpt_path=str(last) if resume else None)
+    fit(trainer, module, _Data(), str(last) if resume else None)
     path = save_vae(out / "vae.safetensors", module.vae, pre) if trainer.is_global_zero else out / "vae.safetensors"
     loss = trainer.callback_metrics.get("train/loss")
     log.info("VAE after %d steps: %s", trainer.global_step, path)

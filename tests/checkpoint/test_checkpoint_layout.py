@@ -114,17 +114,22 @@ def _corrupt(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return bad
 
 
-def test_bad_checkpoint_lists_every_problem(official, tmp_path):
+def test_bad_checkpoint_names_every_problem_in_one_short_line(official, tmp_path, caplog):
+    """Counts and the first name of each kind in one line of at most MAX_KEYS_MESSAGE characters besides the file
+    name; every name at debug level (``audiox -v``)."""
+    from audiox.checkpoint.official import MAX_KEYS_MESSAGE
+
     sd, _ = read_state_dict(official.file("model.ckpt"))
     path = write_ckpt(tmp_path / "model.ckpt", _corrupt(sd))
-    with pytest.raises(CheckpointError) as ei:
+    with caplog.at_level("DEBUG", logger="audiox.checkpoint.official"), pytest.raises(CheckpointError) as ei:
         load_model(path, config=official.root / "config.json")
     msg = str(ei.value)
-    assert "\n" not in msg
-    for needle in ("2 missing", "model.model.to_cond_embed.0.weight", "pretransform.model.encoder.layers.0.bias",
-                   "1 unexpected", "model.model.extra.weight", "1 shape mismatches",
-                   "model.model.preprocess_conv.weight (file [1, 2, 3]"):
+    assert "\n" not in msg and len(msg) <= len(str(path)) + 1 + MAX_KEYS_MESSAGE
+    for needle in ("2 missing", "model.model.to_cond_embed.0.weight", "1 unexpected", "1 shape mismatches"):
         assert needle in msg
+    for needle in ("model.model.to_cond_embed.0.weight", "pretransform.model.encoder.layers.0.bias",
+                   "model.model.extra.weight", "model.model.preprocess_conv.weight (file [1, 2, 3]"):
+        assert needle in caplog.text
 
 
 def test_position_ids_key_is_ignored(official, tmp_path):

@@ -43,7 +43,7 @@ def test_ddp_two_cpu_processes_end_identical(tmp_path: Path) -> None:
            str(script), str(manifest), str(out), str(Path(__file__).parent), str(STEPS)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    r0, r1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
+    r0, r1 = torch.load(out / "rank0.pt", weights_only=True), torch.load(out / "rank1.pt", weights_only=True)
     assert r0.keys() == r1.keys()
     for k in r0:
         assert torch.equal(r0[k], r1[k]), k
@@ -52,7 +52,7 @@ def test_ddp_two_cpu_processes_end_identical(tmp_path: Path) -> None:
 
     init = build_model("debug", seed=0).dit.state_dict()
     assert any(not torch.equal(init[k[4:]], r0[k]) for k in r0)
-    ck = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    ck = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert ck["global_step"] == STEPS
     ema = {k[len("ema.ema_model."):]: v for k, v in ck["state_dict"].items() if k.startswith("ema.ema_model.")}
     assert ema and all(v.shape == r0["dit." + k].shape for k, v in ema.items())

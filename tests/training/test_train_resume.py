@@ -50,8 +50,8 @@ def test_resume_matches_uninterrupted(tmp_path: Path, one_thread) -> None:
     assert diff <= TOL
     # the per-step losses of the two halves are those of the uninterrupted run (same batches, crops, noise)
     assert read_losses(tmp_path / "split") == pytest.approx(read_losses(tmp_path / "full"), abs=TOL)
-    ck_full = torch.load(tmp_path / "full/checkpoints/last.ckpt", weights_only=False)
-    ck_res = torch.load(tmp_path / "split/checkpoints/last.ckpt", weights_only=False)
+    ck_full = torch.load(tmp_path / "full/checkpoints/last.ckpt", weights_only=True)
+    ck_res = torch.load(tmp_path / "split/checkpoints/last.ckpt", weights_only=True)
     ema = {k: v for k, v in ck_full["state_dict"].items() if k.startswith("ema.")}
     assert ema and _max_diff(ema, {k: ck_res["state_dict"][k] for k in ema}) <= TOL
     assert ck_full["audiox"]["micro_step"] == ck_res["audiox"]["micro_step"] == 4 * N
@@ -104,8 +104,8 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path: Path) -> None:
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    ck = torch.load(path, weights_only=False)
+    ck = torch.load(path, weights_only=True)
     assert ck["global_step"] == 1 and torch.equal(ck["state_dict"]["w"], torch.ones(3))
     # the next save (a restarted run) replaces it normally
     AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "global_step": 3}, path)
-    assert torch.load(path, weights_only=False)["global_step"] == 3
+    assert torch.load(path, weights_only=True)["global_step"] == 3
