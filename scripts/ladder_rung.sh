@@ -6,7 +6,8 @@
 #   scripts/ladder_rung.sh NAME MODEL_CONFIG TRAIN_CONFIG STEPS [EXTRA TRAIN FLAGS...]
 #
 # Environment: PACKED (runs/packed), HELD_OUT (runs/packed_test), CORPUS (runs/corpus16k), N (60 entries),
-# EVAL_STEPS (30), THREADS (2), PYTHON (.venv/bin/python). Writes runs/ladder/NAME/{train,eval_*}.
+# EVAL_STEPS (30), THREADS (2), PYTHON (.venv/bin/python), INIT (weights that start the model: the VAE that packed
+# the data, e.g. a folder of the shipped config.json and its pretransform.* tensors alone; the DiT starts fresh). Writes runs/ladder/NAME/{train,eval_*}.
 set -euo pipefail
 NAME=$1 MODEL=$2 TRAIN=$3 STEPS=$4
 shift 4
@@ -14,9 +15,9 @@ PACKED=${PACKED:-runs/packed} HELD_OUT=${HELD_OUT:-runs/packed_test} CORPUS=${CO
 N=${N:-60} EVAL_STEPS=${EVAL_STEPS:-30} THREADS=${THREADS:-2} PYTHON=${PYTHON:-.venv/bin/python}
 OUT=runs/ladder/$NAME
 mkdir -p "$OUT"
-if [ -f "$OUT/train/checkpoints/last.ckpt" ]; then RESUME=--resume; else RESUME=; fi
+if [ -f "$OUT/train/checkpoints/last.ckpt" ]; then START=(--resume); else START=(${INIT:+--init "$INIT"}); fi
 $PYTHON -m audiox train --model "$MODEL" --config "$TRAIN" --data "$PACKED" --held-out "$HELD_OUT" \
-    --out "$OUT/train" --max-steps "$STEPS" --threads "$THREADS" --no-progress $RESUME "$@"
+    --out "$OUT/train" --max-steps "$STEPS" --threads "$THREADS" --no-progress "${START[@]}" "$@"
 cp audiox/assets/builtin/generation.json "$OUT/train/export/native/"
 for W in corpus heldout shuffled; do
     FLAGS=(--wording "$W")

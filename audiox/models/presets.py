@@ -94,6 +94,11 @@ def debug_config(*, sample_rate: int = 8000, audio_channels: int = 1, cond_dim: 
 
 
 LATENT_STD = 2.19  # std of the built-in VAE's posterior means over the 1,840 training clips of the corpus
+# the same per latent channel, measured by `python scripts/latent_scale.py runs/packed` on the 900 training clips of
+# the ladder (docs/builtin.md; global std 2.198 there). Channels 16 and 27 carry means of -5.7 and +5.9
+LATENT_STDS = (0.7874, 0.9138, 1.2954, 0.4754, 0.6379, 1.1484, 0.9297, 1.917, 0.7298, 0.9146, 1.7363, 1.7041, 1.0311,
+               0.8913, 1.0813, 2.3333, 4.4714, 1.2496, 0.9191, 0.8837, 1.3441, 1.8756, 0.8812, 1.0345, 0.5289, 0.7879,
+               0.9225, 4.7328, 0.7187, 0.9057, 1.4895, 1.0831)
 
 
 def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_dim: int = 32) -> dict[str, Any]:
@@ -175,7 +180,12 @@ def with_decoder(config: dict[str, Any], decoder: dict[str, Any]) -> dict[str, A
     return out
 
 
-PRESETS = {"debug": debug_config, "builtin": builtin_config, "official": official_config}
+PRESETS = {"debug": debug_config, "builtin": builtin_config, "official": official_config,
+           # the text rungs of the ladder (docs/builtin.md): route, cross-attention, latent scale
+           "builtin-text": lambda: builtin_text_config(scale=list(LATENT_STDS)),
+           "builtin-text-global-scale": lambda: builtin_text_config(scale=LATENT_STD),
+           "builtin-text-tokens": lambda: builtin_text_config(route="tokens", scale=list(LATENT_STDS)),
+           "builtin-text-xattn": lambda: builtin_text_config(cross_attention=True, scale=list(LATENT_STDS))}
 
 
 def get_preset(name: str) -> AudioXConfig:

@@ -270,7 +270,7 @@ TRAIN = [
     ("config-not-object", ["--config", "@cfg_list"], "cfg_list.json: training: expected an object"),
     ("config-official-bad-block", ["--config", "@cfg_official"], "training.optimizer_configs: expected an object"),
     ("config-negative-seed", ["--config", "@cfg_seed"], "cfg_seed.json: training.seed"),
-    ("model-unknown", ["--model", "huge"], "expected a preset (debug, builtin, official)"),
+    ("model-unknown", ["--model", "huge"], "expected a preset (debug, builtin, official, builtin-text"),
     ("model-folder-without-weights", ["--model", "@empty"], "holds no model.safetensors or model.ckpt"),
     ("model-bad-config", ["--model", "@badmodel"], "badmodel/config.json: bogus_key"),
     ("model-not-utf8", ["--model", BAD], "UTF-8"),

@@ -114,6 +114,17 @@ def test_resume_with_another_model_is_one_line_before_the_run_changes(tmp_path: 
     assert snapshot(out) == before
 
 
+@pytest.fixture
+def default_sigint():
+    """SIGINT at Python's default handler and unblocked, as in a fresh ``audiox`` process, whatever earlier
+    in-process tests of the suite left; restored afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt_at_step(monkeypatch, cls, step: int) -> None:
     """Ctrl-C (a real SIGINT to this process) during training step ``step``."""
     original = cls.training_step
@@ -126,7 +137,7 @@ def _interrupt_at_step(monkeypatch, cls, step: int) -> None:
     monkeypatch.setattr(cls, "training_step", training_step)
 
 
-def test_ctrl_c_during_train_exits_130_with_one_line(tmp_path: Path, monkeypatch, one_thread) -> None:
+def test_ctrl_c_during_train_exits_130_with_one_line(tmp_path: Path, monkeypatch, one_thread, default_sigint) -> None:
     from audiox.training.module import AudioXTrainingModule
 
     manifest = make_corpus(tmp_path / "data", n_text=2)
@@ -139,7 +150,8 @@ def test_ctrl_c_during_train_exits_130_with_one_line(tmp_path: Path, monkeypatch
     assert signal.getsignal(signal.SIGINT) is handler  # Lightning left SIGINT ignored; restored
 
 
-def test_ctrl_c_during_train_vae_exits_130_with_one_line(tmp_path: Path, monkeypatch, one_thread) -> None:
+def test_ctrl_c_during_train_vae_exits_130_with_one_line(tmp_path: Path, monkeypatch, one_thread,
+                                                         default_sigint) -> None:
     from audiox.training.autoencoder import VAETrainingModule
 
     manifest = make_corpus(tmp_path / "data", n_text=2)
