@@ -23,6 +23,7 @@ from audiox.checkpoint.locate import find_weights
 from audiox.config import AudioXConfig, load_config
 from audiox.errors import CheckpointError
 from audiox.models.audiox import AudioXModel
+from audiox.models.autoencoder import AutoencoderPretransform
 from audiox.models.conditioners.video import VideoConditioner
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ def _materialize_nonpersistent(model: AudioXModel, device: torch.device) -> None
     from audiox.models.conditioners.video import CLIP_MEAN, CLIP_STD
 
     for mod in model.modules():
+        if isinstance(mod, AutoencoderPretransform) and isinstance(mod.scale, torch.Tensor) and mod.scale.is_meta:
+            mod.scale = mod.scale_tensor(device)
         if isinstance(mod, VideoConditioner):
             mod.clip_mean = torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1)
             mod.clip_std = torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1)

@@ -200,10 +200,15 @@ class AutoencoderPretransform(nn.Module):
     def __init__(self, cfg: PretransformConfig) -> None:
         super().__init__()
         self.model = AudioAutoencoder(cfg.config, iterate_batch=cfg.iterate_batch)
+        self.scale_values = cfg.scale
         if isinstance(cfg.scale, tuple):  # per channel: (1, D, 1), kept out of the state dict (it is config)
-            self.register_buffer("scale", torch.tensor(cfg.scale).view(1, -1, 1), persistent=False)
+            self.register_buffer("scale", self.scale_tensor(), persistent=False)
         else:
             self.scale = cfg.scale
+
+    def scale_tensor(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """The per-channel scale from the config as a float32 (1, D, 1) tensor (also after a meta-device build)."""
+        return torch.tensor(self.scale_values, dtype=torch.float32, device=device).view(1, -1, 1)
 
     def encode(self, audio: torch.Tensor, **kw) -> torch.Tensor:
         return self.model.encode(audio, **kw) / self.scale

@@ -73,7 +73,7 @@ def test_dropped_text_takes_the_empty_caption(sentence_model):
     assert torch.allclose(got[1], text.sentence({k: v[None] for k, v in empty.items()})[0])
 
 
-def test_per_channel_scale():
+def test_per_channel_scale(tmp_path):
     from audiox.models.presets import build_model
 
     cfg = debug_config()
@@ -87,6 +87,14 @@ def test_per_channel_scale():
         za, zb = a.pretransform.encode(audio, sample=False), b.pretransform.encode(audio, sample=False)
         assert torch.allclose(zb * torch.tensor(scales).view(1, -1, 1), za, rtol=1e-6, atol=1e-7)
         assert torch.allclose(b.pretransform.decode(zb), a.pretransform.decode(za), atol=1e-5)
+    # it survives a save and a load (the loader builds on the meta device, then fills what is not in the file)
+    from audiox.checkpoint.native import save_native
+    from audiox.checkpoint.official import load_model
+
+    folder = save_native(b, tmp_path / "per_channel")
+    loaded = load_model(folder)
+    assert loaded.pretransform.scale.dtype == torch.float32
+    assert torch.equal(loaded.pretransform.scale, b.pretransform.scale)
     for bad in ([1.0] * 7, [1.0] * 7 + [0.0], [1.0] * 7 + [float("nan")], -2.0):
         per["model"]["pretransform"]["scale"] = bad
         with pytest.raises(ConfigError, match="scale"):
