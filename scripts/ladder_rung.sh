@@ -15,7 +15,7 @@ PACKED=${PACKED:-runs/packed} HELD_OUT=${HELD_OUT:-runs/packed_test} CORPUS=${CO
 N=${N:-60} EVAL_STEPS=${EVAL_STEPS:-30} THREADS=${THREADS:-2} PYTHON=${PYTHON:-.venv/bin/python}
 OUT=runs/ladder/$NAME
 mkdir -p "$OUT"
-if [ -f "$OUT/train/checkpoints/last.ckpt" ]; then START=(--resume); else START=(${INIT:+--init "$INIT"}); fi
+if [ -f "$OUT/train/checkpoints/last.ckpt" ]; then START=(--resume ${INIT:+--init "$INIT"}); else START=(${INIT:+--init "$INIT"}); fi
 $PYTHON -m audiox train --model "$MODEL" --config "$TRAIN" --data "$PACKED" --held-out "$HELD_OUT" \
     --out "$OUT/train" --max-steps "$STEPS" --threads "$THREADS" --no-progress "${START[@]}" "$@"
 cp audiox/assets/builtin/generation.json "$OUT/train/export/native/"
