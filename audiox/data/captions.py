@@ -30,18 +30,19 @@ def text_options(caption: str, labels: dict[str, Any]) -> list[str]:
     return [caption, str(description), *everyday]
 
 
-def pick_text(n_options: int, generic: bool, draw: int, index: int, *, task_prompt_prob: float,
-              everyday_prob: float) -> int:
-    """Index into :func:`text_options` of the text one training draw shows.
+def pick_text(texts: list[str], draw: int, index: int, *, task_prompt_prob: float, everyday_prob: float) -> int:
+    """Index into ``texts`` (:func:`text_options`) of the text one training draw shows.
 
     Args:
-        n_options: ``len(text_options(...))`` (>= 1).
-        generic: the caption is a generic task prompt, not a description.
+        texts: ``[caption, description, *everyday prompts]``, or ``[caption]`` alone; a caption that differs from
+            the description is a generic task prompt.
         draw: the sampler's draw number (the same draw gives the same text: exact resume).
         index: the item index.
         task_prompt_prob: probability that a generic caption is kept as it is.
         everyday_prob: probability that a description is replaced by one of the everyday prompts.
     """
+    n_options = len(texts)
+    generic = n_options > 1 and texts[0] != texts[1]
     u = _unit(draw, index, 1)
     if n_options < 2 or (generic and u < task_prompt_prob):
         return 0

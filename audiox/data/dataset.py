@@ -146,7 +146,7 @@ class ManifestDataset(Dataset):
         entry = self.entries[index]
         item = build_item(entry, self.root, self.geometry, draw, random_crop=self.random_crop)
         texts = text_options(entry.caption, entry.labels)
-        item["text"] = texts[pick_text(len(texts), texts[0] != texts[1], draw, index, **self.text_probs)]
+        item["text"] = texts[pick_text(texts, draw, index, **self.text_probs)]
         return item
 
     def describe(self, index: int) -> str:

@@ -327,8 +327,8 @@ class PackedDataset(Dataset):
     def load(self, index: int, draw: int) -> dict[str, Any]:
         rec, g = self.items[index], self.geometry
         first, count = rec.get("text_rows", [index, 1])  # folders packed before text options: the caption only
-        texts = rec.get("texts", [rec["text"]])
-        pick = pick_text(count, count > 1 and texts[0] != texts[1], draw, index, **self.text_probs)
+        texts = rec["texts"] if count > 1 else [rec["text"]]
+        pick = pick_text(texts, draw, index, **self.text_probs)
         a, b = int(self.offsets[first + pick]), int(self.offsets[first + pick + 1])
         hidden = torch.zeros_like(self.empty_hidden)
         hidden[: b - a] = self.tokens[a:b].float() * self.scales[a:b, None]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from audiox.data.synth.captions import tempo_class
+from audiox.data.synth.captions import _join, _pick, tempo_class
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,6 @@ class Wording:
     moods: dict[tuple[str, str], tuple[str, ...]]
     tempos: dict[str, tuple[str, ...]]
     music_shapes: tuple[str, ...]
-
-
-def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str:
-    return str(options[int(rng.integers(len(options)))])
 
 
 def _source(rng: np.random.Generator, w: Wording, name: str) -> str:
@@ -108,7 +104,7 @@ def describe_music(labels: dict[str, Any], rng: np.random.Generator, wording: Wo
     others = [i for i in labels["instruments"] if i not in (lead, "drums")]
     keep = [lead] + [o for o in others if rng.random() < 0.5]
     names = [_pick(rng, wording.instruments[i]) for i in keep]
-    inst = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    inst = _join(names)
     speed = tempo_class(float(labels["tempo_bpm"]))
     mood = _pick(rng, wording.moods[(labels["mode"], "fast" if speed == "fast" else "slow")])
     shape = _pick(rng, wording.music_shapes)
