@@ -232,6 +232,9 @@ class SynthBench:
         pred = self.classifier.top1(a.scores, entry.kind)
         row: dict[str, Any] = {"id": entry.id, "task": entry.task, "kind": entry.kind, "case": case.name,
                                "pred": pred, "hit": float(pred in true_labels(entry))}
+        peak = float(audio.abs().max()) if audio.numel() else 0.0
+        row["peak_dbfs"] = 20.0 * math.log10(max(peak, 1e-10))
+        row["near_silent"] = float(row["peak_dbfs"] < NEAR_SILENT_DBFS)
         if target_hz is not None and a.pitch is not None:
             err = _cents(a.pitch, target_hz)
             row.update(pitch_hz=a.pitch, target_hz=target_hz, pitch_cents=err,
@@ -297,6 +300,9 @@ class SynthBench:
                 "n_entries": len(self.entries), "seconds": round(time.time() - t0, 1)}
 
 
+NEAR_SILENT_DBFS = -35.0  # an output whose raw peak stays below this is near-silent (the demo's acceptance rule)
+
+
 def _cents(est: float, true: float) -> float:
     return abs(1200.0 * math.log2(est / true)) if math.isfinite(est) and est > 0 else float("nan")
 
@@ -312,7 +318,7 @@ def chance_accuracy(entries: list[ManifestEntry]) -> dict[str, float | None]:
     return out
 
 
-_MEAN_KEYS = ("tempo_acc1", "tempo_acc2", "event_f1", "beat_f1", "pitch_within_50c", "excess_jump_db")
+_MEAN_KEYS = ("tempo_acc1", "tempo_acc2", "event_f1", "beat_f1", "pitch_within_50c", "excess_jump_db", "near_silent")
 _MEDIAN_KEYS = ("pitch_cents", "tempo_rel_error", "kept_snr_db")
 
 

@@ -6,7 +6,8 @@ Thresholds (on a lone-beep clip plus one tv2a, tv2m, i2a, i2m and inpaint clip o
   video event onset F1 >= 0.6 (recordings hold unlabelled onsets), music beat F1 >= 0.8, tempo acc2 = 1,
   pitch error <= 20 cents, kept-region SNR = 100 dB (the cap), boundary excess jump = 0 dB, Frechet distance ~ 0;
 - noise: accuracy <= chance (best constant guess) + 0.15, event F1, beat F1 and tempo acc2 <= 0.1, no pitch
-  within 50 cents, kept-region SNR < 3 dB, excess jump > 3 dB, Frechet distance > 50.
+  within 50 cents, kept-region SNR < 3 dB, excess jump > 3 dB, Frechet distance > 50;
+- neither near-silent (raw peak below -35 dBFS); a constant -40 dBFS output is.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def test_oracle_scores_near_perfect(oracle):
     assert every["event_f1"] >= 0.6 and every["beat_f1"] >= 0.8 and every["tempo_acc2"] == 1.0
     assert every["pitch_cents"] <= 20.0 and every["pitch_within_50c"] == 1.0
     assert every["kept_snr_db"] == 100.0 and every["excess_jump_db"] == pytest.approx(0.0, abs=1e-9)
+    assert every["near_silent"] == 0.0 and all(r["peak_dbfs"] > -35.0 for r in oracle["rows"])
     assert len(s["all"]["tasks"]) == 6
 
 
@@ -73,6 +75,15 @@ def test_noise_scores_at_chance(noise, oracle):
     assert s["pitch_within_50c"] == 0.0 and s["pitch_cents"] >= 600
     assert s["kept_snr_db"] < 3.0 and s["excess_jump_db"] > 3.0
     assert s["fd"] > 50.0 > oracle["summary"]["all"]["overall"]["fd"]
+    assert s["near_silent"] == 0.0
+
+
+def test_near_silent_outputs_are_counted(bench):
+    import torch
+
+    quiet = bench.run(lambda entry, case: (torch.full((1, 16000), 10 ** (-40 / 20)), 16000))  # peak -40 dBFS
+    s = quiet["summary"]["all"]["overall"]
+    assert s["near_silent"] == 1.0 and all(r["peak_dbfs"] == pytest.approx(-40.0, abs=1e-4) for r in quiet["rows"])
 
 
 def test_report_files(oracle, tmp_path):
