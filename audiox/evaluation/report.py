@@ -28,6 +28,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("kept_snr_db", "inpainting kept-region SNR, median (dB)", "{:.1f}"),
     ("excess_jump_db", "boundary excess jump (dB)", "{:.2f}"),
     ("near_silent", "near-silent outputs (peak < -35 dBFS)", "{:.3f}"),
+    ("continue_new_hit", "continuation: class of the new part", "{:.3f}"),
     ("fd", "Frechet distance (aisfx)", "{:.2f}"),
 )
 CHART_KEYS = ("sfx_accuracy", "music_accuracy", "pitch_within_50c", "tempo_acc2", "event_f1", "beat_f1")

@@ -232,6 +232,11 @@ class SynthBench:
         pred = self.classifier.top1(a.scores, entry.kind)
         row: dict[str, Any] = {"id": entry.id, "task": entry.task, "kind": entry.kind, "case": case.name,
                                "pred": pred, "hit": float(pred in true_labels(entry))}
+        if case.mode == "continue" and case.spans:  # the class of the new part alone (the prompt excluded)
+            new = audio[:, int(round(case.spans[0][0] * sample_rate)):]
+            if new.shape[-1] >= sample_rate // 2:
+                scores = self.classifier.scores(new, sample_rate)
+                row["continue_new_hit"] = float(self.classifier.top1(scores, entry.kind) in true_labels(entry))
         peak = float(audio.abs().max()) if audio.numel() else 0.0
         row["peak_dbfs"] = 20.0 * math.log10(max(peak, 1e-10))
         row["near_silent"] = float(row["peak_dbfs"] < NEAR_SILENT_DBFS)
@@ -318,7 +323,8 @@ def chance_accuracy(entries: list[ManifestEntry]) -> dict[str, float | None]:
     return out
 
 
-_MEAN_KEYS = ("tempo_acc1", "tempo_acc2", "event_f1", "beat_f1", "pitch_within_50c", "excess_jump_db", "near_silent")
+_MEAN_KEYS = ("tempo_acc1", "tempo_acc2", "event_f1", "beat_f1", "pitch_within_50c", "excess_jump_db", "near_silent",
+              "continue_new_hit")
 _MEDIAN_KEYS = ("pitch_cents", "tempo_rel_error", "kept_snr_db")
 
 

@@ -18,7 +18,7 @@ import json
 import pytest
 
 from audiox.evaluation.generators import noise_generator, oracle_generator
-from audiox.evaluation.synthbench import OFFICIAL_PROMPTS, SynthBench, cases_for, text_only_prompt
+from audiox.evaluation.synthbench import OFFICIAL_PROMPTS, Case, SynthBench, cases_for, text_only_prompt
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +148,26 @@ def test_text_case_wordings(heldout_corpus, scored_ids):
     assert sorted(mixed.values()) == sorted(other.values())
     with pytest.raises(Exception, match="wording"):
         SynthBench(heldout_corpus, ids=scored_ids, wording="slang")
+
+
+def test_continuation_is_scored_on_its_new_part(bench, heldout_corpus):
+    """``continue_new_hit`` classifies only what follows the prompt: a new part from a clip of another class scores
+    0 however right the prompt part is."""
+    import torch
+
+    from audiox.evaluation.classifier import load_clip, true_labels
+
+    sfx = [e for e in bench.entries if e.kind == "sfx"]
+    clips = {e.id: load_clip(heldout_corpus, e) for e in sfx}
+    right = {e.id: bench.classifier.top1(bench.classifier.scores(clips[e.id], e.sample_rate), e.kind)
+             in true_labels(e) for e in sfx}
+    entry = next(e for e in sfx if right[e.id])
+    other = next(e for e in sfx if right[e.id] and not true_labels(e) & true_labels(entry))
+    rate, half = entry.sample_rate, clips[entry.id].shape[-1] // 2
+    case = Case("all", entry.caption, audio=heldout_corpus / entry.audio, mode="continue",
+                spans=((half / rate, entry.seconds),), seconds=entry.seconds)
+    own = clips[entry.id]
+    foreign = torch.cat([own[:, :half], clips[other.id][:, : own.shape[-1] - half]], dim=-1)
+    new_own = bench.classifier.top1(bench.classifier.scores(own[:, half:], rate), "sfx") in true_labels(entry)
+    assert bench.score_clip(entry, case, own, rate)["continue_new_hit"] == float(new_own)
+    assert bench.score_clip(entry, case, foreign, rate)["continue_new_hit"] == 0.0
