@@ -259,7 +259,6 @@ _CONDITIONER_PARAMS: dict[str, type] = {
     "number": NumberConditionerParams,
     "sentence_encoder": SentenceEncoderParams,
 }
-TEXT_CONDITIONER_TYPES = ("t5", "sentence_encoder")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import torch
 
 from audiox.models.diffusion import DEFAULT_CFG_SCALE, make_denoiser
 from audiox.models.presets import PRESETS, parse_config
-from audiox.pipeline.settings import FAST_PRESET
+from audiox.pipeline.settings import FEW_STEP_PRESET
 from audiox.utils.dtypes import cpu_bf16_instructions
 
 
@@ -167,7 +167,7 @@ def _peak_gb() -> float:
 def child(args: argparse.Namespace) -> None:
     """One setting in this (fresh) process: load, generate 10 s, print one JSON line."""
     from audiox.pipeline import AudioXPipeline
-    from audiox.pipeline.settings import FAST_RUN, REFERENCE_RUN
+    from audiox.pipeline.settings import DEFAULT_RUN, REFERENCE_RUN
     from audiox.utils.dtypes import torch_dtype
 
     dtype, vae_dtype, opts, sampler, steps = E2E[args.child]
@@ -177,7 +177,7 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     pipe = AudioXPipeline.from_pretrained(folder, dtype=torch_dtype(dtype), vae_dtype=torch_dtype(vae_dtype),
                                           text_encoder_path=folder / "t5",
-                                          options=FAST_RUN if opts == "fast" else REFERENCE_RUN)
+                                          options=DEFAULT_RUN if opts == "fast" else REFERENCE_RUN)
     load_s, peak_load = time.perf_counter() - t0, _peak_gb()
     cuda = pipe.device.type == "cuda"
     kw = dict(seconds=10.0, sampler=sampler, cfg_scale=DEFAULT_CFG_SCALE, sigma_min=0.3, sigma_max=500.0, seed=0)
@@ -251,8 +251,8 @@ def main() -> None:
     ap.add_argument("--e2e", action="store_true", help="part 2: end to end on a full-size random model")
     ap.add_argument("--workdir", default="/tmp/audiox-full-size", help="where the full-size model folder is written")
     ap.add_argument("--settings", nargs="+", default=list(E2E), choices=list(E2E))
-    ap.add_argument("--fast-steps", type=int, default=FAST_PRESET["steps"])
-    ap.add_argument("--fast-sampler", default=FAST_PRESET["sampler"])
+    ap.add_argument("--fast-steps", type=int, default=FEW_STEP_PRESET["steps"])
+    ap.add_argument("--fast-sampler", default=FEW_STEP_PRESET["sampler"])
     ap.add_argument("--measure-steps", type=int, default=3,
                     help="steps actually run for settings with more steps than --fast-steps (then extrapolated)")
     ap.add_argument("--child", choices=list(E2E), help=argparse.SUPPRESS)

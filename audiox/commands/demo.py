@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
         print("NOTE: no built-in model is shipped yet: using the tiny UNTRAINED debug model. Every task runs, but "
               "the audio is noise-like until a trained model is given (--model DIR).")
-        pipe = AudioXPipeline(build_model("debug", seed=0), source="debug (untrained)")
+        pipe = AudioXPipeline(build_model("debug", seed=0).eval(), source="debug (untrained)")
         steps = steps or 8
     else:
         pipe = AudioXPipeline.from_pretrained(model_dir)

@@ -69,6 +69,22 @@ def _flags(args: argparse.Namespace) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
+_FLAGS = {"negative_text": "--negative", "continue_audio": "--continue", "out": "-o/--output",
+          "limits": "--no-limits"}
+
+
+def flag_name(field: str) -> str:
+    """The flag of a request or job field (``cfg_scale`` -> ``--cfg-scale``): how messages name it here."""
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def batch_name(field: str) -> str:
+    """The batch-file key of a field (``negative_text`` -> ``negative``); the limits are lifted by the flag."""
+    from audiox.pipeline.jobs import job_key
+
+    return "--no-limits" if field == "limits" else job_key(field)
+
+
 def run(args: argparse.Namespace) -> int:
     from audiox.pipeline.jobs import check_jobs, parse_job, prepare_outputs, read_batch, run_jobs
     from audiox.pipeline.settings import NO_LIMITS, Limits
@@ -78,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     # 1. Everything is checked before the model loads; nothing is created before every check passed.
     threads = checks.threads(args.threads)
     device = checks.device(args.device)
-    limits = NO_LIMITS if args.no_limits else Limits()
+    run_kw = dict(limits=NO_LIMITS if args.no_limits else Limits(), progress=not args.no_progress)
     if args.batch:
         if not args.out_dir:
             raise InputError("--batch needs --out-dir")
@@ -86,14 +102,16 @@ def run(args: argparse.Namespace) -> int:
             if value is not None:
                 raise InputError(f"{flag}: not used with --batch (each line names its own 'out' and 'mux')")
         out_dir = checks.output_folder("--out-dir", args.out_dir)
-        jobs = read_batch(args.batch, out_dir, _flags(args))
+        name = batch_name
+        jobs = read_batch(args.batch, out_dir, _flags(args), name=name, **run_kw)
     else:
         if args.out_dir:
             raise InputError("--out-dir: only used with --batch (use -o for one output)")
         out = "audiox_out.wav" if args.output is None else args.output
-        jobs = [parse_job({**_flags(args), "out": out, "mux": args.mux})]
+        name = flag_name
+        jobs = [parse_job({**_flags(args), "out": out, "mux": args.mux}, name=name, **run_kw)]
     source = inspect_model(args.model, text_encoder_path=args.t5_path)
-    check_jobs(jobs, source, limits, batch=checks.input_file("--batch", args.batch) if args.batch else None,
+    check_jobs(jobs, source, name=name, batch=checks.input_file("--batch", args.batch) if args.batch else None,
                folders={"--t5-path": Path(args.t5_path) if args.t5_path else None})
     # 2. Work
     prepare_outputs(jobs)
@@ -108,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
     pipe = AudioXPipeline.from_pretrained(
         source, device=device, dtype=torch_dtype(args.dtype, what="--dtype") if args.dtype else None,
         vae_dtype=torch_dtype(args.vae_dtype, what="--vae-dtype") if args.vae_dtype else None,
-        text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), fast=args.fast)
-    for job, result in run_jobs(pipe, jobs, limits=limits, progress=not args.no_progress):
+        text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), few_step_bf16=args.fast)
+    for job, result in run_jobs(pipe, jobs):
         print(f"wrote {checks.shown(job.out)} ({result.seconds:.2f} s, seed {result.settings['seed']})"
               + (f" and {checks.shown(job.mux)}" if job.mux else ""))
     return 0

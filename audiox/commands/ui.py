@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from audiox.pipeline import AudioXPipeline
     from audiox.ui.server import serve
 
-    pipe = AudioXPipeline.from_pretrained(source, text_encoder_path=args.t5_path, fast=args.fast)
+    pipe = AudioXPipeline.from_pretrained(source, text_encoder_path=args.t5_path, few_step_bf16=args.fast)
     from audiox.ui.app import example_folders
 
     print(f"serving {source.path} on {address.url} (queue {args.max_queue}, {args.concurrency} at once); "

@@ -52,15 +52,18 @@ class AudioXModel(nn.Module):
         return {k: m for k, m in self.conditioner.conditioners.items() if isinstance(m, AudioConditioner)}
 
     def condition(self, inputs: dict, *, sample_audio: bool = True, generator: torch.Generator | None = None,
-                  audio_noise: dict[str, torch.Tensor] | None = None) -> Conditioning:
+                  audio_noise: dict[str, torch.Tensor] | None = None, vae_conv2d: bool | None = None,
+                  ) -> Conditioning:
         """Run the conditioners and assemble the context: ``condition_features(conditioner.frozen_features(...))``.
 
         Args:
             inputs: conditioner id -> raw input (see :meth:`MultiConditioner.frozen_features`).
             sample_audio / generator / audio_noise: the audio prompt's posterior draw (see :meth:`condition_features`).
+            vae_conv2d: the audio-prompt encoders' layout for this call (None: their own).
         """
-        return self.condition_features(self.conditioner.frozen_features(inputs), sample_audio=sample_audio,
-                                       generator=generator, audio_noise=audio_noise)
+        features = self.conditioner.frozen_features(inputs, vae_conv2d=vae_conv2d)
+        return self.condition_features(features, sample_audio=sample_audio, generator=generator,
+                                       audio_noise=audio_noise)
 
     def condition_features(self, features: dict[str, dict[str, torch.Tensor]], *,
                            masking: dict[str, FeatureMasking] | None = None, sample_audio: bool = True,
@@ -82,20 +85,25 @@ class AudioXModel(nn.Module):
                                           audio_noise=audio_noise)
         return assemble(outputs, self.config.model.diffusion)
 
-    def decode(self, latents: torch.Tensor, *, chunk: int | None = None) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, *, chunk: int | None = None, conv2d: bool | None = None,
+               ) -> torch.Tensor:
         """Latents (B, latent_dim, N) -> float32 audio (B, channels, N * downsampling_ratio), in the decoder's dtype.
 
         Args:
             chunk: latent frames decoded at a time (bounded memory for long audio; see
                 :meth:`audiox.models.autoencoder.AudioAutoencoder.decode`); None: all at once.
+            conv2d: the Oobleck layout of this call (:func:`audiox.models.autoencoder.set_conv2d`; None: the
+                decoder's own).
         """
         with torch.no_grad():
             dtype = next(self.pretransform.model.decoder.parameters()).dtype
-            return self.pretransform.decode(latents.to(dtype), chunk=chunk).float()
+            return self.pretransform.decode(latents.to(dtype), chunk=chunk, conv2d=conv2d).float()
 
     def encode(self, audio: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None,
-               ) -> torch.Tensor:
-        """Audio (B, channels, L) -> latents (B, latent_dim, L // downsampling_ratio) with the main VAE."""
+               conv2d: bool | None = None) -> torch.Tensor:
+        """Audio (B, channels, L) -> latents (B, latent_dim, L // downsampling_ratio) with the main VAE; ``conv2d``:
+        as in :meth:`decode`."""
         with torch.no_grad():
             dtype = next(self.pretransform.model.encoder.parameters()).dtype
-            return self.pretransform.encode(audio.to(dtype), sample=sample, generator=generator).float()
+            return self.pretransform.encode(audio.to(dtype), sample=sample, generator=generator,
+                                            conv2d=conv2d).float()

@@ -72,8 +72,9 @@ class OobleckEncoder(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.conv2d = False  # run as 2-D channels-last convolutions (see set_conv2d)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return as_2d(self.layers, x) if self.conv2d else self.layers(x)
+    def forward(self, x: torch.Tensor, *, conv2d: bool | None = None) -> torch.Tensor:
+        """``conv2d``: the layout of this call (:func:`set_conv2d`); None: the module's own ``conv2d``."""
+        return as_2d(self.layers, x) if (self.conv2d if conv2d is None else conv2d) else self.layers(x)
 
 
 class OobleckDecoder(nn.Module):
@@ -94,14 +95,18 @@ class OobleckDecoder(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.conv2d = False  # run as 2-D channels-last convolutions (see set_conv2d)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return as_2d(self.layers, x) if self.conv2d else self.layers(x)
+    def forward(self, x: torch.Tensor, *, conv2d: bool | None = None) -> torch.Tensor:
+        """``conv2d``: the layout of this call (:func:`set_conv2d`); None: the module's own ``conv2d``."""
+        return as_2d(self.layers, x) if (self.conv2d if conv2d is None else conv2d) else self.layers(x)
 
 
 def set_conv2d(model: nn.Module, on: bool) -> None:
     """Run every Oobleck encoder and decoder in ``model`` as 2-D channels-last convolutions (``on``) or as the
     official 1-D ones: the same products summed in another order (:func:`audiox.nn.wnconv.as_2d`); on the official
-    VAE 1.3-1.5x faster in float32 on an x86 CPU, and 3.0-3.3x in bf16 (``benchmarks/bench_vae.py``)."""
+    VAE 1.3-1.5x faster in float32 on an x86 CPU, and 3.0-3.3x in bf16 (``benchmarks/bench_vae.py``).
+
+    This sets the default of a model its caller owns; a user of a shared model (the pipeline) passes ``conv2d``
+    per call instead (``encode`` / ``decode`` / the audio-prompt conditioner's ``frozen_features``)."""
     for m in model.modules():
         if isinstance(m, OobleckEncoder | OobleckDecoder):
             m.conv2d = on
@@ -153,25 +158,36 @@ class AudioAutoencoder(nn.Module):
         self.downsampling_ratio = cfg.downsampling_ratio
         self.io_channels = cfg.io_channels
 
-    def encode_raw(self, audio: torch.Tensor) -> torch.Tensor:
-        """Encoder output before the bottleneck: (B, C, L) -> (B, 2D, L // ratio) for a VAE."""
+    def encode_raw(self, audio: torch.Tensor, *, conv2d: bool | None = None) -> torch.Tensor:
+        """Encoder output before the bottleneck: (B, C, L) -> (B, 2D, L // ratio) for a VAE; ``conv2d``: the
+        Oobleck layout of this call (None: the encoder's own)."""
         if self.iterate_batch and audio.shape[0] > 1:
-            return torch.cat([self.encoder(a[None]) for a in audio])
-        return self.encoder(audio)
+            return torch.cat([self._encoder(a[None], conv2d) for a in audio])
+        return self._encoder(audio, conv2d)
+
+    def _encoder(self, audio: torch.Tensor, conv2d: bool | None) -> torch.Tensor:
+        return self.encoder(audio, conv2d=conv2d)
+
+    def _decoder(self, latents: torch.Tensor, conv2d: bool | None) -> torch.Tensor:
+        """The decoder (an iSTFT decoder has no 2-D layout: ``conv2d`` applies to Oobleck decoders only)."""
+        if isinstance(self.decoder, OobleckDecoder):
+            return self.decoder(latents, conv2d=conv2d)
+        return self.decoder(latents)
 
     def encode(self, audio: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None,
-               noise: torch.Tensor | None = None) -> torch.Tensor:
+               noise: torch.Tensor | None = None, conv2d: bool | None = None) -> torch.Tensor:
         """Audio (B, io_channels, L samples) -> latents (B, latent_dim, L // downsampling_ratio).
 
         Args:
             sample: draw from the posterior (official behaviour) instead of taking its mean.
             generator / noise: source of the posterior noise when ``sample`` is True.
+            conv2d: the Oobleck layout of this call (:func:`set_conv2d`; None: the encoder's own).
         """
-        enc = self.encode_raw(audio)
+        enc = self.encode_raw(audio, conv2d=conv2d)
         return vae_sample(enc, sample=sample, generator=generator, noise=noise) if self.is_vae else enc
 
     def decode(self, latents: torch.Tensor, *, chunk: int | None = None, overlap: int = DECODE_OVERLAP,
-               ) -> torch.Tensor:
+               conv2d: bool | None = None) -> torch.Tensor:
         """Latents (B, latent_dim, N) -> audio (B, io_channels, N * downsampling_ratio).
 
         Args:
@@ -180,17 +196,18 @@ class AudioAutoencoder(nn.Module):
                 at once are bounded by ``chunk + 2 * overlap`` frames whatever the length of the audio.
             overlap: latent frames of context per side; beyond the decoder's receptive field (8-12 frames for
                 the official Oobleck decoder) the chunks equal a whole decode up to float rounding.
+            conv2d: the Oobleck layout of this call (:func:`set_conv2d`; None: the decoder's own).
         """
         if self.iterate_batch and latents.shape[0] > 1:
-            return torch.cat([self.decode(z[None], chunk=chunk, overlap=overlap) for z in latents])
+            return torch.cat([self.decode(z[None], chunk=chunk, overlap=overlap, conv2d=conv2d) for z in latents])
         n = latents.shape[-1]
         if chunk is None or n <= chunk:
-            return self.decoder(latents)
+            return self._decoder(latents, conv2d)
         r, pieces = self.downsampling_ratio, []
         for s in range(0, n, chunk):
             e = min(n, s + chunk)
             a, b = max(0, s - overlap), min(n, e + overlap)
-            pieces.append(self.decoder(latents[..., a:b])[..., (s - a) * r: (e - a) * r])
+            pieces.append(self._decoder(latents[..., a:b], conv2d)[..., (s - a) * r: (e - a) * r])
         return torch.cat(pieces, dim=-1)
 
 
@@ -213,6 +230,7 @@ class AutoencoderPretransform(nn.Module):
     def encode(self, audio: torch.Tensor, **kw) -> torch.Tensor:
         return self.model.encode(audio, **kw) / self.scale
 
-    def decode(self, latents: torch.Tensor, *, chunk: int | None = None) -> torch.Tensor:
-        """Latents (B, D, N) -> audio; ``chunk``: see :meth:`AudioAutoencoder.decode`."""
-        return self.model.decode(latents * self.scale, chunk=chunk)
+    def decode(self, latents: torch.Tensor, *, chunk: int | None = None, conv2d: bool | None = None,
+               ) -> torch.Tensor:
+        """Latents (B, D, N) -> audio; ``chunk``, ``conv2d``: see :meth:`AudioAutoencoder.decode`."""
+        return self.model.decode(latents * self.scale, chunk=chunk, conv2d=conv2d)

@@ -57,7 +57,7 @@ NULLED_EXTRAS = ("global_cond", "input_concat_cond")  # zeroed in the unconditio
 
 def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | None, *, cfg_scale: float,
                    uncond_kv: KV | None = None, scale_phi: float = 0.0,
-                   extra: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+                   extra: dict[str, torch.Tensor] | None = None, attn_backend: str | None = None) -> torch.Tensor:
     """DiT output with classifier-free guidance, as ONE forward on the doubled batch [cond; uncond].
 
     Args:
@@ -69,11 +69,12 @@ def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | Non
             (``DiT.forward(cross_rows=B)``; the same numbers as attending to zeros, at lower cost).
         extra: global / prepend / input-concat conditions. The unconditional branch gets zeros for the global and
             input-concat ones (:data:`NULLED_EXTRAS`: training's CFG dropout zeroes them) and the same prepend.
+        attn_backend: the DiT's attention backend for this call (None: the DiT's own).
     """
     extra = extra or {}
     nulled = [k for k in NULLED_EXTRAS if k in extra]
     if cfg_scale == 1.0 or (cond_kv is None and not nulled):
-        return dit(x, t, context_kv=cond_kv, **extra)
+        return dit(x, t, context_kv=cond_kv, attn_backend=attn_backend, **extra)
     kv, rows = cond_kv, None
     if cond_kv is not None:
         if uncond_kv is None:
@@ -81,7 +82,8 @@ def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | Non
         else:
             kv = [(torch.cat([kc, ku]), torch.cat([vc, vu])) for (kc, vc), (ku, vu) in zip(cond_kv, uncond_kv)]
     doubled = {k: torch.cat([v, torch.zeros_like(v) if k in nulled else v]) for k, v in extra.items()}
-    out = dit(torch.cat([x, x]), torch.cat([t, t]), context_kv=kv, cross_rows=rows, **doubled)
+    out = dit(torch.cat([x, x]), torch.cat([t, t]), context_kv=kv, cross_rows=rows, attn_backend=attn_backend,
+              **doubled)
     cond, uncond = out.chunk(2)
     return cfg_combine(cond, uncond, cfg_scale, scale_phi)
 
@@ -89,7 +91,8 @@ def guided_forward(dit: DiT, x: torch.Tensor, t: torch.Tensor, cond_kv: KV | Non
 def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: float,
                   scale_phi: float = 0.0, negative_cond: torch.Tensor | None = None,
                   extra: dict[str, torch.Tensor] | None = None, skip_null_cross: bool = True,
-                  cache_context: bool = True) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+                  cache_context: bool = True, attn_backend: str | None = None,
+                  ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A k-diffusion-style denoiser D(x (B, C, T), sigma (B,)) -> (B, C, T) with guidance.
 
     The context projections are computed once here and reused at every call (every sampler step).
@@ -105,6 +108,7 @@ def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: 
             half (exactly zero; False attends to the zeros as the official code does: the reference path).
         cache_context: project the contexts to k/v once here (False: at every call, as the official forward does;
             the same numbers at a higher cost).
+        attn_backend: the DiT's attention backend, "sdpa" or "math" (None: the DiT's own ``attn_backend``).
     """
     param = next(dit.parameters())
     contexts: list[torch.Tensor] = []
@@ -126,7 +130,8 @@ def make_denoiser(dit: DiT, cross_attn_cond: torch.Tensor | None, *, cfg_scale: 
         sigma = sigma.to(x.dtype).reshape(-1)
         c_skip, c_out, c_in = (s[:, None, None] for s in v_scalings(sigma))
         v = guided_forward(dit, (x * c_in).to(param.dtype), sigma_to_t(sigma), cond_kv, cfg_scale=cfg_scale,
-                           uncond_kv=uncond_kv, scale_phi=scale_phi, extra=extra)
+                           uncond_kv=uncond_kv, scale_phi=scale_phi, extra=extra,
+                           attn_backend=attn_backend)
         return v.to(x.dtype) * c_out + x * c_skip
 
     return denoise

@@ -205,7 +205,8 @@ class DiT(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, cross_attn_cond: torch.Tensor | None = None, *,
                 context_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
                 global_cond: torch.Tensor | None = None, prepend_cond: torch.Tensor | None = None,
-                input_concat_cond: torch.Tensor | None = None, cross_rows: int | None = None) -> torch.Tensor:
+                input_concat_cond: torch.Tensor | None = None, cross_rows: int | None = None,
+                attn_backend: str | None = None) -> torch.Tensor:
         """Args:
             x: (B, C, T) noisy latents (already scaled by c_in).
             t: (B,) diffusion time in [0, 1].
@@ -219,6 +220,9 @@ class DiT(nn.Module):
                 ``cross_rows`` rows); the others have the all-zero null context, whose cross-attention term is
                 exactly zero (``to_cond_embed`` and ``to_kv`` have no bias, so k = v = 0 and the output is 0): the
                 guidance's unconditional half skips it (:func:`audiox.models.diffusion.guided_forward`).
+            attn_backend: "sdpa" or "math" for this call (:func:`audiox.nn.attention.attention`); None: the
+                model's own ``attn_backend``. A caller with its own choice passes it here rather than setting it on
+                a model others may share.
 
         Returns:
             (B, C, T) v-prediction.
@@ -241,11 +245,12 @@ class DiT(nn.Module):
         n_prefix = sum(p.shape[1] for p in prefix)
         h = torch.cat([*prefix, h], dim=1)  # (B, P + 1 + T, D)
         freqs = self.transformer.rotary_pos_emb(h.shape[1], h.device)
+        backend = self.attn_backend if attn_backend is None else attn_backend
         for i, blk in enumerate(self.transformer.layers):
             kv = context_kv[i] if context_kv is not None else None
             if self.gradient_checkpointing and self.training:
-                h = checkpoint(blk, h, freqs, kv, self.attn_backend, c, cross_rows, use_reentrant=False)
+                h = checkpoint(blk, h, freqs, kv, backend, c, cross_rows, use_reentrant=False)
             else:
-                h = blk(h, freqs, kv, self.attn_backend, c, cross_rows)
+                h = blk(h, freqs, kv, backend, c, cross_rows)
         out = self.transformer.project_out(h).transpose(1, 2)[:, :, n_prefix:]  # (B, C, T)
         return self.postprocess_conv(out) + out

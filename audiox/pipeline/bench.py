@@ -32,7 +32,12 @@ def small_synthbench(corpus: str | Path, *, n: int = 24, steps: int = 25,
     def run(model: torch.nn.Module) -> dict[str, float]:
         if "bench" not in state:
             state["bench"] = SynthBench(corpus, n=n, fd=False, pitch=False, cases=cases)
-        result = state["bench"].run(pipeline_generator(AudioXPipeline(model.eval()), steps=steps, seed=0))
+        was_training = model.training
+        model.eval()  # the pipeline generates with an eval-mode model; the caller's mode is restored below
+        try:
+            result = state["bench"].run(pipeline_generator(AudioXPipeline(model), steps=steps, seed=0))
+        finally:
+            model.train(was_training)
         out: dict[str, float] = {}
         for case, pooled in result["summary"].items():
             for key in ("sfx_accuracy", "music_accuracy", "event_f1"):

@@ -95,7 +95,7 @@ def diverged(model: nn.Module, run: Any) -> AudioXError:
     else the sampler's divergence, with the settings that caused it.
 
     Args:
-        model: the model that sampled and decoded; run: its :class:`audiox.pipeline.settings.SamplerSettings`.
+        model: the model that sampled and decoded; run: the resolved request (its steps, guidance and sampler).
     """
     err = weights_error(model)
     if err is not None:

@@ -12,12 +12,9 @@ from typing import Any, NamedTuple
 
 import torch
 
-from audiox.config import TEXT_CONDITIONER_TYPES
 from audiox.errors import InputError
 from audiox.geometry import Geometry
 from audiox.models.audiox import AudioXModel
-from audiox.models.conditioners.audio import AudioConditioner
-from audiox.models.conditioners.video import VideoConditioner
 
 DEFAULT_VIDEO_PROMPTS = {"audio": "Generate general audio for the video", "music": "Generate music for the video"}
 
@@ -33,12 +30,10 @@ class ConditionerIds(NamedTuple):
 
 
 def conditioner_ids(model: AudioXModel) -> ConditionerIds:
-    """Which conditioner takes the video, the audio prompt and the text (the first of each kind)."""
-    conds = model.conditioner.conditioners
-    vid = next((k for k, m in conds.items() if isinstance(m, VideoConditioner)), None)
-    aid = next((k for k, m in conds.items() if isinstance(m, AudioConditioner)), None)
-    tid = next(iter(model.conditioner.ids_of_type(*TEXT_CONDITIONER_TYPES)), None)
-    return ConditionerIds(vid, aid, tid)
+    """Which conditioner takes the video, the audio prompt and the text: the first of each role, as each
+    conditioner class declares it (``role``, the same answer training and pre-encoding use)."""
+    first = {role: next(iter(model.conditioner.ids_for(role)), None) for role in ("video", "audio_prompt", "text")}
+    return ConditionerIds(first["video"], first["audio_prompt"], first["text"])
 
 
 def check_geometry(model: AudioXModel, geo: Geometry) -> None:

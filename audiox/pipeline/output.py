@@ -41,6 +41,17 @@ class AudioOutput:
     def seconds(self) -> float:
         return self.audio.shape[-1] / self.sample_rate
 
+    def sidecar(self, index: int = 0, *, normalize: bool | None = None) -> dict[str, Any]:
+        """The JSON sidecar of item ``index`` (what :meth:`save` writes beside the audio): the settings (the resolved
+        request) and the item's length, raw peak and whether it is peak-normalised (``normalize``: see :meth:`save`).
+        """
+        peak = self.audio[index].float().abs().max().item()
+        if normalize is None:
+            normalize = not self.keeps_input_audio or peak > 1.0
+        peak_dbfs = 20 * math.log10(peak) if peak > 0 else float("-inf")
+        return {**self.settings, "item": index, "sample_rate": self.sample_rate, "seconds": self.seconds,
+                "raw_peak_dbfs": round(peak_dbfs, 2) if peak > 0 else None, "normalized": bool(normalize)}
+
     def save(self, path: str | os.PathLike, *, index: int = 0, normalize: bool | None = None,
              sidecar: bool = True, mux_video: str | os.PathLike | None = None, mux_out: str | os.PathLike | None = None,
              video_start: float = 0.0) -> Path:
@@ -60,9 +71,8 @@ class AudioOutput:
         audio = self.audio[index].float()
         if not bool(torch.isfinite(audio).all()):
             raise AudioXError(f"{path}: the audio to save has non-finite samples; nothing was written")
-        peak = audio.abs().max().item()
-        if normalize is None:
-            normalize = not self.keeps_input_audio or peak > 1.0
+        meta = self.sidecar(index, normalize=normalize)
+        normalize, peak = meta["normalized"], audio.abs().max().item()
         peak_dbfs = 20 * math.log10(peak) if peak > 0 else float("-inf")
         if normalize and peak_dbfs < QUIET_PEAK_DBFS:
             log.warning("%s: the generated audio is near-silent (peak %.1f dBFS); peak normalisation raises it by "
@@ -71,8 +81,6 @@ class AudioOutput:
         out = Path(path)
         writes = [(out, lambda tmp: save_audio(tmp, audio, self.sample_rate, normalize=normalize))]
         if sidecar:
-            meta = {**self.settings, "item": index, "sample_rate": self.sample_rate, "seconds": self.seconds,
-                    "raw_peak_dbfs": round(peak_dbfs, 2) if peak > 0 else None, "normalized": bool(normalize)}
             try:
                 text = json.dumps(meta, indent=2, default=str, allow_nan=False) + "\n"  # strict JSON
             except ValueError:

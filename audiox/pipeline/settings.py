@@ -1,18 +1,19 @@
-"""Sampler settings, the work limits of one generation, and their checks (shared by the API and the CLI).
+"""Sampler settings, the work limits of one generation, and their checks.
 
-Everything here is cheap (no model, no media): the CLI runs these checks for every job before a model loads,
-and :class:`audiox.pipeline.AudioXPipeline` runs them again for callers of the Python API.
+Everything here is cheap (no model, no media). The checks run where a
+:class:`audiox.pipeline.request.GenerationRequest` is made (every front end makes one) and where a model's
+defaults are read; they raise :class:`audiox.errors.RequestError`, whose message each front end words.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiox.errors import ConfigError, InputError
+from audiox.errors import ConfigError, InputError, RequestError, escaped, field_error
 from audiox.models.diffusion import DEFAULT_CFG_SCALE
 from audiox.utils import checks
 
@@ -30,16 +31,16 @@ class SamplerSettings:
     scale_phi: float = 0.0
 
 
-FAST_PRESET = {"steps": 16, "sampler": "dpmpp-2m-sde", "rho": 1.0}
+FEW_STEP_PRESET = {"steps": 16, "sampler": "dpmpp-2m-sde", "rho": 1.0}
 """The few-step preset (``--fast``), chosen by ``benchmarks/bench_few_step.py``; see docs/fast_inference.md."""
 
 
-def fast_settings(defaults: SamplerSettings) -> SamplerSettings:
+def few_step_settings(defaults: SamplerSettings) -> SamplerSettings:
     """A model's sampler defaults with the few-step preset's steps, sampler and schedule (its sigma range and
     guidance kept)."""
     from dataclasses import replace
 
-    return replace(defaults, **FAST_PRESET)
+    return replace(defaults, **FEW_STEP_PRESET)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class RunOptions:
             checks.integer("vae_chunk", self.vae_chunk, lo=1)
 
 
-FAST_RUN = RunOptions()
+DEFAULT_RUN = RunOptions()
+"""The default run options: every switch of the fast path on (its numbers within the bounds of ``REFERENCE_RUN``)."""
 REFERENCE_RUN = RunOptions(attention="math", cache_context=False, skip_null_cross=False, vae_chunk=None,
                            vae_conv2d=False)
 
@@ -97,38 +99,74 @@ DEFAULT_LIMITS = Limits()
 NO_LIMITS = Limits(seconds=None, steps=None, cfg_scale=None)
 
 
-def check_sampling(*, steps: Any, cfg_scale: Any, sampler: Any, sigma_min: Any, sigma_max: Any, scale_phi: Any,
-                   limits: Limits = DEFAULT_LIMITS, name: Callable[[str], str] = str) -> None:
-    """Raise :class:`InputError` naming the first bad sampler setting.
+SAMPLER_FIELDS = ("sampler", "steps", "cfg_scale", "sigma_min", "sigma_max", "scale_phi")
+"""The sampler settings a request may give (each None there: the model's, from :class:`SamplerSettings`)."""
 
-    Args:
-        name: how a setting is called in messages (the CLI passes flag names, e.g. ``--cfg-scale``).
+
+def check_sampling(values: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Check the sampler settings in ``values`` (any of :data:`SAMPLER_FIELDS`; None ones are left out) and,
+    where both are given, sigma_min < sigma_max.
+
+    Returns:
+        The checked values (numbers as float, steps as int).
+
+    Raises:
+        RequestError: naming the first bad setting (its message words the field for each front end).
     """
     from audiox.sampling.registry import SAMPLER_NAMES
 
-    if not isinstance(sampler, str) or sampler not in SAMPLER_NAMES:
-        raise InputError(f"{name('sampler')}: unknown sampler {sampler!r}; expected one of: "
-                         f"{', '.join(sorted(SAMPLER_NAMES))}")
-    _within(name("steps"), checks.integer(name("steps"), steps, lo=1), limits.steps)
-    _within(name("cfg_scale"), checks.number(name("cfg_scale"), cfg_scale, lo=0, lo_open=True), limits.cfg_scale)
-    lo = checks.number(name("sigma_min"), sigma_min, lo=0, lo_open=True)
-    hi = checks.number(name("sigma_max"), sigma_max, lo=0, lo_open=True)
-    if not lo < hi:
-        raise InputError(f"sigma_min/sigma_max: need sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
-    checks.number(name("scale_phi"), scale_phi, lo=0, hi=1)
+    out: dict[str, Any] = {}
+    for n in SAMPLER_FIELDS:
+        v = values.get(n)
+        if v is None:
+            continue
+        try:
+            if n == "sampler":
+                if not isinstance(v, str) or v not in SAMPLER_NAMES:
+                    raise RequestError("{0}" + escaped(f": unknown sampler {v!r}; expected one of: "
+                                                       f"{', '.join(sorted(SAMPLER_NAMES))}"), n)
+                out[n] = v
+            elif n == "steps":
+                out[n] = _within(n, checks.integer(n, v, lo=1), limits.steps)
+            elif n == "cfg_scale":
+                out[n] = _within(n, checks.number(n, v, lo=0, lo_open=True), limits.cfg_scale)
+            else:
+                out[n] = checks.number(n, v, lo=0, hi=1) if n == "scale_phi" else checks.number(n, v, lo=0,
+                                                                                                 lo_open=True)
+        except InputError as e:
+            raise field_error(n, e) from None
+    if "sigma_min" in out and "sigma_max" in out:
+        check_sigmas(out["sigma_min"], out["sigma_max"])
+    return out
 
 
-def _within(name: str, value: float, limit: float | None) -> None:
+def check_sigmas(sigma_min: float, sigma_max: float) -> None:
+    """sigma_min < sigma_max (each already checked)."""
+    if not sigma_min < sigma_max:
+        raise RequestError("{0}/{1}" + escaped(f": need sigma_min < sigma_max, got {sigma_min}, {sigma_max}"),
+                           "sigma_min", "sigma_max")
+
+
+def _within(name: str, value: float, limit: float | None) -> Any:
     if limit is not None and value > limit:
-        raise InputError(f"{name}: {value:g} is more than the limit of {limit:g} (--no-limits lifts it)")
+        raise RequestError("{0}" + escaped(f": {value:g} is more than the limit of {limit:g}"), name,
+                           lifted_by="limits")
+    return value
 
 
 def check_seconds(name: str, seconds: Any, limits: Limits = DEFAULT_LIMITS, *, what: str = "the output") -> float:
-    """A positive finite length in seconds within ``limits.seconds``."""
-    v = checks.number(name, seconds, lo=0, lo_open=True)
+    """A positive finite length in seconds within ``limits.seconds``.
+
+    Raises:
+        RequestError: over the field ``name``.
+    """
+    try:
+        v = checks.number(name, seconds, lo=0, lo_open=True)
+    except InputError as e:
+        raise field_error(name, e) from None
     if limits.seconds is not None and v > limits.seconds:
-        raise InputError(f"{name}: {what} would be {v:g} s, more than the limit of {limits.seconds:g} s "
-                         "(--no-limits lifts it)")
+        raise RequestError("{0}" + escaped(f": {what} would be {v:g} s, more than the limit of "
+                                           f"{limits.seconds:g} s"), name, lifted_by="limits")
     return v
 
 
@@ -149,8 +187,7 @@ def read_defaults(folder: Path) -> SamplerSettings:
         raise ConfigError(f"{p}: expected a JSON object")
     s = from_dict(SamplerSettings, data, "generation")
     try:
-        check_sampling(steps=s.steps, cfg_scale=s.cfg_scale, sampler=s.sampler, sigma_min=s.sigma_min,
-                       sigma_max=s.sigma_max, scale_phi=s.scale_phi, limits=NO_LIMITS)
+        check_sampling({n: getattr(s, n) for n in SAMPLER_FIELDS}, NO_LIMITS)
         checks.number("rho", s.rho, lo=0, lo_open=True)
     except InputError as e:
         raise ConfigError(f"{p}: {e}") from None

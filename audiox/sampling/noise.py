@@ -35,7 +35,7 @@ class GaussianNoise:
 
     Args:
         like: tensor whose shape, dtype and device the noise takes, e.g. x (B, C, T).
-        generator: the RNG; it must live on ``like.device``.
+        generator: the RNG; the noise is drawn on its device and moved to ``like.device``.
     """
 
     def __init__(self, like: Tensor, generator: torch.Generator) -> None:
@@ -45,7 +45,8 @@ class GaussianNoise:
         self.generator = generator
 
     def __call__(self, sigma: Tensor, sigma_next: Tensor) -> Tensor:
-        return torch.randn(self.shape, generator=self.generator, dtype=self.dtype, device=self.device)
+        return torch.randn(self.shape, generator=self.generator, dtype=self.dtype,
+                           device=self.generator.device).to(self.device)
 
 
 class StoredNoise:
@@ -140,16 +141,18 @@ class BrownianTreeNoise:
         return w * sign / (tb - ta).abs().sqrt()
 
 
-def draw_tree_seed(generator: torch.Generator) -> int:
-    """Draw a Brownian-tree seed the way k-diffusion does when it is given none: randint(0, 2**63 - 1).
+TREE_ENTROPY_END = 2**31 - 1
+"""Brownian-tree entropies are drawn from [0, TREE_ENTROPY_END) (the range of every recorded generation so far)."""
 
-    The official sampler draws it from the global RNG right when the SDE sampler starts; drawing it from a generator
-    in the same state (e.g. seeded with the official seed and advanced past the same draws) gives the same tree.
+
+def tree_entropy(generator: torch.Generator) -> int:
+    """The integer entropy of a :class:`BrownianTreeNoise` (torchsde takes an int, not a generator), drawn from the
+    generation's one generator: the only place a tree's seed is derived.
 
     Args:
-        generator: the RNG to draw from (CPU or the device's).
+        generator: the generation's RNG (CPU or the device's); one integer is drawn from it.
 
     Returns:
-        A seed for :class:`BrownianTreeNoise`.
+        An int in [0, :data:`TREE_ENTROPY_END`).
     """
-    return int(torch.randint(0, 2**63 - 1, [], generator=generator, device=generator.device))
+    return int(torch.randint(0, TREE_ENTROPY_END, (1,), generator=generator, device=generator.device))

@@ -5,49 +5,38 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+import torch
 from torch import Tensor
 
 from audiox.errors import InputError
-from audiox.sampling.noise import NoiseSource
-from audiox.sampling.samplers import (
-    Callback,
-    Denoiser,
-    sample_dpm_2,
-    sample_dpm_adaptive,
-    sample_dpm_fast,
-    sample_dpmpp_2m,
-    sample_dpmpp_2m_sde,
-    sample_dpmpp_2s_ancestral,
-    sample_dpmpp_3m_sde,
-    sample_euler,
-    sample_heun,
-    sample_lms,
-)
+from audiox.sampling import samplers
+from audiox.sampling.noise import GaussianNoise, NoiseSource, tree_entropy
+from audiox.sampling.samplers import Callback, Denoiser
 from audiox.sampling.schedules import get_sigmas_karras, get_sigmas_polyexponential
 
 SAMPLER_NAMES: dict[str, Callable[..., Tensor]] = {
     # official AudioX / stable-audio-tools ``sampler_type`` strings (spec 5.2)
-    "k-heun": sample_heun,
-    "k-lms": sample_lms,
-    "k-dpmpp-2s-ancestral": sample_dpmpp_2s_ancestral,
-    "k-dpm-2": sample_dpm_2,
-    "k-dpm-fast": sample_dpm_fast,
-    "k-dpm-adaptive": sample_dpm_adaptive,
-    "dpmpp-2m-sde": sample_dpmpp_2m_sde,
-    "dpmpp-3m-sde": sample_dpmpp_3m_sde,
+    "k-heun": samplers.sample_heun,
+    "k-lms": samplers.sample_lms,
+    "k-dpmpp-2s-ancestral": samplers.sample_dpmpp_2s_ancestral,
+    "k-dpm-2": samplers.sample_dpm_2,
+    "k-dpm-fast": samplers.sample_dpm_fast,
+    "k-dpm-adaptive": samplers.sample_dpm_adaptive,
+    "dpmpp-2m-sde": samplers.sample_dpmpp_2m_sde,
+    "dpmpp-3m-sde": samplers.sample_dpmpp_3m_sde,
     # short names
-    "euler": sample_euler,
-    "heun": sample_heun,
-    "dpm-2": sample_dpm_2,
-    "lms": sample_lms,
-    "dpmpp-2s-ancestral": sample_dpmpp_2s_ancestral,
-    "dpmpp-2m": sample_dpmpp_2m,
-    "dpm-fast": sample_dpm_fast,
-    "dpm-adaptive": sample_dpm_adaptive,
+    "euler": samplers.sample_euler,
+    "heun": samplers.sample_heun,
+    "dpm-2": samplers.sample_dpm_2,
+    "lms": samplers.sample_lms,
+    "dpmpp-2s-ancestral": samplers.sample_dpmpp_2s_ancestral,
+    "dpmpp-2m": samplers.sample_dpmpp_2m,
+    "dpm-fast": samplers.sample_dpm_fast,
+    "dpm-adaptive": samplers.sample_dpm_adaptive,
 }
 """Name -> sampler function. Official and short names for the same algorithm map to the same function."""
 
-STOCHASTIC = frozenset({sample_dpmpp_2s_ancestral, sample_dpmpp_2m_sde, sample_dpmpp_3m_sde})
+STOCHASTIC = frozenset({samplers.sample_dpmpp_2s_ancestral, samplers.sample_dpmpp_2m_sde, samplers.sample_dpmpp_3m_sde})
 """Samplers that need ``noise`` or ``seed`` with their default arguments (the others draw no random numbers)."""
 
 SCHEDULES = ("polyexponential", "karras")
@@ -72,6 +61,7 @@ def sample(
     schedule: Literal["polyexponential", "karras"] = "polyexponential",
     noise: NoiseSource | None = None,
     seed: int | Sequence[int] | None = None,
+    generator: torch.Generator | None = None,
     callback: Callback | None = None,
     progress: bool = False,
 ) -> Tensor:
@@ -94,7 +84,10 @@ def sample(
         schedule: ``'polyexponential'`` (official) or ``'karras'``.
         noise: noise source for stochastic samplers; ignored by deterministic ones.
         seed: seed for the stochastic samplers' default noise (Brownian tree for the SDE samplers, Gaussian for
-            2S-ancestral); one of ``noise`` / ``seed`` is required for them.
+            2S-ancestral); one of ``noise`` / ``seed`` / ``generator`` is required for them.
+        generator: the generation's RNG, instead of ``seed``: 2S-ancestral draws its Gaussian noise from it, the SDE
+            samplers' Brownian tree takes its entropy from it (:func:`audiox.sampling.noise.tree_entropy`, one draw,
+            made only by those samplers).
         callback: per-step callback, see :mod:`audiox.sampling.samplers`.
         progress: show a tqdm bar.
 
@@ -113,12 +106,18 @@ def sample(
     if schedule not in SCHEDULES:
         raise InputError(f"schedule: unknown {schedule!r}; expected one of: {', '.join(SCHEDULES)}")
 
+    if generator is not None and (noise is not None or seed is not None):
+        raise InputError("give one of noise, seed and generator")
+
     make = get_sigmas_karras if schedule == "karras" else get_sigmas_polyexponential
     sigmas = make(steps, sigma_min, sigma_max, rho, device=noise_init.device)
     x = noise_init * sigmas[0]  # as the official sample_k, for every sampler (sigmas[0] is sigma_max in float32)
+    if generator is not None and fn in STOCHASTIC:
+        noise = GaussianNoise(x, generator) if fn is samplers.sample_dpmpp_2s_ancestral else None
+        seed = None if noise is not None else tree_entropy(generator)  # the samplers build the tree over sigmas
     kwargs: dict[str, Any] = {"noise": noise, "seed": seed, "callback": callback, "progress": progress}
-    if fn is sample_dpm_fast:
+    if fn is samplers.sample_dpm_fast:
         return fn(denoise, x, sigma_min, sigma_max, steps, **kwargs)
-    if fn is sample_dpm_adaptive:
+    if fn is samplers.sample_dpm_adaptive:
         return fn(denoise, x, sigma_min, sigma_max, **kwargs)
     return fn(denoise, x, sigmas, **kwargs)

@@ -106,7 +106,7 @@ def check_preencoded(ds: Any, model: Any) -> None:
     if have is not None and have != frozen_fingerprint(model):
         raise ConfigError(f"{ds.folder}: pre-encoded with other frozen encoder weights than this model's; "
                           "run `audiox preencode` with this model")
-    text_ids = model.conditioner.ids_of_type("t5", "sentence_encoder")
+    text_ids = model.conditioner.ids_for("text")
     text = tuple(f"conditioner.conditioners.{c}.encoder." for c in text_ids)
     trained = [n for n, p in model.named_parameters() if p.requires_grad and
                (("visual_encoder_model." in n and not packed) or n.startswith(text))]

@@ -196,12 +196,12 @@ class AudioXTrainingModule(pl.LightningModule):
         stored = [cid for cid, c in conds.items() if all(k in batch for k in c.feature_keys)]
         feats = {k: batch[k] for k in ("latents_raw", *(k for cid in stored for k in conds[cid].feature_keys))
                  if k in batch}
-        inputs = {c.input_key: batch[c.input_key] for cid, c in conds.items() if cid not in stored
-                  and c.input_key in batch}
+        inputs = {c.role: batch[c.role] for cid, c in conds.items() if cid not in stored
+                  and c.role in batch}
         masking: dict[str, FeatureMasking] = {}
         info: dict[str, Any] = {}
         if training and cfg.enabled:
-            views = self._masking_views(feats, [conds[cid].input_key for cid in stored], batch)
+            views = self._masking_views(feats, [conds[cid].role for cid in stored], batch)
             masked = apply_masking({**views, **inputs}, cfg, generator, training=True)
             info = masked["mask_info"]
             inputs = {k: masked[k] for k in inputs}
@@ -233,7 +233,7 @@ class AudioXTrainingModule(pl.LightningModule):
     def _feature_masking(self, cond: nn.Module, feats: dict[str, torch.Tensor], info: dict[str, Any],
                          generator: torch.Generator) -> FeatureMasking:
         """Masking of one conditioner's pre-encoded features, from :func:`apply_masking`'s info on its view."""
-        key = cond.input_key
+        key = cond.role
         if key == "video":
             keep = info["video_token_keep"]
         elif key == "text":  # drop as many valid tokens as the word masking dropped words

@@ -99,7 +99,7 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
         raise InputError(f"{out}: is a file, not a folder")
     model = model.eval()
     geo = model.config.geometry
-    if {c.input_key for c in frozen_conditioners(model).values()} != {"video", "text", "audio_prompt"}:
+    if {c.role for c in frozen_conditioners(model).values()} != {"video", "text", "audio_prompt"}:
         raise ConfigError("a packed folder needs a model with text, video and audio-prompt conditioners")
     root = Path(manifest).parent
     entries = [e for e in read_manifest(manifest) if split is None or e.split == split]
@@ -198,38 +198,20 @@ def pack(model: torch.nn.Module, manifest: str | os.PathLike, out: str | os.Path
 
 
 class _VideoWriter:
-    """Appends (T, 3, H, W) uint8 frames to one H.264 stream (written atomically on close)."""
+    """Appends (T, 3, H, W) uint8 frames to one H.264 stream (written atomically on close; no file without frames)."""
 
     def __init__(self, path: Path, geo: Geometry) -> None:
-        import av
+        from audiox.media.h264 import H264Writer, quality
 
-        self.path = path
-        self.tmp = path.with_name(path.name + ".tmp.mp4")
-        self.container = av.open(str(self.tmp), "w", format="mp4")
-        s = self.container.add_stream("libx264", rate=round(geo.video_fps))
-        s.width = s.height = geo.video_size
-        s.pix_fmt = "yuv444p"
-        s.options = {"crf": str(VIDEO_CRF), "preset": "medium", "threads": "1"}
-        self.stream = s
-        self.count = 0
+        self.writer = H264Writer(path, fps=round(geo.video_fps), width=geo.video_size, height=geo.video_size,
+                                 settings=quality(VIDEO_CRF), atomic=True)
 
     def add(self, frames: torch.Tensor) -> None:
-        import av
-
-        self.count += frames.shape[0]
-        for fr in frames.permute(0, 2, 3, 1).contiguous().numpy():
-            for pkt in self.stream.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
-                self.container.mux(pkt)
+        for frame in frames.permute(0, 2, 3, 1).contiguous().numpy():
+            self.writer.add(frame)
 
     def close(self) -> None:
-        for pkt in self.stream.encode():
-            self.container.mux(pkt)
-        self.container.close()
-        if self.count == 0:  # no item has a video or an image: no stream (an empty MP4 is not written)
-            self.tmp.unlink(missing_ok=True)
-            self.path.unlink(missing_ok=True)
-            return
-        os.replace(self.tmp, self.path)
+        self.writer.close()
 
 
 def decode_frames(path: Path) -> torch.Tensor:

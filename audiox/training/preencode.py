@@ -42,12 +42,12 @@ _FROZEN_RX = re.compile(r"(^|\.)pretransform\.|^conditioner\.conditioners\.[^.]+
 
 
 def frozen_conditioners(model: nn.Module) -> dict[str, nn.Module]:
-    """The model's conditioners by id, for training: each reads its batch key (``input_key``) and stores its
+    """The model's conditioners by id, for training: each reads its batch key (``role``) and stores its
     features under its own names (``feature_keys``), so no two may share a feature name."""
     conds = model.conditioner.conditioners
     owner: dict[str, str] = {}
     for cid, c in conds.items():
-        if c.input_key is None:
+        if c.role is None:
             raise ConfigError(f"training: conditioner {cid!r} ({model.conditioner.types[cid]}) has no input in "
                               "the training data")
         for k in c.feature_keys:
@@ -81,7 +81,7 @@ def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False
 
     Args:
         model: the AudioXModel.
-        batch: ``audio`` (B, C, S) target audio; each conditioner's input under its ``input_key``: ``video``
+        batch: ``audio`` (B, C, S) target audio; each conditioner's input under its ``role``: ``video``
             (B, T, 3, H, W) 0..255, ``text`` list of B str, ``audio_prompt`` (B, C, P); each is encoded when present.
         grad: keep gradients for encoders that have trainable parameters (CLIP, an inline T5).
 
@@ -97,8 +97,8 @@ def encode_frozen(model: nn.Module, batch: dict[str, Any], *, grad: bool = False
         with torch.no_grad():
             out["latents_raw"] = vae.encode_raw(set_audio_channels(batch["audio"], vae.io_channels).to(w)).float()
     for c in frozen_conditioners(model).values():
-        if c.input_key in batch:
-            out.update(c.frozen_features(batch[c.input_key], grad=grad))
+        if c.role in batch:
+            out.update(c.frozen_features(batch[c.role], grad=grad))
     return out
 
 

@@ -1,15 +1,15 @@
 """One generation request of the web page: form values in, result files out (no Gradio here).
 
-The values go through the same checks and writers as ``audiox generate``: :func:`audiox.pipeline.jobs.parse_job`
-and :func:`~audiox.pipeline.jobs.check_jobs` check them, :func:`~audiox.pipeline.jobs.run_jobs` generates and
-writes the WAV, the JSON sidecar and the MP4 with the video's new soundtrack, and
-:func:`audiox.media.save_spectrogram` draws the spectrogram. Uploads are checked first
-(:mod:`audiox.ui.uploads`); a refused one is deleted.
+The values become a :class:`audiox.pipeline.request.GenerationRequest` as in ``audiox generate``:
+:func:`audiox.pipeline.jobs.parse_job` makes it (its constructor checks every value) and
+:func:`~audiox.pipeline.jobs.check_jobs` checks the media, both naming fields by the page's labels
+(:func:`page_name`); :func:`~audiox.pipeline.jobs.run_jobs` generates and writes the WAV, the JSON sidecar and the
+MP4 with the video's new soundtrack, and :func:`audiox.media.save_spectrogram` draws the spectrogram. The page shows
+the sidecar from memory. Uploads are checked first (:mod:`audiox.ui.uploads`); a refused one is deleted.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import shutil
@@ -26,10 +26,9 @@ from audiox.ui.uploads import DEFAULT_UPLOAD_LIMITS, KINDS, UploadLimits, accept
 PAGE_LIMITS = Limits(seconds=30.0, steps=200, cfg_scale=30.0)
 PAGE_SEED_MAX = 2**53 - 1  # larger integers are not exact in a browser's numbers; random seeds stay below
 KEEP_RESULTS = 64  # result folders kept under the results folder; older ones are deleted
-# flag names in the shared job checks -> the names of the page's controls
-_LABELS = {"--seconds": "duration", "--steps": "steps", "--cfg-scale": "guidance scale", "--sampler": "sampler",
-           "--seed": "seed", "--inpaint": "inpaint ranges", "--continue": "continue", "--negative": "negative text",
-           "--text": "text", "--video": "video", "--image": "image", "--audio": "audio"}
+# request fields -> the names of the page's controls ("": the page cannot lift its limits, so no hint)
+_LABELS = {"seconds": "duration", "cfg_scale": "guidance scale", "inpaint": "inpaint ranges",
+           "continue_audio": "continue", "negative_text": "negative text", "video_start": "video start", "limits": ""}
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,9 @@ def split_ranges(text: str | None) -> list[str] | None:
     return [r for r in re.split(r"[,;\s]+", str(text).strip()) if r]
 
 
-def page_message(message: str) -> str:
-    """An error message of the shared checks with command-line flag names replaced by the page's labels."""
-    for flag in sorted(_LABELS, key=len, reverse=True):
-        message = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", _LABELS[flag], message)
-    return message
+def page_name(field: str) -> str:
+    """The page's label of a request field (``cfg_scale`` -> ``guidance scale``): how its messages name it."""
+    return _LABELS.get(field, field)
 
 
 def new_result_folder(results: Path, keep: int = KEEP_RESULTS) -> Path:
@@ -113,17 +110,16 @@ def run_request(pipe: Any, source: Any, values: dict[str, Any], *, uploads_root:
            "seed": _integer(seed, "seed"), "out": str(folder / "audiox.wav"),
            "mux": str(folder / "audiox.mp4") if "video" in files else None}
     try:
-        job = parse_job(raw)
-        check_jobs([job], source, limits)
+        job = parse_job(raw, name=page_name, limits=limits, progress=progress)
+        check_jobs([job], source, name=page_name)
     except AudioXError as e:
         shutil.rmtree(folder, ignore_errors=True)
-        raise type(e)(_rename(page_message(str(e)), names)) from None
+        raise type(e)(_rename(str(e), names)) from None
     from audiox.media import save_spectrogram
 
-    _, result = next(run_jobs(pipe, [job], limits=limits, progress=progress))
+    _, result = next(run_jobs(pipe, [job]))
     spectrogram = save_spectrogram(folder / "audiox.png", result.audio[0], result.sample_rate)
-    settings = json.loads(job.sidecar.read_text(encoding="utf-8"))
-    return PageResult(job.out, spectrogram, settings, job.mux)
+    return PageResult(job.out, spectrogram, result.sidecar(), job.mux)
 
 
 def _blank_to_none(value: Any) -> Any:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from audiox.errors import InputError, MediaError
+from audiox.utils.seeds import SEED_MAX
 
-SEED_MAX = 2**64 - 1  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
 MAX_THREADS = 4096
 # what a number given as text may look like: ASCII digits, no '_' separators, no spaces (nan/inf are read so
 # that the range checks can name them)
@@ -97,7 +97,7 @@ def integer(name: str, value: Any, *, lo: int | None = None, hi: int | None = No
 
 
 def seed(name: str, value: Any) -> int:
-    """A generator seed, 0 .. 2**64 - 1."""
+    """A generation seed, 0 .. :data:`audiox.utils.seeds.SEED_MAX` (2**64 - 1)."""
     return integer(name, value, lo=0, hi=SEED_MAX)
 
 

@@ -282,10 +282,12 @@ CASES: dict[str, Case] = {
     "batch third line missing video": lambda m, t, M: (
         ["--batch", _batch(t, {"text": "x"}, {"text": "y"}, {"video": str(t / "nope.mp4")}), "--out-dir",
          str(t / "o")], "jsonl:3:"),
+    # a batch line's messages name its keys (they named the flags before)
     "batch mux without video": lambda m, t, M: (["--batch", _batch(t, {"text": "x", "mux": "a.mp4"}),
-                                                 "--out-dir", str(t / "o")], "--mux needs --video"),
+                                                 "--out-dir", str(t / "o")], "jsonl:1: mux needs video"),
     "batch inpaint without audio": lambda m, t, M: (["--batch", _batch(t, {"text": "x", "inpaint": "1-2"}),
-                                                     "--out-dir", str(t / "o")], "need --audio"),
+                                                     "--out-dir", str(t / "o")],
+                                                    "jsonl:1: inpaint / continue need audio"),
     "batch inpaint bad list": lambda m, t, M: (["--batch", _batch(t, {"audio": str(m / "clip.wav"),
                                                                       "inpaint": [[1]]}),
                                                 "--out-dir", str(t / "o")], "START-END"),

@@ -8,7 +8,7 @@ import pytest
 import torch
 from tolerances import layer_bound, network_products, rel_err
 
-from audiox.pipeline.settings import FAST_PRESET, RunOptions
+from audiox.pipeline.settings import FEW_STEP_PRESET, RunOptions
 
 REPO_MEDIA = "v2a-sample-1.mp4"
 FEW = dict(steps=3, sampler="dpmpp-3m-sde", cfg_scale=4.0, seconds=2.0, seed=5)
@@ -37,10 +37,10 @@ def test_fast_options_close_to_reference(debug_model_dir, negative):
     """All switches (SDPA, conv2d VAE, chunked decoding) against the reference order: only rounding differs, so
     the outputs agree within the DiT's float32 bound per denoiser call (3 calls) plus the VAE's."""
     from audiox.pipeline import AudioXPipeline
-    from audiox.pipeline.settings import FAST_RUN, REFERENCE_RUN
+    from audiox.pipeline.settings import DEFAULT_RUN, REFERENCE_RUN
 
     pipes = [AudioXPipeline.from_pretrained(debug_model_dir, device="cpu", options=o)
-             for o in (REFERENCE_RUN, FAST_RUN)]
+             for o in (REFERENCE_RUN, DEFAULT_RUN)]
     a, b = (p("a bell rings", negative_text=negative, **FEW) for p in pipes)
     bound = FEW["steps"] * _call_bound(pipes[0], FEW["cfg_scale"])
     assert rel_err(b.latents, a.latents) <= bound
@@ -64,8 +64,8 @@ def test_cli_fast_preset(debug_model_dir, tmp_path, capsys):
                  "--seed", "2", "--no-progress", "-o", str(wav)])
     assert code == 0, capsys.readouterr().err
     meta = json.loads(wav.with_suffix(".json").read_text())
-    assert meta["steps"] == FAST_PRESET["steps"] and meta["sampler"] == FAST_PRESET["sampler"]
-    assert meta["rho"] == FAST_PRESET["rho"]
+    assert meta["steps"] == FEW_STEP_PRESET["steps"] and meta["sampler"] == FEW_STEP_PRESET["sampler"]
+    assert meta["rho"] == FEW_STEP_PRESET["rho"]
     assert meta["dtype"] == {"bf16": "bfloat16", "fp32": "float32"}[fast_dtype("cpu")]
     wav2 = tmp_path / "steps.wav"
     code = main(["generate", "--model", str(debug_model_dir), "--text", "a bell", "--fast", "--steps", "2",

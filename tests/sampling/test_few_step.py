@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 
 from audiox.models.diffusion import DEFAULT_CFG_SCALE, make_denoiser
-from audiox.pipeline.settings import FAST_PRESET
+from audiox.pipeline.settings import FEW_STEP_PRESET
 from audiox.sampling import SAMPLER_NAMES, sample
 
-FAST = FAST_PRESET
+FAST = FEW_STEP_PRESET
 SIGMA_MIN, SIGMA_MAX = 0.3, 80.0  # the built-in model's generation.json
 
 

@@ -34,7 +34,6 @@ from audiox.sampling import (
     sample_heun,
     sample_lms,
 )
-from audiox.sampling.noise import draw_tree_seed
 
 REF = load_file(str(Path(__file__).parent / "reference" / "kdiffusion_0_1_1.safetensors"))
 SIGMAS = REF["sigmas"]
@@ -109,6 +108,12 @@ def test_brownian_tree_noise_equals_kdiffusion_for_the_same_seed():
     checks = Checks("kdiffusion")
     checks.close("brownian_1234", got, REF["brownian_1234"], TREE_BOUND)
     checks.verify()
+
+
+def draw_tree_seed(generator: torch.Generator) -> int:
+    """k-diffusion's Brownian-tree seed when it is given none: randint(0, 2**63 - 1) from the (global) RNG, right
+    when the SDE sampler starts (for replaying an official run; audiox's own is ``noise.tree_entropy``)."""
+    return int(torch.randint(0, 2**63 - 1, [], generator=generator, device=generator.device))
 
 
 def test_tree_seed_is_drawn_like_kdiffusion():

@@ -158,28 +158,47 @@ def training_conditions(model: torch.nn.Module, ds, *, sample: bool, masking: di
     return seen
 
 
-def pipeline_call(line: dict, root: Path, geo) -> dict:
-    """The :class:`AudioXPipeline` arguments of a manifest item: its caption, video or image, and audio prompt
-    (inpainting: the clip and its holes; continuation: the kept head, extended to the clip's length)."""
-    from audiox.media import load_audio
+# The request's fields: those a manifest item gives (what training sees of it) and those that only steer the
+# sampling. A field in neither (a new one) fails test_every_request_field_is_seen_by_training: it must be mapped
+# from the item below, or be shown to leave the conditions alone.
+FROM_ITEM = {"text", "video", "image", "audio", "inpaint", "continue_audio", "seconds", "video_start", "music"}
+SAMPLING_ONLY = {"negative_text", "steps", "cfg_scale", "sampler", "sigma_min", "sigma_max", "scale_phi", "seed",
+                 "limits", "progress"}
 
-    call = {"text": line["caption"], "video": line["video"] and str(root / line["video"]),
-            "image": line["image"] and str(root / line["image"])}
+
+def test_every_request_field_is_seen_by_training() -> None:
+    from dataclasses import fields
+
+    from audiox.pipeline.request import GenerationRequest
+
+    assert {f.name for f in fields(GenerationRequest)} == FROM_ITEM | SAMPLING_ONLY
+    assert not FROM_ITEM & SAMPLING_ONLY
+
+
+def pipeline_request(line: dict, root: Path, geo, **sampling):
+    """The :class:`GenerationRequest` of a manifest item (every :data:`FROM_ITEM` field): its caption, video or
+    image from their start, and audio prompt (inpainting: the clip and its holes; continuation: the kept head,
+    extended to the clip's length); ``sampling``: fields of :data:`SAMPLING_ONLY`."""
+    from audiox.media import load_audio
+    from audiox.pipeline.request import GenerationRequest
+
+    item = {"text": line["caption"], "video": line["video"] and str(root / line["video"]),
+            "image": line["image"] and str(root / line["image"]), "video_start": 0.0,
+            "music": line.get("kind") == "music", "audio": None, "inpaint": (), "continue_audio": False,
+            "seconds": line["seconds"]}
     prompt = line["audio_prompt"]
     if prompt and prompt["mode"] == "inpaint":
-        call.update(audio=str(root / line["audio"]), inpaint=[tuple(s) for s in prompt["spans"]])
+        item.update(audio=str(root / line["audio"]), inpaint=[tuple(s) for s in prompt["spans"]], seconds=None)
     elif prompt:
         clip_ = load_audio(root / line["audio"], sample_rate=geo.sample_rate, channels=geo.channels)
-        call.update(audio=clip_[:, : round(prompt["spans"][0][0] * geo.sample_rate)], continue_audio=True,
-                    seconds=line["seconds"])
-    else:
-        call["seconds"] = line["seconds"]
-    return call
+        item.update(audio=clip_[:, : round(prompt["spans"][0][0] * geo.sample_rate)], continue_audio=True)
+    assert set(item) == FROM_ITEM
+    return GenerationRequest(**item, **sampling)
 
 
-def pipeline_conditions(pipe, **call) -> dict:
-    """The conditional branch's conditions the DiT receives in a real generation (``pipe(**call)``, steps=1,
-    seed 0, the model's guidance), after checking the unconditional branch: what training's CFG dropout gives
+def pipeline_conditions(pipe, request) -> dict:
+    """The conditional branch's conditions the DiT receives in a real generation of ``request`` (steps=1, seed 0,
+    the model's guidance), after checking the unconditional branch: what training's CFG dropout gives
     (:func:`~audiox.training.module.drop_conditions`) for each route."""
     from audiox.models.conditioners.multi import Conditioning
     from audiox.training.module import drop_conditions
@@ -199,7 +218,7 @@ def pipeline_conditions(pipe, **call) -> dict:
 
     dit.context_kv, dit.forward = kv_spy, forward_spy
     try:
-        pipe(steps=1, seed=0, **call)
+        pipe(request)
     finally:
         del dit.context_kv, dit.forward
     assert calls, "the pipeline did not call the DiT"
@@ -414,7 +433,7 @@ def test_pipeline_conditions_equal_training_conditions(model, manifest) -> None:
     from audiox.pipeline.core import AudioXPipeline
     from audiox.pipeline.inputs import conditioner_ids
 
-    pipe = AudioXPipeline(copy.deepcopy(model), device="cpu")  # the pipeline sets its run options on its model
+    pipe = AudioXPipeline(model, device="cpu")  # the pipeline changes nothing on the model training runs below
     assert pipe.defaults.cfg_scale != 1.0  # both branches are checked
     geo = model.config.geometry
     ds = ManifestDataset(manifest, geo, random_crop=False)
@@ -422,7 +441,7 @@ def test_pipeline_conditions_equal_training_conditions(model, manifest) -> None:
     audio = audio_route_bound(model)
     bounds = {ids.video: 0.0, ids.text: 0.0, ids.audio: audio}
     for i, line in enumerate(json.loads(x) for x in manifest.read_text().splitlines()):
-        ref = pipeline_conditions(pipe, **pipeline_call(line, manifest.parent, geo))
+        ref = pipeline_conditions(pipe, pipeline_request(line, manifest.parent, geo, steps=1, seed=0))
         got = training_conditions(model, ds, sample=True, items=[i])
         check_routes(model, got, ref, got["spans"], bounds)
 
@@ -434,6 +453,7 @@ def test_sentence_embedding_packed_equals_pipeline(builtin_model, manifest, tmp_
     from audiox.models.presets import build_model
     from audiox.pipeline.core import AudioXPipeline
     from audiox.pipeline.inputs import conditioner_ids
+    from audiox.pipeline.request import GenerationRequest
     from audiox.training.data import check_preencoded, open_dataset
     from audiox.training.packed import pack
 
@@ -448,7 +468,8 @@ def test_sentence_embedding_packed_equals_pipeline(builtin_model, manifest, tmp_
     text = model.conditioner.conditioners[cid]
     assert text.sentence_dim and model.config.model.diffusion.global_cond_ids == (cid,)
 
-    ref = pipeline_conditions(AudioXPipeline(copy.deepcopy(model), device="cpu"), text=list(CAPTIONS), seconds=1.0)
+    ref = pipeline_conditions(AudioXPipeline(model, device="cpu"),
+                              GenerationRequest(text=list(CAPTIONS), seconds=1.0, steps=1, seed=0))
     got = training_conditions(model, ds, sample=False)
     for route in ("cross_attn_cond", "input_concat_cond", "prepend_cond"):
         assert got[route] is None and ref[route] is None, route

@@ -49,11 +49,20 @@ def test_ranges_from_clicks_and_text():
 
 
 def test_messages_name_the_page_controls():
-    from audiox.ui.generate import page_message
+    """The request's refusals, worded with the page's labels (no command-line flag, no --no-limits hint)."""
+    from audiox.errors import RequestError
+    from audiox.pipeline.request import GenerationRequest
+    from audiox.ui.generate import PAGE_LIMITS, page_name
 
-    assert page_message("--cfg-scale: must be > 0") == "guidance scale: must be > 0"
-    assert page_message("--inpaint / --continue need --audio") == "inpaint ranges / continue need audio"
-    assert page_message("--seconds-ish stays") == "--seconds-ish stays"
+    def refusal(**values) -> str:
+        with pytest.raises(RequestError) as e:
+            GenerationRequest(**values, limits=PAGE_LIMITS)
+        return e.value.worded(page_name)
+
+    assert refusal(cfg_scale=0) == "guidance scale: must be > 0, got 0"
+    assert refusal(text="x", inpaint=["1-2"]) == "inpaint ranges / continue need audio"
+    assert refusal(cfg_scale=31.0) == "guidance scale: 31 is more than the limit of 30"
+    assert refusal(seconds=31.0) == "duration: the output would be 31 s, more than the limit of 30 s"
 
 
 def test_upload_paths_must_be_uploads(tmp_path):

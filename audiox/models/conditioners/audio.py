@@ -37,7 +37,7 @@ class AudioConditioner(nn.Module):
     :meth:`tokens`.
     """
 
-    input_key = "audio_prompt"
+    role = "audio_prompt"
     feature_keys = ("prompt_raw", "prompt_empty")
 
     def __init__(self, params: AudioAutoencoderConditionerParams, cond_dim: int) -> None:
@@ -51,12 +51,14 @@ class AudioConditioner(nn.Module):
         self.proj_out = nn.Identity() if latent_dim == cond_dim else nn.Linear(latent_dim, cond_dim)
         self.pretransform = AutoencoderPretransform(pt)
 
-    def frozen_features(self, audio: torch.Tensor, *, grad: bool = False) -> dict[str, torch.Tensor]:
+    def frozen_features(self, audio: torch.Tensor, *, grad: bool = False, conv2d: bool | None = None,
+                        ) -> dict[str, torch.Tensor]:
         """The frozen half: the prompt's VAE encoder output, before the posterior draw (what pre-encoding stores).
 
         Args:
             audio: (B, C, L) at the model sample rate; L must give ``latent_seq_len`` latents.
             grad: ignored: the VAE is always frozen.
+            conv2d: the encoder's Oobleck layout for this call (None: its own).
 
         Returns:
             ``prompt_raw`` (B, 2D, latent_seq_len) (posterior mean | scale; D channels for a non-VAE bottleneck) in
@@ -71,7 +73,7 @@ class AudioConditioner(nn.Module):
                               device=w.device)
             return {"prompt_raw": raw, "prompt_empty": empty.to(raw.device)}
         with torch.no_grad():
-            raw = vae.encode_raw(set_audio_channels(audio, vae.io_channels).to(w))
+            raw = vae.encode_raw(set_audio_channels(audio, vae.io_channels).to(w), conv2d=conv2d)
         if raw.shape[2] != self.latent_seq_len:
             raise InputError(f"audio prompt gives {raw.shape[2]} latents, expected {self.latent_seq_len} "
                              f"({self.samples} samples)")

@@ -6,17 +6,24 @@
 - ``tokens(features, *, masking=None) -> (tokens, mask)``: the trainable part (temporal transformer, projection,
   learned empty features, the posterior draw of the audio prompt). ``masking`` is given in training only.
 
-``forward(raw)`` is ``tokens(frozen_features(raw))``. ``input_key`` names the batch key of the raw input (``video``,
-``text``, ``audio_prompt``), which is also the modality name of training masking; None where training data has
-no such input (numbers).
+``forward(raw)`` is ``tokens(frozen_features(raw))``.
+
+``role`` (:data:`Role`), declared by each conditioner class, is the one answer to "which conditioner takes which
+input": the batch key of its raw input in training and pre-encoding (``video``, ``text``, ``audio_prompt``), the
+request's input in generation (:func:`audiox.pipeline.inputs.conditioner_ids`) and the modality name of training
+masking; None where no input feeds it (numbers). :meth:`MultiConditioner.ids_for` finds the conditioners of a role.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
+
+Role = Literal["video", "text", "audio_prompt"]
+"""The inputs a conditioner can take (its class's ``role``; None: no input, e.g. numbers)."""
 
 
 @dataclass(frozen=True)

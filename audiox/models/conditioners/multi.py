@@ -11,7 +11,7 @@ from torch import nn
 from audiox.config import ConditioningConfig, DiffusionConfig
 from audiox.errors import ConfigError
 from audiox.models.conditioners.audio import AudioConditioner
-from audiox.models.conditioners.features import FeatureMasking
+from audiox.models.conditioners.features import FeatureMasking, Role
 from audiox.models.conditioners.number import NumberConditioner
 from audiox.models.conditioners.text import T5Conditioner
 from audiox.models.conditioners.video import VideoConditioner
@@ -78,9 +78,15 @@ class MultiConditioner(nn.Module):
         })
 
     def ids_of_type(self, *cond_types: str) -> list[str]:
+        """The ids whose config type is one of ``cond_types`` (``"t5"``: for what one encoder type needs)."""
         return [cid for cid, t in self.types.items() if t in cond_types]
 
-    def frozen_features(self, inputs: dict[str, Any], *, grad: bool = False) -> dict[str, dict[str, torch.Tensor]]:
+    def ids_for(self, role: Role) -> list[str]:
+        """The ids of the conditioners that take ``role``'s input (their class's ``role``), in conditioner order."""
+        return [cid for cid, c in self.conditioners.items() if getattr(c, "role", None) == role]
+
+    def frozen_features(self, inputs: dict[str, Any], *, grad: bool = False, vae_conv2d: bool | None = None,
+                        ) -> dict[str, dict[str, torch.Tensor]]:
         """Every conditioner's frozen half.
 
         Args:
@@ -88,6 +94,7 @@ class MultiConditioner(nn.Module):
                 audio (B, C, L) at the model rate; numbers list[float]. Every id must be present (use an all-zero
                 tensor or "" for a missing modality).
             grad: keep gradients through encoders that have trainable parameters (training).
+            vae_conv2d: the Oobleck layout of the audio-prompt encoders for this call (None: their own).
 
         Returns:
             id -> that conditioner's features (see each ``frozen_features``).
@@ -97,7 +104,10 @@ class MultiConditioner(nn.Module):
             if cid not in inputs:
                 raise ConfigError(f"conditioning input {cid!r} is missing (a missing modality is passed as its "
                                   "empty value: zeros or \"\")")
-            out[cid] = cond.frozen_features(inputs[cid], grad=grad)
+            if isinstance(cond, AudioConditioner):
+                out[cid] = cond.frozen_features(inputs[cid], grad=grad, conv2d=vae_conv2d)
+            else:
+                out[cid] = cond.frozen_features(inputs[cid], grad=grad)
         return out
 
     def tokens(self, features: dict[str, dict[str, torch.Tensor]], *,

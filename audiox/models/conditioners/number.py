@@ -37,11 +37,11 @@ class NumberConditioner(nn.Module):
     """Floats (B,) -> one token (B, 1, cond_dim), mask ones (B, 1). Values are clamped to [min_val, max_val].
 
     Halves (see :mod:`audiox.models.conditioners.features`): :meth:`frozen_features` (the normalisation; nothing
-    is frozen) and :meth:`tokens` (the learned Fourier embedding). Training data has no numbers (``input_key``
+    is frozen) and :meth:`tokens` (the learned Fourier embedding). Training data has no numbers (``role``
     None).
     """
 
-    input_key = None
+    role = None
     feature_keys = ("number",)
 
     def __init__(self, params: NumberConditionerParams, cond_dim: int) -> None:

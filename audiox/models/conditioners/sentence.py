@@ -42,7 +42,7 @@ class SentenceEncoderConditioner(nn.Module):
     :mod:`audiox.models.conditioners.features`): :meth:`frozen_features` (the encoder) and :meth:`tokens`.
     """
 
-    input_key = "text"
+    role = "text"
     feature_keys = ("text_hidden", "text_mask")
 
     def __init__(self, params: SentenceEncoderParams, cond_dim: int) -> None:

@@ -59,7 +59,7 @@ class T5Conditioner(nn.Module):
         dtype: T5 compute dtype (float16 = official numerics).
     """
 
-    input_key = "text"
+    role = "text"
     feature_keys = ("text_hidden", "text_mask")
 
     def __init__(self, params: T5ConditionerParams, cond_dim: int, *, encoder: nn.Module | None = None,

@@ -101,7 +101,7 @@ class VideoConditioner(nn.Module):
         clip_overrides: CLIP vision config fields differing from ViT-B/32 (e.g. inferred from a checkpoint).
     """
 
-    input_key = "video"
+    role = "video"
     feature_keys = ("video_features", "video_empty")
 
     def __init__(self, params: ClipConditionerParams, cond_dim: int, *, clip_overrides: dict | None = None) -> None:
