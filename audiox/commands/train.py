@@ -10,27 +10,19 @@ import argparse
 import json
 from typing import Any
 
-from audiox.errors import ConfigError, InputError
+from audiox.errors import InputError
 from audiox.utils import checks
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from audiox.commands.run_flags import add_run_arguments
+
     p.add_argument("--config", default=None, help="training config JSON (TrainConfig keys; default: official values)")
     p.add_argument("--model", default="debug", help="preset name (fresh weights) or model folder to fine-tune")
     p.add_argument("--data", required=True, help="manifest.jsonl, pre-encoded folder, or .tar shards (glob/brace)")
-    p.add_argument("--out", required=True, help="run folder (checkpoints, logs, demos, export)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
-    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps in total")
-    p.add_argument("--batch-size", type=int, default=None, help="items per device and step")
     p.add_argument("--accumulate", type=int, default=None, help="gradient accumulation batches")
-    p.add_argument("--lr", type=float, default=None, help="base learning rate")
-    p.add_argument("--precision", default=None, help="32-true, bf16-mixed, 16-mixed, ...")
-    p.add_argument("--num-workers", type=int, default=None, help="DataLoader workers per device")
-    p.add_argument("--seed", type=int, default=None, help="training seed")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--demo-every", type=int, default=None, help="steps between demos (0 = off)")
-    p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
-    p.add_argument("--devices", default="auto", help="device count, list (0,1) or auto")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes (SLURM/torchrun set the rest)")
     p.add_argument("--strategy", default="auto", help="auto, ddp, fsdp, deepspeed (if installed), ...")
     p.add_argument("--init-seed", type=int, default=0, help="weight-init seed for a preset --model")
@@ -38,7 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", default=None,
                    help="model folder or weights file whose tensors of equal name and shape start --model (e.g. "
                         "the built-in model's folder, to continue it or to warm-start a new design)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time (0: no limit)")
     p.add_argument("--held-out", default=None,
                    help="held-out data in --data's format for the diagnostics (config diagnostics_every)")
     p.add_argument("--bench-data", default=None,
@@ -46,9 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t5-path", default=None, help="local T5 folder for models with an external text encoder")
     p.add_argument("--export-official", action="store_true", help="also export the official layout at the end")
     p.add_argument("--no-export", action="store_true", help="skip the final export")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (1 is fastest when other processes share the cores)")
+    add_run_arguments(p, notes={"lr": "the base rate of the schedule", "precision": "default: the config's"})
 
 
 _OVERRIDES = {"max_steps": "max_steps", "batch_size": "batch_size", "accumulate": "accumulate_grad_batches",
@@ -73,25 +62,17 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     Returns:
         ``cfg`` (the TrainConfig), ``accelerator``, ``devices`` and ``strategy`` as Lightning takes them.
     """
+    from audiox.commands.run_flags import check_run_arguments
     from audiox.training import checks as train_checks
-    from audiox.training.checks import MAX_BATCH, MAX_MINUTES, MAX_STEPS, MAX_WORKERS, SEED_MAX
+    from audiox.training.checks import MAX_BATCH, MAX_STEPS
 
-    checks.threads(args.threads)
-    ranges = {"max_steps": (1, MAX_STEPS), "batch_size": (1, MAX_BATCH), "accumulate": (1, MAX_BATCH),
-              "num_workers": (0, MAX_WORKERS), "checkpoint_every": (1, MAX_STEPS), "demo_every": (0, MAX_STEPS),
-              "num_nodes": (1, 4096), "seed": (0, SEED_MAX)}
+    lightning = check_run_arguments(args)
+    ranges = {"accumulate": (1, MAX_BATCH), "checkpoint_every": (1, MAX_STEPS), "demo_every": (0, MAX_STEPS),
+              "num_nodes": (1, 4096)}
     for attr, (lo, hi) in ranges.items():
         if getattr(args, attr) is not None:
             checks.integer("--" + attr.replace("_", "-"), getattr(args, attr), lo=lo, hi=hi)
-    if args.lr is not None:
-        checks.number("--lr", args.lr, lo=0, lo_open=True, hi=1e3)
-    if args.max_minutes is not None:
-        checks.number("--max-minutes", args.max_minutes, lo=0, hi=MAX_MINUTES)
     checks.seed("--init-seed", args.init_seed)
-    if args.precision is not None:
-        train_checks.check_precision(args.precision)
-    accelerator = train_checks.check_accelerator(args.accelerator)
-    devices = train_checks.check_devices(args.devices, accelerator)
     strategy = train_checks.check_strategy(args.strategy)
     if args.config is not None:
         checks.input_file("--config", args.config)
@@ -110,12 +91,8 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
               "--model": model.folder if model else None, "--t5-path": t5,
               "--init": init.folder if init else None}
     out = checks.output_folder("--out", args.out, inputs=inputs)
-    last = out / "checkpoints" / train_checks.LAST
-    if args.resume:
-        train_checks.check_resume(out, extra_keys=("audiox",))  # loaded safely, nothing touched yet
-    elif last.exists():
-        raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
-    return {"cfg": cfg, "accelerator": accelerator, "devices": devices, "strategy": strategy}
+    train_checks.check_run_folder(out, args.resume, extra_keys=("audiox",))  # loaded safely, nothing touched yet
+    return {"cfg": cfg, **lightning, "strategy": strategy}
 
 
 def run(args: argparse.Namespace) -> int:

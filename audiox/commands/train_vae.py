@@ -24,19 +24,12 @@ _OVERRIDES = {"max_steps": "max_steps", "batch_size": "batch_size", "crop": "cro
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from audiox.commands.run_flags import add_run_arguments
+
     p.add_argument("--model", default="builtin", help="preset name or config.json whose pretransform to train")
     p.add_argument("--data", required=True, help="corpus manifest.jsonl (or its folder), or a .mulaw.xz segments file")
-    p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", default=None, help="VAE training config JSON (VAETrainConfig keys; flags override)")
-    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps in total (default 2000)")
-    p.add_argument("--batch-size", type=int, default=None, help="crops per step (default 8)")
     p.add_argument("--crop", type=int, default=None, help="samples per training crop (default 32768)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-4)")
-    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed")
-    p.add_argument("--accelerator", default="auto")
-    p.add_argument("--devices", default="auto")
-    p.add_argument("--seed", type=int, default=None, help="seed of the weights and every draw (default 0)")
-    p.add_argument("--workers", type=int, default=0)
     p.add_argument("--save-every", type=int, default=200,
                    help="checkpoint and rewrite OUT/vae.safetensors every N steps (atomic)")
     p.add_argument("--init", default=None, help="start from these VAE weights (a vae.safetensors)")
@@ -46,14 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train the decoder alone on the latents of this packed folder (needs --init)")
     p.add_argument("--latent-noise", type=float, default=None,
                    help="with --latents: std of the Gaussian noise added to the latents (default 0)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
-    p.add_argument("--max-minutes", type=float, default=None, help="also stop after this much training time")
     p.add_argument("--write-segments", default=None, metavar="FILE",
                    help="write one loud segment per training clip to FILE (.mulaw.xz) and exit")
     p.add_argument("--segment-seconds", type=float, default=2.0, help="segment length for --write-segments")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (1 is fastest when other processes share the cores)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(p, defaults={"precision": "32-true", "num_workers": 0},
+                      notes={"max_steps": "default 2000", "batch_size": "crops; default 8", "lr": "default 3e-4",
+                             "seed": "of the weights and every draw; default 0"})
 
 
 MAX_SECONDS = 600.0  # longest crop or segment
@@ -97,28 +88,18 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
         ``cfg`` (the model config), ``tcfg`` (the VAETrainConfig), ``data`` (a manifest or a segments file),
         ``out``, ``init`` and the Lightning ``accelerator`` and ``devices``.
     """
+    from audiox.commands.run_flags import check_run_arguments
     from audiox.errors import InputError
     from audiox.training import checks as train_checks
-    from audiox.training.checks import MAX_BATCH, MAX_MINUTES, MAX_STEPS, MAX_WORKERS, SEED_MAX
+    from audiox.training.checks import MAX_STEPS
     from audiox.training.vae_run import SEGMENTS_SUFFIX
     from audiox.utils import checks
 
-    checks.threads(args.threads)
-    for flag, lo, hi in (("max_steps", 1, MAX_STEPS), ("batch_size", 1, MAX_BATCH), ("seed", 0, SEED_MAX)):
-        if getattr(args, flag) is not None:
-            checks.integer("--" + flag.replace("_", "-"), getattr(args, flag), lo=lo, hi=hi)
+    lightning = check_run_arguments(args)
     checks.integer("--save-every", args.save_every, lo=1, hi=MAX_STEPS)
-    checks.integer("--workers", args.workers, lo=0, hi=MAX_WORKERS)
-    if args.lr is not None:
-        checks.number("--lr", args.lr, lo=0, lo_open=True, hi=1e3)
     if args.latent_noise is not None:
         checks.number("--latent-noise", args.latent_noise, lo=0, hi=1e3)
     checks.number("--segment-seconds", args.segment_seconds, lo=0, lo_open=True, hi=MAX_SECONDS)
-    if args.max_minutes is not None:
-        checks.number("--max-minutes", args.max_minutes, lo=0, hi=MAX_MINUTES)
-    train_checks.check_precision(args.precision)
-    accelerator = train_checks.check_accelerator(args.accelerator)
-    lightning = {"accelerator": accelerator, "devices": train_checks.check_devices(args.devices, accelerator)}
     cfg = _model_config(args.model)
     if args.crop is not None:
         hop = cfg.downsampling_ratio
@@ -154,11 +135,8 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     out = checks.output_folder("--out", args.out, inputs={"--data": data.parent, "--latents": latents})
     if init is not None and checks.same_place(out / "vae.safetensors", init):
         raise InputError(f"--out {out}: its vae.safetensors is the --init file, which training would overwrite")
-    last = out / "checkpoints" / train_checks.LAST
-    if args.write_segments is None and args.resume:
-        train_checks.check_resume(out)  # loaded safely, nothing touched yet
-    if args.write_segments is None and not args.resume and last.exists():
-        raise InputError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
+    if args.write_segments is None:
+        train_checks.check_run_folder(out, args.resume)  # loaded safely, nothing touched yet
     return {"cfg": cfg, "tcfg": tcfg, "data": data, "out": out, "init": init, "latents": latents, **lightning}
 
 
@@ -210,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("training the VAE on %d clips", len(source))
     summary = train_vae(cfg.model.pretransform, source, ok["out"], ok["tcfg"], init=ok["init"], resume=args.resume,
                         save_every=args.save_every, max_minutes=args.max_minutes, precision=args.precision,
-                        accelerator=ok["accelerator"], devices=ok["devices"], workers=args.workers,
+                        accelerator=ok["accelerator"], devices=ok["devices"], workers=args.num_workers,
                         progress=not args.no_progress)
     print(f"wrote {summary['vae']} ({summary['steps']} steps)")
     return 0

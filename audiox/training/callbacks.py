@@ -96,19 +96,33 @@ class _NoInterruptNotice(logging.Filter):
         return "Detected KeyboardInterrupt" not in str(record.msg)
 
 
-def fit(trainer: pl.Trainer, module: pl.LightningModule, datamodule: Any, ckpt_path: str | None = None) -> None:
+# Lightning 2.6 under torch >= 2.10 warns about its own pytree use on the first step: not the user's concern
+_LIGHTNING_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
+
+
+def fit(trainer: pl.Trainer, module: pl.LightningModule, datamodule: Any, ckpt_path: str | None = None, *,
+        ignore_warnings: tuple[str, ...] = ()) -> None:
     """``trainer.fit(module, datamodule=..., ckpt_path=..., weights_only=True)``; Ctrl-C raises KeyboardInterrupt.
 
     Lightning catches the interrupt, shuts the run down (loggers finalised, no checkpoint), logs "Detected
     KeyboardInterrupt ..." and exits with status 1, leaving SIGINT ignored. Here the notice is dropped, the SIGINT
     handler restored and a KeyboardInterrupt raised instead, which ``audiox`` reports as one line, exit 130.
+
+    Args:
+        ignore_warnings: message patterns (regular expressions) of warnings hidden during this fit only (the
+            process's warning filters are restored afterwards).
     """
     import warnings
 
+    with warnings.catch_warnings():
+        for pattern in _LIGHTNING_WARNINGS + ignore_warnings:
+            warnings.filterwarnings("ignore", message=pattern)
+        _fit(trainer, module, datamodule, ckpt_path)
+
+
+def _fit(trainer: pl.Trainer, module: pl.LightningModule, datamodule: Any, ckpt_path: str | None) -> None:
     from lightning_utilities.core import rank_zero
 
-    # Lightning 2.6 under torch >= 2.10 warns about its own pytree use on the first step: not the user's concern
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     watch, notice = _CtrlC(), _NoInterruptNotice()
     trainer.callbacks.append(watch)
     main = threading.current_thread() is threading.main_thread()

@@ -204,6 +204,28 @@ def check_resume(out: str | os.PathLike, *, extra_keys: tuple[str, ...] = (), na
     return ckpt
 
 
+def check_run_folder(out: str | os.PathLike, resume: bool, *,
+                     extra_keys: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The run folder of a training job (``audiox train`` and ``train-vae`` alike), before anything in it changes:
+    with ``resume`` its last checkpoint must be sound (:func:`check_resume`, which it returns); without, the folder
+    must not hold a run already (a run is never overwritten by accident).
+
+    Args:
+        out: the run folder.
+        resume: continue the run in ``out``.
+        extra_keys: further top-level keys the run's module saves (see :func:`check_resume`).
+
+    Raises:
+        ConfigError / CheckpointError: one line naming the folder or file.
+    """
+    if resume:
+        return check_resume(out, extra_keys=extra_keys)
+    last = Path(out) / "checkpoints" / LAST
+    if last.exists():
+        raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
+    return None
+
+
 def check_resume_state(ckpt: dict[str, Any], module: Any, out: str | os.PathLike, name: str = "--resume") -> None:
     """The checkpoint's state dict has the tensors of ``module`` (names and shapes), or one line says which differ.
 

@@ -110,7 +110,6 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     Returns:
         ``steps``, ``loss`` (last logged), ``skipped`` (unreadable samples replaced), ``out``, ``rank``.
     """
-    import warnings
     from datetime import timedelta
 
     import pytorch_lightning as pl
@@ -124,19 +123,16 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         fit,
         sweep_temporaries,
     )
-    from audiox.training.checks import check_resume, check_resume_state
+    from audiox.training.checks import check_resume_state, check_run_folder
     from audiox.training.data import check_preencoded, data_kind, make_dataloader, open_dataset
     from audiox.training.module import AudioXTrainingModule
 
     out = Path(out)
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / LAST
-    ckpt, start_step = None, 0
-    if resume:  # the whole checkpoint is checked before anything under `out` changes
-        ckpt = check_resume(out, extra_keys=("audiox",))
-        start_step = ckpt["global_step"]
-    elif last.exists():
-        raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
+    # the whole checkpoint is checked before anything under `out` changes
+    ckpt = check_run_folder(out, resume, extra_keys=("audiox",))
+    start_step = ckpt["global_step"] if ckpt is not None else 0
     geometry = model.config.geometry
     empty = None
     if data_kind(data) in ("preencoded", "packed"):
@@ -189,14 +185,13 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
         use_distributed_sampler=False, enable_checkpointing=False, logger=loggers, callbacks=callbacks,
         plugins=plugins, enable_progress_bar=progress, enable_model_summary=progress, num_sanity_val_steps=0,
         limit_val_batches=0, default_root_dir=str(out))
-    # the frozen encoders stay in eval mode on purpose (AudioXTrainingModule.train)
-    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     if trainer.is_global_zero:
         if resume:
             sweep_temporaries(out)  # checkpoint writes of a killed run
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    fit(trainer, module, _Data(), str(last) if resume else None)
+    # the frozen encoders stay in eval mode on purpose (AudioXTrainingModule.train)
+    fit(trainer, module, _Data(), str(last) if resume else None, ignore_warnings=(r".*module\(s\) in eval mode.*",))
     loss = trainer.callback_metrics.get("train/loss")
     if export and trainer.is_global_zero:
         export_run(module, out / "export", official=cfg.export_official)

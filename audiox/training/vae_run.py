@@ -119,7 +119,6 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
     Returns:
         ``steps``, ``loss`` (last logged), ``vae`` (the written file), ``out``.
     """
-    import warnings
     from datetime import timedelta
 
     import pytorch_lightning as pl
@@ -136,14 +135,11 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
         with_decoder,
     )
     from audiox.training.callbacks import LAST, AtomicCheckpointIO, PeriodicCheckpoint, fit, sweep_temporaries
-    from audiox.training.checks import check_resume, check_resume_state
+    from audiox.training.checks import check_resume_state, check_run_folder
 
     out = Path(out)
     last = out / "checkpoints" / LAST
-    # the whole checkpoint is checked before anything under `out` changes
-    ckpt = check_resume(out) if resume else None
-    if not resume and last.exists():
-        raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
+    ckpt = check_run_folder(out, resume)  # the whole checkpoint is checked before anything under `out` changes
     latents = isinstance(data, LatentPairs)
     if latents and init is None and not resume:
         raise ConfigError("training a decoder on stored latents needs init: the VAE whose encoder made them")
@@ -184,8 +180,8 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_NAME).write_text(json.dumps({"training": to_dict(tcfg), "pretransform": to_dict(pre)},
                                                   indent=1))
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-    fit(trainer, module, _Data(), str(last) if resume else None)
+    fit(trainer, module, _Data(), str(last) if resume else None,
+        ignore_warnings=(r".*does not have many workers.*",))
     path = save_vae(out / "vae.safetensors", module.vae, pre) if trainer.is_global_zero else out / "vae.safetensors"
     loss = trainer.callback_metrics.get("train/loss")
     log.info("VAE after %d steps: %s", trainer.global_step, path)

@@ -7,6 +7,7 @@ is refused by the validation step at the start of ``run``, before a model loads 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -270,7 +271,7 @@ TRAIN = [
     ("config-not-object", ["--config", "@cfg_list"], "cfg_list.json: training: expected an object"),
     ("config-official-bad-block", ["--config", "@cfg_official"], "training.optimizer_configs: expected an object"),
     ("config-negative-seed", ["--config", "@cfg_seed"], "cfg_seed.json: training.seed"),
-    ("model-unknown", ["--model", "huge"], "expected a preset (debug, builtin, official, builtin-text"),
+    ("model-unknown", ["--model", "huge"], "expected a preset (debug, builtin, official, builtin-v3, builtin-text"),
     ("model-folder-without-weights", ["--model", "@empty"], "holds no model.safetensors or model.ckpt"),
     ("model-bad-config", ["--model", "@badmodel"], "badmodel/config.json: bogus_key"),
     ("model-not-utf8", ["--model", BAD], "UTF-8"),
@@ -315,7 +316,7 @@ TRAIN_VAE = [
     ("crop-huge", ["--crop", str(10**9)], "--crop: must be <="),
     ("lr-nan", ["--lr", "nan"], "--lr: must be a finite number"),
     ("seed-negative", ["--seed", "-1"], "--seed: must be >= 0"),
-    ("workers-negative", ["--workers=-1"], "--workers: must be >= 0"),
+    ("workers-negative", ["--num-workers=-1"], "--num-workers: must be >= 0"),  # one name with `audiox train`
     ("save-every-zero", ["--save-every", "0"], "--save-every: must be >= 1"),
     ("max-minutes-negative", ["--max-minutes=-1"], "--max-minutes: must be >= 0"),
     ("segment-seconds-zero", ["--segment-seconds", "0"], "--segment-seconds: must be > 0"),
@@ -519,3 +520,19 @@ UI = [
 @pytest.mark.parametrize("name, argv, expect", UI, ids=_ids(UI))
 def test_ui_refuses(paths, name, argv, expect):
     _check(paths, ["ui", *argv], expect)
+
+
+def test_trainers_share_one_definition_of_their_common_flags():
+    """`train` and `train-vae` take the shared flags with the same names and types (`--num-workers` in both; the
+    old `train-vae --workers` is refused as unknown)."""
+    from audiox.cli import build_parser, main
+    from audiox.commands.run_flags import HELP
+
+    def options(command: str) -> dict[str, tuple]:
+        sub = next(a for a in build_parser(command)._actions if isinstance(a, argparse._SubParsersAction))
+        return {a.dest: (tuple(a.option_strings), a.type, a.required) for a in sub.choices[command]._actions}
+
+    train, vae = options("train"), options("train-vae")
+    assert set(HELP) <= set(train) and set(HELP) <= set(vae)
+    assert {d: train[d] for d in HELP} == {d: vae[d] for d in HELP}
+    assert main(["train-vae", "--data", "x", "--out", "y", "--workers", "1"]) == 2

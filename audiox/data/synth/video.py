@@ -282,35 +282,23 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
     """Encode uint8 frames, ``(F, H, W, 3)`` RGB or ``(F, H * 3 // 2, W)`` YUV 4:2:0, as H.264 MP4, byte-reproducibly.
 
-    Reproducibility: bitexact muxing (no version strings or dates), one thread, our own RGB->YUV conversion, and a
-    constant quantiser with the floating-point-driven decisions (adaptive quantisation, mb-tree, psy, scene cuts,
-    adaptive B-frames, weighted prediction) off: with CRF, the output changed with the process's floating-point
-    state (e.g. after importing torch).
+    Reproducibility: our own RGB->YUV conversion and :data:`audiox.media.h264.REPRODUCIBLE` (bitexact muxing, one
+    thread, a constant quantiser with the floating-point-driven decisions off).
 
     Args:
         path: output file.
         frames: RGB or YUV 4:2:0 frames.
         fps: frames per second.
     """
-    import av
+    from audiox.media.h264 import REPRODUCIBLE, H264Writer
 
     yuv_in = frames.ndim == 3
     height, width = (frames.shape[1] * 2 // 3, frames.shape[2]) if yuv_in else frames.shape[1:3]
-
-    with av.open(str(path), "w", format="mp4", options={"fflags": "+bitexact"}) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.thread_count = 1
-        stream.codec_context.options = {"preset": "veryfast", "qp": "22", "threads": "1", "flags": "+bitexact",
-                                        "x264-params": "aq-mode=0:mbtree=0:psy=0:scenecut=0:b-adapt=0:weightp=0"}
-        for frame in frames:
-            # convert here, not in swscale: its SIMD paths depend on buffer alignment, which can change the rounding
-            yuv = av.VideoFrame.from_ndarray(frame if yuv_in else rgb_to_yuv420p(frame), format="yuv420p")
-            for packet in stream.encode(yuv):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    writer = H264Writer(path, fps=fps, width=width, height=height, settings=REPRODUCIBLE)
+    for frame in frames:
+        # convert here, not in swscale: its SIMD paths depend on buffer alignment, which can change the rounding
+        writer.add(frame if yuv_in else rgb_to_yuv420p(frame), format="yuv420p")
+    writer.close()
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
