@@ -59,12 +59,12 @@ def check_run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         ``accelerator`` and ``devices`` as Lightning takes them.
     """
     from audiox.training import checks as train_checks
-    from audiox.training.checks import MAX_BATCH, MAX_MINUTES, MAX_STEPS, MAX_WORKERS, SEED_MAX
+    from audiox.training.checks import MAX_BATCH, MAX_MINUTES, MAX_STEPS, MAX_WORKERS, TRAIN_SEED_MAX
     from audiox.utils import checks
 
     checks.threads(args.threads)
     ranges = {"max_steps": (1, MAX_STEPS), "batch_size": (1, MAX_BATCH), "num_workers": (0, MAX_WORKERS),
-              "seed": (0, SEED_MAX)}
+              "seed": (0, TRAIN_SEED_MAX)}
     for attr, (lo, hi) in ranges.items():
         if getattr(args, attr) is not None:
             checks.integer("--" + attr.replace("_", "-"), getattr(args, attr), lo=lo, hi=hi)

@@ -13,13 +13,13 @@ from typing import Any
 
 from audiox.checkpoint.locate import ModelFiles, locate_model
 from audiox.errors import ConfigError, InputError, MediaError
-from audiox.training.config import MAX_MINUTES, PRECISIONS, SEED_MAX
+from audiox.training.config import MAX_MINUTES, PRECISIONS, TRAIN_SEED_MAX
 from audiox.utils import checks
 
 __all__ = ["ACCELERATORS", "LAST", "MAX_BATCH", "MAX_CLIP_SECONDS", "MAX_MINUTES", "MAX_SHARDS", "MAX_STEPS",
-           "MAX_WORKERS", "RESUME_KEYS", "SEED_MAX", "check_accelerator", "check_data", "check_devices", "check_init",
-           "check_model_spec", "check_precision", "check_resume", "check_resume_state", "check_strategy",
-           "manifest_entries"]
+           "MAX_WORKERS", "RESUME_KEYS", "TRAIN_SEED_MAX", "check_accelerator", "check_data", "check_devices",
+           "check_init", "check_model_spec", "check_precision", "check_resume", "check_resume_state",
+           "check_run_folder", "check_strategy", "manifest_entries"]
 
 MAX_STEPS = 10**9  # optimizer steps, checkpoint / demo / save intervals
 MAX_BATCH = 4096  # items per device and step (more does not fit any device)

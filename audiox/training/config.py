@@ -28,7 +28,8 @@ from audiox.errors import ConfigError
 from audiox.models.diffusion import DEFAULT_CFG_SCALE
 from audiox.training.masking import MaskingConfig
 
-SEED_MAX = 2**32 - 1  # pytorch_lightning.seed_everything takes numpy's seed range
+TRAIN_SEED_MAX = 2**32 - 1  # a training run's seed: pytorch_lightning.seed_everything takes numpy's seed range
+# (a generation seed is another thing: 0 .. audiox.utils.seeds.SEED_MAX)
 MAX_MINUTES = 10**7  # far above any run; datetime.timedelta overflows not much higher
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 # named groups of parameters (see audiox.training.module.PARTS); other entries are fnmatch patterns over names
@@ -110,8 +111,8 @@ class TrainConfig:
         for f in dataclasses.fields(self):  # JSON allows NaN and Infinity; no setting means them
             if f.type == "float" and not math.isfinite(getattr(self, f.name)):
                 bad(f.name, "expected a finite number")
-        if not 0 <= self.seed <= SEED_MAX:
-            bad("seed", f"expected an integer in [0, {SEED_MAX}]")
+        if not 0 <= self.seed <= TRAIN_SEED_MAX:
+            bad("seed", f"expected an integer in [0, {TRAIN_SEED_MAX}]")
         if self.max_minutes > MAX_MINUTES:
             bad("max_minutes", f"expected at most {MAX_MINUTES} minutes")
 
