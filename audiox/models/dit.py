@@ -206,7 +206,7 @@ class DiT(nn.Module):
                 context_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
                 global_cond: torch.Tensor | None = None, prepend_cond: torch.Tensor | None = None,
                 input_concat_cond: torch.Tensor | None = None, cross_rows: int | None = None,
-                attn_backend: str | None = None) -> torch.Tensor:
+                attn_backend: str | None = None, checkpointing: bool | None = None) -> torch.Tensor:
         """Args:
             x: (B, C, T) noisy latents (already scaled by c_in).
             t: (B,) diffusion time in [0, 1].
@@ -223,6 +223,8 @@ class DiT(nn.Module):
             attn_backend: "sdpa" or "math" for this call (:func:`audiox.nn.attention.attention`); None: the
                 model's own ``attn_backend``. A caller with its own choice passes it here rather than setting it on
                 a model others may share.
+            checkpointing: recompute each block's activations in the backward pass (in training mode only); None:
+                the model's own ``gradient_checkpointing``.
 
         Returns:
             (B, C, T) v-prediction.
@@ -246,9 +248,10 @@ class DiT(nn.Module):
         h = torch.cat([*prefix, h], dim=1)  # (B, P + 1 + T, D)
         freqs = self.transformer.rotary_pos_emb(h.shape[1], h.device)
         backend = self.attn_backend if attn_backend is None else attn_backend
+        recompute = self.training and (self.gradient_checkpointing if checkpointing is None else checkpointing)
         for i, blk in enumerate(self.transformer.layers):
             kv = context_kv[i] if context_kv is not None else None
-            if self.gradient_checkpointing and self.training:
+            if recompute:
                 h = checkpoint(blk, h, freqs, kv, backend, c, cross_rows, use_reentrant=False)
             else:
                 h = blk(h, freqs, kv, backend, c, cross_rows)

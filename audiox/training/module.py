@@ -155,7 +155,6 @@ class AudioXTrainingModule(pl.LightningModule):
             p.requires_grad_(n in names)
         self.trainable = [n for n, _ in model.named_parameters() if n in names]
         self.frozen_modules = [m for m in self._encoder_modules() if not any(p.requires_grad for p in m.parameters())]
-        model.dit.gradient_checkpointing = cfg.gradient_checkpointing
         self.ema = EMA(model.dit, beta=cfg.ema_beta, power=cfg.ema_power, update_after_step=cfg.ema_update_after_step,
                        update_every=cfg.ema_update_every) if cfg.use_ema else None
         self.empty = {k: v.clone() for k, v in (empty or {}).items()}
@@ -258,7 +257,8 @@ class AudioXTrainingModule(pl.LightningModule):
         t = sample_timesteps(b, self.cfg, generator).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         x_t, v = v_target(x0, noise, t)
-        out = self.model.dit(x_t, t, cross_attn_cond=cond.cross_attn_cond, **cond.extras())
+        out = self.model.dit(x_t, t, cross_attn_cond=cond.cross_attn_cond,
+                             checkpointing=self.cfg.gradient_checkpointing, **cond.extras())
         err = F.mse_loss(out.float(), v, reduction="none")  # (B, C, N)
         if self.cfg.mask_padding and "padding_mask" in batch:
             m = latent_mask(batch["padding_mask"], self.model.config.downsampling_ratio)[:, None, : err.shape[2]]
@@ -318,7 +318,6 @@ class AudioXTrainingModule(pl.LightningModule):
         model = copy.deepcopy(self.model).eval()
         if use_ema and self.ema is not None:
             model.dit.load_state_dict(self.ema.ema_model.state_dict())
-        model.dit.gradient_checkpointing = False
         return model
 
 

@@ -164,3 +164,29 @@ def test_vae_conv2d_layout_matches_official(official, official_model, bounds):
     finally:
         set_conv2d(official_model, False)
     checks.verify()
+
+
+def test_per_call_switches_equal_the_model_defaults():
+    """The DiT's attention backend and activation checkpointing, given per call, are the same as the model's own
+    attributes set to those values (so a pipeline or a training module need not write them onto a shared model);
+    checkpointing also gives the same gradients."""
+    dit, cfg = _random_dit("debug")
+    p = cfg.model.diffusion.config
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, p.io_channels, cfg.latent_length, generator=g)
+    ctx = torch.randn(2, 7, p.cond_token_dim, generator=g)
+    t = torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        dit.attn_backend = "math"
+        own = dit(x, t, ctx)
+        dit.attn_backend = "sdpa"
+        assert torch.equal(dit(x, t, ctx, attn_backend="math"), own)
+    dit.train()
+    grads = []
+    for checkpointing in (False, True):
+        dit.zero_grad()
+        out = dit(x, t, ctx, checkpointing=checkpointing)
+        out.square().mean().backward()
+        grads.append([q.grad.clone() for q in dit.parameters() if q.grad is not None])
+    assert all(torch.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(*grads)) and len(grads[0]) > 10
+    assert dit.attn_backend == "sdpa" and dit.gradient_checkpointing is False
