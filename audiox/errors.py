@@ -3,6 +3,8 @@
 The CLI prints ``error: <message>`` for any :class:`AudioXError` and exits with status 2.
 """
 
+from collections.abc import Callable
+
 
 class AudioXError(Exception):
     """Base class of all errors that audiox reports to a user."""
@@ -39,7 +41,7 @@ class RequestError(InputError):
         self.template, self.names, self.lifted_by = template, names, lifted_by
         super().__init__(self.worded())
 
-    def worded(self, name=str) -> str:
+    def worded(self, name: Callable[[str], str] = str) -> str:
         """The message with each field named by ``name(field)`` (default: the Python names); a hint whose field
         ``name`` maps to ``""`` is left out."""
         text = self.template.format(*(name(n) for n in self.names))
