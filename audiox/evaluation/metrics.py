@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from audiox.evaluation import distances
 from audiox.evaluation.features import onset_envelope, to_mono
 
 ONSET_TOLERANCE_S = 0.1
@@ -317,25 +318,11 @@ def continuity(generated: torch.Tensor, original: torch.Tensor, sample_rate: int
 
 
 def frechet_distance(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two embedding sets.
-
-    ``|mu_x - mu_y|^2 + tr(S_x) + tr(S_y) - 2 tr((S_x^1/2 S_y S_x^1/2)^1/2)`` in float64. The cross term equals the
-    nuclear norm of ``X_c Y_c^T / sqrt((N - 1)(M - 1))`` (centred samples), so it is computed exactly from an
-    ``(N, M)`` singular value decomposition: cheap for the few hundred clips of a SynthBench group, and fine with
-    singular covariances (N < D).
+    """Frechet distance between Gaussians fitted to two embedding sets, in float64: see
+    :func:`audiox.evaluation.distances.frechet_distance` (the ``"svd"`` route, exact with singular covariances).
 
     Args:
         x: ``(N, D)`` embeddings (N >= 2).
         y: ``(M, D)`` embeddings (M >= 2).
     """
-    a = torch.as_tensor(np.asarray(x), dtype=torch.float64)
-    b = torch.as_tensor(np.asarray(y), dtype=torch.float64)
-    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or a.shape[0] < 2 or b.shape[0] < 2:
-        raise ValueError(f"frechet_distance: need (N>=2, D) and (M>=2, D), got {tuple(a.shape)}, {tuple(b.shape)}")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    ac, bc = a - mu_a, b - mu_b
-    na, nb = a.shape[0] - 1, b.shape[0] - 1
-    tr_a, tr_b = ac.square().sum() / na, bc.square().sum() / nb
-    tr_cross = torch.linalg.svdvals(ac @ bc.T).sum() / (na * nb) ** 0.5
-    fd = (mu_a - mu_b).square().sum() + tr_a + tr_b - 2 * tr_cross
-    return max(0.0, float(fd))
+    return distances.frechet_distance(x, y)
