@@ -12,6 +12,7 @@ Builds the preset and fills each tensor from the first SOURCE (a model folder or
   them on;
 - otherwise the preset's fresh initialisation is kept (and listed).
 
+The loading is ``audiox.training.run.warm_start(extend=True)`` (what ``train --init`` does, plus the extension).
 The zero extension is only right where the new entries are appended inputs; the script prints every tensor it
 extends so that can be checked. Used for the v3 built-in model (docs/builtin.md): the text ladder's DiT first,
 then v2's video tower.
@@ -20,40 +21,22 @@ then v2's video tower.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import torch
-
-from audiox.checkpoint.io import read_state_dict
-from audiox.checkpoint.locate import find_weights
 from audiox.checkpoint.native import save_native
-from audiox.checkpoint.official import expand_shared
 from audiox.models.presets import build_model
+from audiox.training.run import warm_start
 
 
-def _source(path: str) -> dict[str, torch.Tensor]:
-    p = Path(path)
-    sd, meta = read_state_dict(find_weights(p) if p.is_dir() else p)
-    return expand_shared(sd, meta)  # a native folder stores the audio prompt's VAE copy once
+def graft(model, sources: list[str]) -> tuple[list[str], list[str]]:
+    """Fill ``model`` from ``sources`` (the first that has a tensor wins) with ``warm_start(extend=True)``.
 
-
-def graft(own: dict[str, torch.Tensor], sources: list[dict[str, torch.Tensor]]) -> tuple[dict, list, list]:
-    """Returns (state dict, extended names, fresh names)."""
-    out, extended, fresh = {}, [], []
-    for k, v in own.items():
-        src = next((s[k] for s in sources if k in s and s[k].dim() == v.dim()
-                    and all(a <= b for a, b in zip(s[k].shape, v.shape))), None)
-        if src is None:
-            out[k] = v.clone()
-            fresh.append(k)
-        elif tuple(src.shape) == tuple(v.shape):
-            out[k] = src.to(v.dtype).clone()
-        else:
-            t = torch.zeros_like(v)
-            t[tuple(slice(0, n) for n in src.shape)] = src.to(v.dtype)
-            out[k] = t
-            extended.append(f"{k}: {tuple(src.shape)} -> {tuple(v.shape)}")
-    return out, extended, fresh
+    Returns:
+        (extended names, fresh names: left as the preset initialised them).
+    """
+    reports = [warm_start(model, src, extend=True) for src in reversed(sources)]  # the first source is loaded last
+    winner = {k: r for r in reports for k in r["loaded"]}  # the last report holding a name is the source it kept
+    extended = sorted(k for k, r in winner.items() if k in r["extended"])
+    return extended, [k for k in model.state_dict() if k not in winner]
 
 
 def main() -> None:
@@ -63,15 +46,13 @@ def main() -> None:
     p.add_argument("--preset", default="builtin-v3")
     a = p.parse_args()
     model = build_model(a.preset, seed=0)
-    own = {k: v for k, v in model.state_dict().items()}
-    sd, extended, fresh = graft(own, [_source(s) for s in a.sources])
-    for line in extended:
-        print("extended", line)
+    extended, fresh = graft(model, a.sources)
+    for k in extended:
+        print("extended", k)
     for k in fresh:
         print("fresh", k)
-    model.load_state_dict(sd)
     save_native(model, a.out, force=True)
-    print(f"wrote {a.out}: {len(sd)} tensors, {len(extended)} extended, {len(fresh)} fresh")
+    print(f"wrote {a.out}: {len(extended)} tensors extended, {len(fresh)} fresh")
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ def builtin_config(*, width: int = 192, depth: int = 4, heads: int = 3, frame_di
     diff["input_concat_ids"] = ["video_prompt"]
     if not cross_attention:
         diff["cross_attention_cond_ids"] = []
-    text_dim = 384 if text_route == "sentence" else cond_dim
+    text_dim = text["config"]["width"] if text_route == "sentence" else cond_dim  # the sentence: MiniLM's width
     diff["config"].update(project_cond_tokens=True, global_cond_dim=text_dim + 2 * cond_dim,
                           global_cond_type="adaLN", input_concat_dim=frame_dim)
     return cfg

@@ -51,15 +51,20 @@ def load_model_spec(spec: str, *, seed: int = 0, t5_path: str | None = None, vae
     return model
 
 
-def warm_start(model: Any, source: str) -> dict[str, list[str]]:
+def warm_start(model: Any, source: str, *, extend: bool = False) -> dict[str, list[str]]:
     """Copy into ``model`` every tensor of ``source`` (a model folder or weights file) with the same name and shape.
 
     Continues a shipped model (everything matches) or starts a new design from an old one (the encoders and
     conditioners that kept their shapes). The VAE copies stay shared.
 
+    Args:
+        extend: also take a tensor of the same name that is smaller along some axes: it fills the leading block and
+            the rest becomes zero. Right only where the new entries are appended inputs (a layer that now takes
+            more inputs): they start switched off and the model computes what the source did.
+
     Returns:
-        ``loaded``, ``fresh`` (model tensors the source lacks or has in another shape) and ``unused`` (source
-        tensors the model lacks) names; logged.
+        ``loaded``, ``extended`` (loaded by extension), ``fresh`` (model tensors left as they were) and ``unused``
+        (source tensors not loaded) names; logged.
     """
     import torch
 
@@ -71,18 +76,30 @@ def warm_start(model: Any, source: str) -> dict[str, list[str]]:
     sd, meta = read_state_dict(find_weights(p) if p.is_dir() else p)
     sd = expand_shared(sd, meta)
     own = model.state_dict()
-    loaded = [k for k, v in sd.items() if k in own and own[k].shape == v.shape]
+
+    def fits(k: str, v: torch.Tensor) -> bool:
+        if k not in own or own[k].dim() != v.dim():
+            return False
+        if own[k].shape == v.shape:
+            return True
+        return extend and all(a <= b for a, b in zip(v.shape, own[k].shape))
+
+    loaded = [k for k, v in sd.items() if fits(k, v)]
+    extended = [k for k in loaded if own[k].shape != sd[k].shape]
     for k in loaded:
         check_finite(k, sd[k], source)
     with torch.no_grad():
         for k in loaded:
-            own[k].copy_(sd[k].to(own[k].dtype))
+            if k in extended:
+                own[k].zero_()
+            own[k][tuple(slice(0, n) for n in sd[k].shape)] = sd[k].to(own[k].dtype)
     fresh = [k for k in own if k not in set(loaded)]
-    unused = [k for k in sd if k not in own or own[k].shape != sd[k].shape]
+    unused = [k for k in sd if k not in set(loaded)]
     if not loaded:
         raise ConfigError(f"--init {source}: no tensor matches the model in name and shape")
-    log.info("--init %s: %d tensors loaded, %d fresh, %d unused", source, len(loaded), len(fresh), len(unused))
-    return {"loaded": loaded, "fresh": fresh, "unused": unused}
+    log.info("--init %s: %d tensors loaded (%d extended), %d fresh, %d unused", source, len(loaded), len(extended),
+             len(fresh), len(unused))
+    return {"loaded": loaded, "extended": extended, "fresh": fresh, "unused": unused}
 
 
 def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str = "auto", devices: int | str = "auto",

@@ -31,20 +31,25 @@ def test_v3_preset_differs_from_v2_only_where_documented():
     assert audio["config"]["pretransform_config"]["scale"] == [1.0] * 32  # the prompt's VAE copy scales alike
 
 
-def test_grafted_dit_computes_the_source_until_new_inputs_train():
+def test_grafted_dit_computes_the_source_until_new_inputs_train(tmp_path):
+    from audiox.checkpoint.native import save_native
+
     small = builtin_text_config(width=64, depth=1, heads=2)
     big = builtin_config(width=64, depth=1, heads=2, text_route="sentence", cross_attention=False)
-    src = build_model(small, seed=1).model.model
-    dst = build_model(big, seed=2).model.model
+    src_model = build_model(small, seed=1)
+    src = src_model.model.model
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():  # non-zero everywhere (a fresh DiT zero-initialises some layers)
         for p in src.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.1)
-    sd, extended, fresh = _graft_fn()(dst.state_dict(), [src.state_dict()])
-    assert not fresh
-    assert {e.split(":")[0] for e in extended} == {"to_global_embed.0.weight", "transformer.project_in.weight",
-                                                    "preprocess_conv.weight"}
-    dst.load_state_dict(sd)
+    save_native(src_model, tmp_path / "src")
+    dst_model = build_model(big, seed=2)
+    extended, fresh = _graft_fn()(dst_model, [str(tmp_path / "src")])
+    assert {k.removeprefix("model.model.") for k in extended} == {
+        "to_global_embed.0.weight", "transformer.project_in.weight", "preprocess_conv.weight"}
+    lacking = ("conditioner.conditioners.video_prompt.", "conditioner.conditioners.audio_prompt.")
+    assert fresh and all(k.startswith(lacking) for k in fresh)  # only the conditioners the text rung lacks
+    dst = dst_model.model.model
     src.eval(), dst.eval()
     x = torch.randn(2, 32, 20, generator=g)
     t = torch.rand(2, generator=g)
@@ -61,3 +66,20 @@ def test_grafted_dit_computes_the_source_until_new_inputs_train():
         dst.to_global_embed[0].weight[:, 400] += 1.0
         moved = dst(x, t, global_cond=torch.cat([sentence, others], 1), input_concat_cond=frames)
     assert (moved - want).abs().max() > 1e-3
+
+
+def test_warm_start_extends_only_when_asked(tmp_path):
+    from audiox.checkpoint.native import save_native
+    from audiox.training.run import warm_start
+
+    src = build_model(builtin_text_config(width=64, depth=1, heads=2), seed=1)
+    save_native(src, tmp_path / "src")
+    big = build_model(builtin_config(width=64, depth=1, heads=2, text_route="sentence", cross_attention=False), seed=2)
+    before = big.state_dict()["model.model.to_global_embed.0.weight"].clone()
+    report = warm_start(big, str(tmp_path / "src"))  # same name and shape only, as `train --init`
+    assert not report["extended"] and "model.model.to_global_embed.0.weight" in report["unused"]
+    assert torch.equal(big.state_dict()["model.model.to_global_embed.0.weight"], before)
+    report = warm_start(big, str(tmp_path / "src"), extend=True)
+    assert "model.model.to_global_embed.0.weight" in report["extended"]
+    w = big.state_dict()["model.model.to_global_embed.0.weight"]
+    assert torch.equal(w[:, :384], src.state_dict()["model.model.to_global_embed.0.weight"]) and not w[:, 384:].any()
