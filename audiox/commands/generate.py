@@ -14,9 +14,13 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from audiox.errors import InputError
 from audiox.utils.dtypes import DTYPE_NAMES, torch_dtype
+
+if TYPE_CHECKING:
+    from audiox.pipeline.ranks import RankPlan, Ranks
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None,
                    help="model folder (official config.json + model.ckpt, or native; default: the built-in model)")
     p.add_argument("--t5-path", default=None, help="local Hugging Face T5 folder for official models")
+    p.add_argument("--lora", action="append", default=None, metavar="DIR[:SCALE]",
+                   help="LoRA adapter folder from `audiox train --lora` (export/lora), optionally scaled; repeatable")
     p.add_argument("--text", default=None, help="text prompt")
     p.add_argument("--negative", default=None, help="negative text prompt")
     p.add_argument("--video", default=None, help="video file (its frames condition the audio)")
@@ -44,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mux", default=None, help="also write this MP4: --video with the generated soundtrack")
     p.add_argument("--batch", default=None, help="JSONL file of jobs (see the module help)")
     p.add_argument("--out-dir", default=None, help="output folder for --batch")
+    p.add_argument("--skip-done", action="store_true",
+                   help="with --batch: skip the jobs whose outputs are complete and made with these settings (their "
+                        "sidecars say so): rerun the same command to finish a killed run")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--fast", action="store_true",
                    help="the measured few-step preset (docs/fast_inference.md) and --dtype bf16 where the device has "
@@ -85,8 +94,19 @@ def batch_name(field: str) -> str:
     return "--no-limits" if field == "limits" else job_key(field)
 
 
+def _lora_specs(values: list[str] | None) -> list:
+    """The ``--lora DIR[:SCALE]`` adapters, each folder checked (files, config, base probe) before the model loads."""
+    from audiox.checkpoint.lora import check_adapter_folder, parse_spec
+
+    specs = [parse_spec(v, "--lora") for v in values or []]
+    for spec in specs:
+        check_adapter_folder(spec.folder, "--lora")
+    return specs
+
+
 def run(args: argparse.Namespace) -> int:
     from audiox.pipeline.jobs import check_jobs, parse_job, prepare_outputs, read_batch, run_jobs
+    from audiox.pipeline.ranks import launcher_ranks, rank_device
     from audiox.pipeline.settings import NO_LIMITS, Limits
     from audiox.pipeline.source import inspect_model
     from audiox.utils import checks
@@ -94,7 +114,14 @@ def run(args: argparse.Namespace) -> int:
     # 1. Everything is checked before the model loads; nothing is created before every check passed.
     threads = checks.threads(args.threads)
     device = checks.device(args.device)
-    run_kw = dict(limits=NO_LIMITS if args.no_limits else Limits(), progress=not args.no_progress)
+    lora = _lora_specs(args.lora)
+    ranks = launcher_ranks()  # RANK / WORLD_SIZE from torchrun or another launcher
+    if ranks.world > 1 and not args.batch:
+        raise InputError(f"environment: WORLD_SIZE={ranks.world} but one job; ranks share the jobs of --batch")
+    if args.skip_done and not args.batch:
+        raise InputError("--skip-done: only used with --batch")
+    # several ranks: rank 0's one bar over the whole batch, no bar per job
+    run_kw = dict(limits=NO_LIMITS if args.no_limits else Limits(), progress=not args.no_progress and ranks.world == 1)
     if args.batch:
         if not args.out_dir:
             raise InputError("--batch needs --out-dir")
@@ -114,7 +141,15 @@ def run(args: argparse.Namespace) -> int:
     check_jobs(jobs, source, name=name, batch=checks.input_file("--batch", args.batch) if args.batch else None,
                folders={"--t5-path": Path(args.t5_path) if args.t5_path else None})
     # 2. Work
-    prepare_outputs(jobs)
+    if args.batch:
+        from audiox.pipeline.ranks import plan
+
+        run_values = {"model": str(source.path), "t5": args.t5_path, "dtype": args.dtype, "vae_dtype": args.vae_dtype,
+                      "fast": args.fast, "lora": getattr(args, "lora", None)}
+        share = plan(jobs, ranks, run_values, skip_done=args.skip_done)
+        jobs = share.todo
+    else:
+        prepare_outputs(jobs)
     if threads:
         import torch
 
@@ -123,11 +158,45 @@ def run(args: argparse.Namespace) -> int:
     from audiox.pipeline import AudioXPipeline
     from audiox.pipeline.settings import RunOptions
 
+    if args.batch and not jobs:
+        _report_share(share, ranks)
+        return 0
     pipe = AudioXPipeline.from_pretrained(
-        source, device=device, dtype=torch_dtype(args.dtype, what="--dtype") if args.dtype else None,
+        source, device=rank_device(device, ranks),
+        dtype=torch_dtype(args.dtype, what="--dtype") if args.dtype else None,
         vae_dtype=torch_dtype(args.vae_dtype, what="--vae-dtype") if args.vae_dtype else None,
-        text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), few_step_bf16=args.fast)
-    for job, result in run_jobs(pipe, jobs):
+        text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), few_step_bf16=args.fast,
+        lora=[(spec.folder, spec.scale) for spec in lora])
+    overall = _overall_bar(share, ranks, args.no_progress) if args.batch else None
+    for job, result in run_jobs(pipe, jobs, stamps=share.stamps if args.batch else None, bar=ranks.world == 1):
         print(f"wrote {checks.shown(job.out)} ({result.seconds:.2f} s, seed {result.settings['seed']})"
               + (f" and {checks.shown(job.mux)}" if job.mux else ""))
+        if overall is not None:
+            overall.n = share.completion.refresh()
+            overall.refresh()
+    if overall is not None:
+        overall.close()
+    if args.batch:
+        _report_share(share, ranks)
     return 0
+
+
+def _overall_bar(share: RankPlan, ranks: Ranks, hidden: bool) -> Any:
+    """Rank 0's one bar over the whole batch (every rank's finished jobs); None elsewhere."""
+    if share.completion is None:
+        return None
+    from tqdm.auto import tqdm
+
+    c = share.completion
+    return tqdm(total=c.total, initial=c.done, desc=f"jobs, {ranks.world} ranks", disable=hidden)
+
+
+def _report_share(share: RankPlan, ranks: Ranks) -> None:
+    """One line per rank of several, or of a run that skipped jobs: what it did; rank 0 adds the whole batch."""
+    skipped = len(share.mine) - len(share.todo)
+    if ranks.world == 1 and not skipped:
+        return
+    line = f"rank {ranks.rank}/{ranks.world}: {len(share.todo)} generated, {skipped} already done"
+    if share.completion is not None:
+        line += f"; {share.completion.refresh()} of {share.completion.total} jobs of the batch done so far"
+    print(line)

@@ -255,26 +255,38 @@ def _check_media(job: Job, source: ModelSource) -> None:
         raise field_error(str(e).split(":", 1)[0], e) from None
 
 
-def run_jobs(pipe: Any, jobs: list[Job]) -> Iterator[tuple[Job, Any]]:
+def run_jobs(pipe: Any, jobs: list[Job], *, stamps: Mapping[Path, str] | None = None,
+             bar: bool = True) -> Iterator[tuple[Job, Any]]:
     """Generate and save each checked job in turn (see :func:`check_jobs`); yields (job, AudioOutput).
 
     Args:
         pipe: an :class:`audiox.pipeline.AudioXPipeline`.
-        jobs: the jobs; a bar over them when there are several and their requests show progress.
+        jobs: the jobs; a bar over them when there are several, their requests show progress and ``bar``.
+        stamps: ``{job.out: stamp}`` recorded in each sidecar under ``"job"`` (:mod:`audiox.pipeline.ranks`).
     """
     from tqdm.auto import tqdm
 
-    for job in tqdm(jobs, desc="jobs", disable=len(jobs) == 1 or not all(j.request.progress for j in jobs)):
+    show = bar and len(jobs) > 1 and all(j.request.progress for j in jobs)
+    for job in tqdm(jobs, desc="jobs", disable=not show):
         result = pipe(job.request)
+        if stamps is not None:
+            result.settings["job"] = stamps[job.out]
         result.save(job.out, mux_video=job.request.video if job.mux else None, mux_out=job.mux,
                     video_start=job.request.video_start)
         yield job, result
 
 
-def prepare_outputs(jobs: list[Job]) -> None:
-    """Create the output folders (batch sub-folders) and finish or remove what a killed earlier run left there."""
+def prepare_outputs(jobs: list[Job], *, own_only: bool = False) -> None:
+    """Create the output folders (batch sub-folders) and finish or remove what a killed earlier run left there.
+
+    Args:
+        own_only: only the leftovers of these jobs' outputs (a rank's share; other ranks may be writing beside).
+    """
     from audiox.utils.files import recover
 
-    for folder in sorted({p.parent for job in jobs for p in job.outputs()}):
+    names: dict[Path, set[str]] = {}
+    for p in (p for job in jobs for p in job.outputs()):
+        names.setdefault(p.parent, set()).add(p.name)
+    for folder in sorted(names):
         folder.mkdir(parents=True, exist_ok=True)
-        recover(folder)
+        recover(folder, names[folder] if own_only else None)

@@ -27,7 +27,7 @@ import secrets
 import signal
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -280,7 +280,7 @@ def read_journal(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def recover(folder: str | os.PathLike) -> int:
+def recover(folder: str | os.PathLike, names: Collection[str] | None = None) -> int:
     """Finish or undo the writes of killed processes in ``folder``; returns how many files were touched.
 
     Journals of dead writers are rolled forward (their temporary files were complete), then every temporary
@@ -291,12 +291,17 @@ def recover(folder: str | os.PathLike) -> int:
 
     Args:
         folder: the folder to clean up (a missing one is fine).
+        names: only the leftovers of writes to these final base names (a journal counts by its set's first
+            file); None: all. Processes that share a folder but never the same files (ranks on other machines,
+            whose process ids mean nothing here) then never touch each other's writes.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return 0
     touched = 0
     entries = [(p, _match(p.name)) for p in folder.iterdir()]
+    if names is not None:
+        entries = [(p, m) for p, m in entries if m is not None and m["name"] in names]
     stale = [(p, m) for p, m in entries if m is not None and not _alive(int(m["pid"]))]
     foreign: list[str] = []
     kept_pids: set[str] = set()
