@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("convert", "convert an official AudioX checkpoint to the native format and back"),
     "train": ("train", "train or fine-tune a model (multi-modal masked training)"),
     "train-vae": ("train_vae", "train the model's audio VAE on a corpus"),
-    "evaluate": ("evaluate", "score a model on SynthBench (the generated corpus)"),
+    "evaluate": ("evaluate", "score a model: SynthBench, or the field's metrics on folders and benchmarks"),
     "preencode": ("preencode", "pre-encode a data set with the frozen encoders (VAE latents, text, video)"),
     "synth": ("synth", "build the generated multi-modal corpus"),
     "ui": ("ui", "serve the web page for every task (Gradio, on this machine)"),

@@ -1,4 +1,5 @@
-"""``audiox evaluate``: SynthBench (``synth``) and the training of its reference classifier (``classifier``).
+"""``audiox evaluate``: SynthBench (``synth``), the training of its reference classifier (``classifier``), and the
+field's metrics on folders and public benchmarks (``folder``, ``benchmark``: :mod:`audiox.commands.evaluate_data`).
 
     audiox evaluate synth --model MODEL_DIR --data CORPUS --out report/ [--n N] [--steps S] [--oracle | --noise]
     audiox evaluate classifier --data CORPUS --out audiox/assets/synthbench [--epochs E] [--seed S]
@@ -15,7 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the ``synth`` and ``classifier`` actions."""
+    """Register the ``synth``, ``classifier``, ``folder`` and ``benchmark`` actions."""
+    from audiox.commands import evaluate_data
+
     sub = parser.add_subparsers(dest="evaluate_action", metavar="ACTION")
     s = sub.add_parser("synth", help="score a model on the held-out part of a synthetic corpus (SynthBench)",
                        description="Generate from held-out prompts of the corpus and score the audio.")
@@ -53,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     c.add_argument("--min-accuracy", type=float, default=0.9,
                    help="fail, writing nothing, below this held-out accuracy (default 0.9)")
+    evaluate_data.add_actions(sub)
 
 
 MAX_STEPS = 1000  # sampler steps
@@ -202,4 +206,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_synth(args)
     if action == "classifier":
         return _run_classifier(args)
-    raise InputError("evaluate: missing action; use 'audiox evaluate synth ...' or 'audiox evaluate classifier ...'")
+    if action in ("folder", "benchmark"):
+        from audiox.commands import evaluate_data
+
+        return int(evaluate_data.run(args) or 0)
+    raise InputError("evaluate: missing action; use 'audiox evaluate synth|classifier|folder|benchmark ...'")

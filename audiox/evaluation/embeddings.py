@@ -82,8 +82,27 @@ def load_aisfx() -> torch.nn.Module:
     return net
 
 
+def block_embeddings(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """aisfx embeddings of a clip's blocks of :data:`BLOCK` frames (every :data:`BLOCK_HOP`; a clip shorter
+    than one block is zero-padded to one).
+
+    Args:
+        audio: ``(C, T)`` or ``(T,)`` samples at ``sample_rate`` Hz.
+        sample_rate: Hz.
+
+    Returns:
+        ``(blocks, 512)`` float32.
+    """
+    mel = aisfx_mel(audio, sample_rate)
+    if mel.shape[0] < BLOCK:
+        mel = torch.nn.functional.pad(mel, (0, 0, 0, BLOCK - mel.shape[0]))
+    blocks = mel.unfold(0, BLOCK, BLOCK_HOP).permute(0, 2, 1)  # (N, 100, 96)
+    with torch.no_grad():
+        return load_aisfx()(blocks)
+
+
 def embed_clip(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """Mean aisfx embedding of a clip.
+    """Mean aisfx embedding of a clip (the mean of :func:`block_embeddings`).
 
     Args:
         audio: ``(C, T)`` or ``(T,)`` samples at ``sample_rate`` Hz.
@@ -92,9 +111,4 @@ def embed_clip(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     Returns:
         ``(512,)`` float32.
     """
-    mel = aisfx_mel(audio, sample_rate)
-    if mel.shape[0] < BLOCK:
-        mel = torch.nn.functional.pad(mel, (0, 0, 0, BLOCK - mel.shape[0]))
-    blocks = mel.unfold(0, BLOCK, BLOCK_HOP).permute(0, 2, 1)  # (N, 100, 96)
-    with torch.no_grad():
-        return load_aisfx()(blocks).mean(0)
+    return block_embeddings(audio, sample_rate).mean(0)

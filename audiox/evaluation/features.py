@@ -53,23 +53,35 @@ def resample(audio: torch.Tensor, rate_in: int, rate_out: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
 
 
+SLANEY_F_SP = 200.0 / 3  # Hz per mel below the break (the Auditory Toolbox / librosa default scale)
+SLANEY_BREAK_HZ = 1000.0
+SLANEY_LOGSTEP = math.log(6.4) / 27.0  # mel step of the log part
+
+
 def hz_to_mel(f: torch.Tensor | float, *, htk: bool = True) -> torch.Tensor:
-    """HTK mel scale ``2595 log10(1 + f / 700)`` (``htk=True``, the only scale used here)."""
+    """Hz to mel: HTK ``2595 log10(1 + f / 700)`` (``htk=True``), or Slaney's scale (``htk=False``, librosa's
+    default): linear ``f / (200/3)`` below 1 kHz, then ``15 + ln(f / 1000) / (ln 6.4 / 27)``."""
     f = torch.as_tensor(f, dtype=torch.float64)
-    if not htk:
-        raise NotImplementedError("only the HTK mel scale is implemented")
-    return 2595.0 * torch.log10(1.0 + f / 700.0)
+    if htk:
+        return 2595.0 * torch.log10(1.0 + f / 700.0)
+    brk = SLANEY_BREAK_HZ / SLANEY_F_SP
+    return torch.where(f < SLANEY_BREAK_HZ, f / SLANEY_F_SP,
+                       brk + torch.log(torch.clamp(f, min=1e-12) / SLANEY_BREAK_HZ) / SLANEY_LOGSTEP)
 
 
-def mel_to_hz(m: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`hz_to_mel`."""
-    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+def mel_to_hz(m: torch.Tensor, *, htk: bool = True) -> torch.Tensor:
+    """Inverse of :func:`hz_to_mel` (same ``htk`` choice)."""
+    m = torch.as_tensor(m, dtype=torch.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    brk = SLANEY_BREAK_HZ / SLANEY_F_SP
+    return torch.where(m < brk, m * SLANEY_F_SP, SLANEY_BREAK_HZ * torch.exp(SLANEY_LOGSTEP * (m - brk)))
 
 
 @lru_cache(maxsize=8)
 def mel_filterbank(n_fft: int, sample_rate: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None,
-                   norm: str = "slaney") -> torch.Tensor:
-    """Triangular mel filters on the HTK scale.
+                   norm: str = "slaney", htk: bool = True) -> torch.Tensor:
+    """Triangular mel filters, drawn on the Hz axis between band edges equally spaced in mel.
 
     Args:
         n_fft: FFT size (``n_fft // 2 + 1`` bins).
@@ -78,14 +90,15 @@ def mel_filterbank(n_fft: int, sample_rate: int, n_mels: int, f_min: float = 0.0
         f_min: lowest band edge in Hz.
         f_max: highest band edge in Hz (default Nyquist).
         norm: ``"slaney"`` (area 2 / bandwidth), ``"unit_sum"`` (weights of a band sum to 1) or ``"none"``.
+        htk: the HTK mel scale (default) or Slaney's (``False``: librosa's default, PANNs' front end).
 
     Returns:
         ``(n_mels, n_fft // 2 + 1)`` float32 weights.
     """
     f_max = sample_rate / 2 if f_max is None else f_max
     freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    edges = mel_to_hz(torch.linspace(float(hz_to_mel(f_min)), float(hz_to_mel(f_max)), n_mels + 2,
-                                     dtype=torch.float64))
+    edges = mel_to_hz(torch.linspace(float(hz_to_mel(f_min, htk=htk)), float(hz_to_mel(f_max, htk=htk)), n_mels + 2,
+                                     dtype=torch.float64), htk=htk)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs[None] - lo) / (mid - lo)
     down = (hi - freqs[None]) / (hi - mid)
