@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cast floating tensors (default: keep the stored dtypes)")
     p.add_argument("--config", default=None, help="config.json when it is not beside the weights")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--merge-lora", action="append", default=None, metavar="DIR[:SCALE]",
+                   help="fold this LoRA adapter (audiox train --lora) into the weights (repeatable); the output "
+                        "is a plain model (default layout: native)")
 
 
 def check_args(args: argparse.Namespace) -> str:
@@ -28,7 +31,12 @@ def check_args(args: argparse.Namespace) -> str:
     dst = checks.output_folder("dst", args.dst)
     if checks.same_place(dst, src.folder):
         raise InputError(f"dst {dst}: is the source folder; choose another output folder")
-    to = args.to or ("native" if src.weights.suffix != ".safetensors" else "official")
+    to = args.to or ("native" if src.weights.suffix != ".safetensors" or args.merge_lora else "official")
+    if args.merge_lora:
+        from audiox.checkpoint.lora import check_adapter_folder, parse_spec
+
+        for value in args.merge_lora:
+            check_adapter_folder(parse_spec(value, "--merge-lora").folder, "--merge-lora")
     names = ["config.json", "model.safetensors" if to == "native" else "model.ckpt"]
     clash = [n for n in names
              if (dst / n).exists() and not (n == "config.json" and checks.same_place(dst / n, src.config_path))]
@@ -39,6 +47,13 @@ def check_args(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     to = check_args(args)
+    if args.merge_lora:
+        from audiox.checkpoint.lora import parse_spec, write_merged
+
+        specs = [parse_spec(v, "--merge-lora") for v in args.merge_lora]
+        path = write_merged(args.src, args.dst, specs, to=to, dtype=args.dtype, config=args.config, force=args.force)
+        print(f"wrote {path} ({to}, {len(specs)} LoRA adapter(s) merged)")
+        return 0
     from audiox.checkpoint.native import convert
 
     path = convert(args.src, args.dst, to=to, dtype=args.dtype, config=args.config, force=args.force)

@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None,
                    help="model folder (official config.json + model.ckpt, or native; default: the built-in model)")
     p.add_argument("--t5-path", default=None, help="local Hugging Face T5 folder for official models")
+    p.add_argument("--lora", action="append", default=None, metavar="DIR[:SCALE]",
+                   help="LoRA adapter folder from `audiox train --lora` (export/lora), optionally scaled; repeatable")
     p.add_argument("--text", default=None, help="text prompt")
     p.add_argument("--negative", default=None, help="negative text prompt")
     p.add_argument("--video", default=None, help="video file (its frames condition the audio)")
@@ -92,6 +94,16 @@ def batch_name(field: str) -> str:
     return "--no-limits" if field == "limits" else job_key(field)
 
 
+def _lora_specs(values: list[str] | None) -> list:
+    """The ``--lora DIR[:SCALE]`` adapters, each folder checked (files, config, base probe) before the model loads."""
+    from audiox.checkpoint.lora import check_adapter_folder, parse_spec
+
+    specs = [parse_spec(v, "--lora") for v in values or []]
+    for spec in specs:
+        check_adapter_folder(spec.folder, "--lora")
+    return specs
+
+
 def run(args: argparse.Namespace) -> int:
     from audiox.pipeline.jobs import check_jobs, parse_job, prepare_outputs, read_batch, run_jobs
     from audiox.pipeline.ranks import launcher_ranks, rank_device
@@ -102,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     # 1. Everything is checked before the model loads; nothing is created before every check passed.
     threads = checks.threads(args.threads)
     device = checks.device(args.device)
+    lora = _lora_specs(args.lora)
     ranks = launcher_ranks()  # RANK / WORLD_SIZE from torchrun or another launcher
     if ranks.world > 1 and not args.batch:
         raise InputError(f"environment: WORLD_SIZE={ranks.world} but one job; ranks share the jobs of --batch")
@@ -152,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
         source, device=rank_device(device, ranks),
         dtype=torch_dtype(args.dtype, what="--dtype") if args.dtype else None,
         vae_dtype=torch_dtype(args.vae_dtype, what="--vae-dtype") if args.vae_dtype else None,
-        text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), few_step_bf16=args.fast)
+        text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), few_step_bf16=args.fast,
+        lora=[(spec.folder, spec.scale) for spec in lora])
     overall = _overall_bar(share, ranks, args.no_progress) if args.batch else None
     for job, result in run_jobs(pipe, jobs, stamps=share.stamps if args.batch else None, bar=ranks.world == 1):
         print(f"wrote {checks.shown(job.out)} ({result.seconds:.2f} s, seed {result.settings['seed']})"

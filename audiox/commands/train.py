@@ -37,6 +37,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t5-path", default=None, help="local T5 folder for models with an external text encoder")
     p.add_argument("--export-official", action="store_true", help="also export the official layout at the end")
     p.add_argument("--no-export", action="store_true", help="skip the final export")
+    p.add_argument("--lora", type=int, default=None, metavar="RANK",
+                   help="train a LoRA adapter of this rank on the DiT linears (peft) instead of the whole model; "
+                        "export/lora holds it (a few MB)")
+    p.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default: the rank; update scale "
+                                                                  "alpha/rank)")
+    p.add_argument("--lora-targets", default=None, metavar="NAMES",
+                   help="comma-separated DiT module names or suffixes (default: to_qkv,to_out,to_q,to_kv,"
+                        "ff.ff.0.proj,ff.ff.2: attention and feed-forward)")
+    p.add_argument("--lora-dropout", type=float, default=None, help="dropout on the adapters' input (default 0)")
     add_run_arguments(p, notes={"lr": "the base rate of the schedule", "precision": "default: the config's"})
 
 
@@ -53,7 +62,16 @@ def config_from_args(args: argparse.Namespace) -> Any:
     changes = {field: getattr(args, arg) for arg, field in _OVERRIDES.items() if getattr(args, arg) is not None}
     if args.export_official:
         changes["export_official"] = True
-    return cfg.replace(**changes)
+    for arg, field in (("lora", "lora_rank"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout")):
+        if getattr(args, arg, None) is not None:
+            changes[field] = getattr(args, arg)
+    if getattr(args, "lora_targets", None) is not None:
+        changes["lora_targets"] = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
+    cfg = cfg.replace(**changes)
+    if cfg.lora_rank and cfg.export_official:
+        raise InputError("--export-official: a LoRA run exports its adapter; merge it with `audiox convert "
+                         "--merge-lora`")
+    return cfg
 
 
 def check_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,10 +91,23 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, attr) is not None:
             checks.integer("--" + attr.replace("_", "-"), getattr(args, attr), lo=lo, hi=hi)
     checks.seed("--init-seed", args.init_seed)
+    if args.lora is not None:
+        checks.integer("--lora", args.lora, lo=1, hi=4096)
+    for flag, value, lo, hi in (("--lora-alpha", args.lora_alpha, 0.0, 1e6), ("--lora-dropout", args.lora_dropout,
+                                                                                0.0, 0.99)):
+        if value is not None and not lo <= value <= hi:  # NaN fails too
+            raise InputError(f"{flag}: expected a number in [{lo:g}, {hi:g}], got {value}")
+    if args.lora is None and any(v is not None for v in (args.lora_alpha, args.lora_targets, args.lora_dropout)):
+        raise InputError("--lora-alpha/--lora-targets/--lora-dropout: only used with --lora RANK")
     strategy = train_checks.check_strategy(args.strategy)
     if args.config is not None:
         checks.input_file("--config", args.config)
     cfg = config_from_args(args)
+    if cfg.lora_rank:  # the DiT's module names are those of every model: check the targets on the tiny debug one
+        from audiox.checkpoint.lora import check_targets
+        from audiox.models.presets import build_model
+
+        check_targets(build_model("debug").dit, cfg.lora_targets)
     model = train_checks.check_model_spec("--model", args.model)
     if args.vae is not None:
         checks.input_file("--vae", args.vae)
@@ -121,5 +152,8 @@ def run(args: argparse.Namespace) -> int:
                     progress=not args.no_progress, export=not args.no_export, held_out=args.held_out,
                     bench=bench)
     if summary["rank"] == 0:
+        share = 100 * summary["trainable"] / max(summary["parameters"], 1)
+        print(f"trained {summary['trainable'] / 1e6:.3f} M of {summary['parameters'] / 1e6:.1f} M parameters "
+              f"({share:.3f}%)" + (f", LoRA rank {cfg.lora_rank}" if cfg.lora_rank else ""))
         print(json.dumps(summary))
     return 0

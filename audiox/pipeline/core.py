@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -97,7 +98,8 @@ class AudioXPipeline:
     def from_pretrained(cls, path: str | os.PathLike | ModelSource | None = None, *,
                         device: str | torch.device | None = None, dtype: torch.dtype | None = None,
                         vae_dtype: torch.dtype | None = None, text_encoder_path: str | os.PathLike | None = None,
-                        options: RunOptions = DEFAULT_RUN, few_step_bf16: bool = False) -> AudioXPipeline:
+                        options: RunOptions = DEFAULT_RUN, few_step_bf16: bool = False,
+                        lora: Sequence[str | os.PathLike | tuple[str | os.PathLike, float]] = ()) -> AudioXPipeline:
         """Load an official-format folder (config.json + model.ckpt) or a native folder (+ model.safetensors).
 
         Args:
@@ -112,6 +114,8 @@ class AudioXPipeline:
             few_step_bf16: the few-step preset (:data:`audiox.pipeline.settings.FEW_STEP_PRESET`) as the sampler
                 defaults, and unless given, ``dtype`` and ``vae_dtype`` bf16 where the device has bf16 instructions
                 (:func:`audiox.utils.dtypes.fast_dtype`); ``--fast`` on the command line.
+            lora: LoRA adapter folders (``audiox train --lora``), or (folder, scale) pairs, applied unmerged to the
+                DiT (:func:`audiox.checkpoint.lora.load_adapters`); each must have been trained on this model.
         """
         from audiox.checkpoint.official import dtype_plan, load_model
 
@@ -128,7 +132,15 @@ class AudioXPipeline:
         plan = lambda cfg: dtype_plan(cfg, dtype or torch.float32, vae_dtype or torch.float32)  # noqa: E731
         model = load_model(source.path, device=dev, dtype=plan, text_encoder_path=text_encoder_path,
                            require_text_encoder=True)
-        return cls(model, device=dev, defaults=defaults, source=str(source.path), options=options)
+        name = str(source.path)
+        if lora:
+            from audiox.checkpoint.lora import LoraSpec, load_adapters, parse_spec
+
+            specs = [LoraSpec(Path(x[0]), float(x[1])) if isinstance(x, tuple) else parse_spec(str(x), "lora")
+                     for x in lora]
+            load_adapters(model, specs, flag="lora")
+            name += "".join(f" + LoRA {s.folder} x {s.scale:g}" for s in specs)
+        return cls(model, device=dev, defaults=defaults, source=name, options=options)
 
     # ----------------------------------------------------------------------------------------------
     def __call__(

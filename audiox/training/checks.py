@@ -234,5 +234,14 @@ def check_resume_state(ckpt: dict[str, Any], module: Any, out: str | os.PathLike
     """
     from audiox.checkpoint.official import check_keys
 
-    expected = {k: v.shape for k, v in module.state_dict().items()}
-    check_keys(expected, ckpt["state_dict"], f"{Path(out) / 'checkpoints' / LAST}: {name} checkpoint")
+    sd = module.state_dict()
+    keys = module.checkpoint_keys() if hasattr(module, "checkpoint_keys") else list(sd)  # a LoRA run: adapters
+    where = f"{Path(out) / 'checkpoints' / LAST}: {name} checkpoint"
+    check_keys({k: sd[k].shape for k in keys}, ckpt["state_dict"], where)
+    if getattr(module, "lora_probe", None) is not None:
+        from audiox.checkpoint.lora import probe_mismatch
+
+        saved = (ckpt.get("audiox") or {}).get("lora_probe")
+        bad = probe_mismatch(saved, module.lora_probe) if isinstance(saved, dict) else "no base probe"
+        if bad is not None:
+            raise ConfigError(f"{where}: its LoRA was trained on another base model (first difference: {bad})")

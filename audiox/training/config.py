@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from audiox.checkpoint.lora import DEFAULT_TARGETS as LORA_TARGETS
 from audiox.config import from_dict as _strict_from_dict
 from audiox.config import to_dict as _to_dict
 from audiox.errors import ConfigError
@@ -87,6 +88,12 @@ class TrainConfig:
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     # --- parameters to train: part names (module.PARTS) or fnmatch patterns over parameter names
     trainable: tuple[str, ...] = DEFAULT_TRAINABLE
+    # --- LoRA (peft) instead of full fine-tuning: lora_rank > 0 freezes every base weight and trains adapters on the
+    # DiT linears named by lora_targets (audiox.checkpoint.lora); alpha 0 means alpha = rank (update = B A)
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    lora_dropout: float = 0.0
     # --- outputs
     checkpoint_every: int = 1000  # steps between checkpoints (last.ckpt always kept)
     keep_checkpoints: int = 3  # step-numbered checkpoints kept besides last.ckpt (0 = only last.ckpt)
@@ -145,6 +152,14 @@ class TrainConfig:
             bad("precision", f"expected one of {', '.join(PRECISIONS)}")
         if not self.trainable:
             bad("trainable", "expected at least one part")
+        if self.lora_rank < 0:
+            bad("lora_rank", "expected an integer >= 0 (0 = no LoRA)")
+        if self.lora_alpha < 0:
+            bad("lora_alpha", "expected a number >= 0 (0 = the rank)")
+        if not 0 <= self.lora_dropout < 1:
+            bad("lora_dropout", "expected a number in [0, 1)")
+        if not self.lora_targets or not all(isinstance(t, str) and t for t in self.lora_targets):
+            bad("lora_targets", "expected module names")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, path: str = "training") -> TrainConfig:

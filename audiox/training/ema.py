@@ -32,7 +32,9 @@ class EMA(nn.Module):
         self.power = power
         self.update_after_step = update_after_step
         self.update_every = update_every
-        self.ema_model = copy.deepcopy(model).eval().requires_grad_(False)
+        # a frozen parameter (a LoRA run's base weights) is its own average: the copy shares it instead of doubling it
+        shared = {id(p): p for p in model.parameters() if not p.requires_grad}
+        self.ema_model = copy.deepcopy(model, memo=shared).eval().requires_grad_(False)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def train(self, mode: bool = True) -> EMA:
@@ -55,12 +57,13 @@ class EMA(nn.Module):
         if step % self.update_every != 0:
             return
         src = dict(model.named_parameters())
+        own = [(name, p) for name, p in self.ema_model.named_parameters() if p is not src[name]]
         if step <= self.update_after_step:
-            for name, p in self.ema_model.named_parameters():
+            for name, p in own:
                 p.copy_(src[name].detach())
         else:
             w = 1.0 - self.decay()
-            for name, p in self.ema_model.named_parameters():
+            for name, p in own:
                 p.lerp_(src[name].detach().to(p.dtype), w)
         src_buf = dict(model.named_buffers())
         for name, b in self.ema_model.named_buffers():

@@ -150,7 +150,18 @@ class AudioXTrainingModule(pl.LightningModule):
         super().__init__()
         self.model = model
         self.cfg = cfg
-        names = set(trainable_names(model, cfg.trainable))
+        self.lora_config, self.lora_probe = None, None
+        if cfg.lora_rank:  # every base weight frozen; the adapters on the DiT linears train
+            from audiox.checkpoint.lora import attach, base_probe, lora_config
+
+            self.lora_probe = base_probe(model)
+            self.lora_config = lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets, cfg.lora_dropout)
+            model.requires_grad_(False)
+            attach(model.dit, self.lora_config, generator=torch.Generator().manual_seed(mix_seed(cfg.seed, 11)))
+            names = {n for n, _ in model.named_parameters() if ".lora_" in n}
+            self.strict_loading = False  # checkpoints hold the adapters, not the frozen base (checkpoint_keys)
+        else:
+            names = set(trainable_names(model, cfg.trainable))
         for n, p in model.named_parameters():
             p.requires_grad_(n in names)
         self.trainable = [n for n, _ in model.named_parameters() if n in names]
@@ -160,8 +171,11 @@ class AudioXTrainingModule(pl.LightningModule):
         self.empty = {k: v.clone() for k, v in (empty or {}).items()}
         self.micro_step = 0  # training_step calls so far (saved in checkpoints)
         self.skipped_total = 0  # unreadable samples replaced so far
-        log.info("trainable: %d tensors, %.3f M parameters", len(names),
-                 sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6)
+        self.trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        self.total_count = sum(p.numel() for p in model.parameters())
+        log.info("trainable: %d tensors, %.3f M of %.3f M parameters (%.3f%%)%s", len(names),
+                 self.trainable_count / 1e6, self.total_count / 1e6, 100 * self.trainable_count / self.total_count,
+                 f", LoRA rank {cfg.lora_rank}" if cfg.lora_rank else "")
 
     def _encoder_modules(self) -> list[nn.Module]:
         mods: list[nn.Module] = [self.model.pretransform]
@@ -273,7 +287,14 @@ class AudioXTrainingModule(pl.LightningModule):
             self.skipped_total += len(batch["skipped"])
             log.warning("step %d: %d unreadable samples replaced: %s", self.global_step, len(batch["skipped"]),
                         ", ".join(batch["skipped"]))
-        loss, _ = self.loss(batch, gen, training=True)
+        if self.cfg.lora_rank and self.cfg.lora_dropout > 0:  # peft's dropout draws from the global RNG: seed it
+            # from the step's generator, so that a resumed run drops what the uninterrupted one did
+            cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda):
+                torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+                loss, _ = self.loss(batch, gen, training=True)
+        else:
+            loss, _ = self.loss(batch, gen, training=True)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.global_step}")
         b = len(batch["id"])
@@ -302,14 +323,36 @@ class AudioXTrainingModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
 
     # --------------------------------------------------------------------------------------- checkpoints
+    def checkpoint_keys(self) -> list[str]:
+        """The state-dict names a checkpoint holds: all, or with LoRA the adapters, their EMA and its counter."""
+        keys = list(self.state_dict())
+        return [k for k in keys if ".lora_" in k or k == "ema.step"] if self.cfg.lora_rank else keys
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["audiox"] = {"micro_step": self.micro_step, "skipped_total": self.skipped_total,
                                 "train_config": self.cfg.to_dict(), "model_config": _config_dict(self.model)}
+        if self.cfg.lora_rank:  # the frozen base is the model the run starts from: not saved again
+            keep = set(self.checkpoint_keys())
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+            checkpoint["audiox"]["lora_probe"] = self.lora_probe
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         extra = checkpoint.get("audiox", {})
+        if self.cfg.lora_rank:
+            from audiox.checkpoint.lora import probe_mismatch
+
+            bad = probe_mismatch(extra.get("lora_probe") or {}, self.lora_probe)
+            if bad is not None or not extra.get("lora_probe"):
+                raise ConfigError(f"--resume: the checkpoint's LoRA was trained on another base model ({bad})")
         self.micro_step = int(extra.get("micro_step", 0))
         self.skipped_total = int(extra.get("skipped_total", 0))
+
+    def export_adapter(self, folder: Any, *, use_ema: bool = True) -> Any:
+        """Write the LoRA adapter (the EMA's values when ``use_ema``) in peft's format with the base probe."""
+        from audiox.checkpoint.lora import adapter_state, save_adapter
+
+        values = dict(self.ema.ema_model.named_parameters()) if use_ema and self.ema is not None else None
+        return save_adapter(folder, self.lora_config, adapter_state(self.model.dit, values=values), self.lora_probe)
 
     def export_model(self, *, use_ema: bool = True) -> nn.Module:
         """A copy of the model for inference (eval mode), with the EMA DiT weights when ``use_ema``."""

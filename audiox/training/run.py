@@ -3,7 +3,8 @@
 ``audiox train`` parses and checks its arguments, then calls :func:`load_model_spec` and :func:`train`. Outputs
 under ``out``: ``checkpoints/{last,step-*}.ckpt`` (atomic), ``logs/from-step-XXXXXXXX/metrics.csv`` (one per start
 or resume; TensorBoard events beside it when ``tensorboard`` is installed), ``demos/step-*/{i.wav,i.png}``,
-``train_config.json`` and, at the end, ``export/native`` (EMA weights; plus ``export/official`` on request).
+``train_config.json`` and, at the end, ``export/native`` (EMA weights; plus ``export/official`` on request), or
+with LoRA ``export/lora`` (the adapter in peft's format, :mod:`audiox.checkpoint.lora`).
 Devices and nodes come from the arguments or from the torchrun / SLURM environment (Lightning detects both).
 """
 
@@ -211,9 +212,14 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     fit(trainer, module, _Data(), str(last) if resume else None, ignore_warnings=(r".*module\(s\) in eval mode.*",))
     loss = trainer.callback_metrics.get("train/loss")
     if export and trainer.is_global_zero:
-        export_run(module, out / "export", official=cfg.export_official)
+        if cfg.lora_rank:
+            module.export_adapter(out / "export" / "lora")
+            log.info("exported the LoRA adapter (EMA values) to %s", out / "export" / "lora")
+        else:
+            export_run(module, out / "export", official=cfg.export_official)
     return {"steps": trainer.global_step, "loss": float(loss) if loss is not None else None,
-            "skipped": module.skipped_total, "out": str(out), "rank": trainer.global_rank}
+            "skipped": module.skipped_total, "out": str(out), "rank": trainer.global_rank,
+            "trainable": module.trainable_count, "parameters": module.total_count}
 
 
 def held_out_batch(data: str, geometry: Any, cfg: Any) -> dict[str, Any]:
