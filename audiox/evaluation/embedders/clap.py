@@ -59,7 +59,7 @@ class ClapEmbedder(Embedder):
                 self.extractor, self.tokenizer = self.processor.feature_extractor, self.processor.tokenizer
             except OSError:  # no tokenizer: audio only
                 self.extractor, self.tokenizer = ClapFeatureExtractor.from_pretrained(folder), None
-        except (OSError, ValueError, RuntimeError) as e:
+        except Exception as e:  # any failure of transformers to read the folder: one line naming it
             raise CheckpointError(f"{folder}: not a transformers ClapModel folder ({type(e).__name__}: "
                                   f"{str(e).splitlines()[0] if str(e) else ''})") from None
         self.fusion = bool(getattr(self.model.config.audio_config, "enable_fusion", False))
