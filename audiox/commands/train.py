@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t5-path", default=None, help="local T5 folder for models with an external text encoder")
     p.add_argument("--export-official", action="store_true", help="also export the official layout at the end")
     p.add_argument("--no-export", action="store_true", help="skip the final export")
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute each DiT block's activations in the backward pass (less memory, ~1/3 more time)")
     p.add_argument("--lora", type=int, default=None, metavar="RANK",
                    help="train a LoRA adapter of this rank on the DiT linears (peft) instead of the whole model; "
                         "export/lora holds it (a few MB)")
@@ -62,6 +64,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     changes = {field: getattr(args, arg) for arg, field in _OVERRIDES.items() if getattr(args, arg) is not None}
     if args.export_official:
         changes["export_official"] = True
+    if getattr(args, "gradient_checkpointing", False):
+        changes["gradient_checkpointing"] = True
     for arg, field in (("lora", "lora_rank"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout")):
         if getattr(args, arg, None) is not None:
             changes[field] = getattr(args, arg)

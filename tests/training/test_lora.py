@@ -181,3 +181,53 @@ def test_train_lora_flags_refused(tmp_path: Path, argv: list[str], expect: str) 
     manifest = make_corpus(tmp_path / "data", n_text=1)
     assert_refused(["train", "--model", "debug", "--data", str(manifest), "--out", str(tmp_path / "r"),
                     "--accelerator", "cpu", "--max-steps", "1", "--no-progress", *argv], expect, tmp_path)
+
+
+@pytest.mark.parametrize("lora_rank", [0, RANK])
+def test_frozen_parts_hold_no_gradients_or_optimizer_state(tmp_path: Path, one_thread, lora_rank: int) -> None:
+    """After a step, only the trainable tensors have gradients and AdamW moments; the EMA copies only them too
+    (a frozen tensor is shared with the model, not duplicated)."""
+    import pytorch_lightning as pl
+
+    from audiox.models.presets import build_model
+    from audiox.training.module import AudioXTrainingModule
+
+    manifest = make_corpus(tmp_path / "data", n_text=2)
+    cfg = train_config(max_steps=1, lora_rank=lora_rank, gradient_checkpointing=True)
+    module = AudioXTrainingModule(build_model("debug", seed=0), cfg)
+    from audiox.training.data import make_dataloader, open_dataset
+
+    ds = open_dataset(str(manifest), module.model.config.geometry, cfg)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
+    trainer.fit(module, make_dataloader(ds, cfg))
+    params = dict(module.model.named_parameters())
+    trainable = {n for n, p in params.items() if p.requires_grad}
+    assert trainable == set(module.trainable) and trainable
+    if lora_rank:
+        assert all(".lora_" in n for n in trainable)
+    else:  # the default parts: the DiT and the conditioners' trainable halves; VAE, CLIP and text encoder frozen
+        assert not any("pretransform." in n or "visual_encoder_model" in n for n in trainable)
+    opt = trainer.optimizers[0]
+    in_opt = {id(p) for grp in opt.param_groups for p in grp["params"]}
+    assert in_opt == {id(params[n]) for n in trainable}
+    assert {id(p) for p in opt.state} <= in_opt and len(opt.state) == len(trainable)
+    assert all(p.grad is None for n, p in params.items() if n not in trainable)
+    # the EMA owns new storage only for the DiT's trainable tensors
+    dit = dict(module.model.dit.named_parameters())
+    ema = dict(module.ema.ema_model.named_parameters())
+    owned = {n for n, p in ema.items() if p is not dit[n]}
+    assert owned == {n for n, p in dit.items() if p.requires_grad}
+
+
+def test_base_probe_survives_casts_and_tells_bases_apart() -> None:
+    from audiox.checkpoint.lora import base_probe, parse_spec, probe_mismatch
+    from audiox.models.presets import build_model
+
+    a = build_model("debug", seed=0)
+    probe = base_probe(a)
+    for dtype in (torch.bfloat16, torch.float16):  # generation may load the base in another dtype
+        assert probe_mismatch(probe, base_probe(build_model("debug", seed=0).to(dtype))) is None
+    assert probe_mismatch(probe, base_probe(build_model("debug", seed=1))) is not None
+    assert parse_spec("runs/x/export/lora:0.5") == parse_spec("runs/x/export/lora:.5")
+    assert parse_spec("runs/x/export/lora:0.5").scale == 0.5 and parse_spec("a:b").folder == Path("a:b")
