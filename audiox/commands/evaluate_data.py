@@ -120,6 +120,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     from audiox.evaluation.protocols import protocol
     from audiox.evaluation.scoring import list_audio
     from audiox.pipeline.benchmark import GENERATED, benchmark_jobs, generate
+    from audiox.pipeline.jobs import check_jobs
     from audiox.pipeline.source import inspect_model
     from audiox.utils import checks
 
@@ -138,15 +139,15 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     source = inspect_model(args.model)
     jobs = benchmark_jobs(bench.items, out, seconds=args.seconds, steps=args.steps, seed=args.seed,
                           progress=not args.no_progress)
+    check_jobs(jobs, source)  # values, paths, media and limits, before anything is created
     c = _check_common(args, proto)
-    out.mkdir(parents=True, exist_ok=True)
 
     def pipe() -> Any:
         from audiox.pipeline import AudioXPipeline
 
         return AudioXPipeline.from_pretrained(source, device=device)
 
-    before, now = generate(pipe, jobs, source)
+    before, now = generate(pipe, jobs)
     print(f"{args.benchmark}: {len(jobs)} items ({bench.missing} left out for a missing file); "
           f"{before} already generated, {now} generated now")
     gen = list_audio(out / GENERATED, "--out")

@@ -42,9 +42,10 @@ def list_audio(folder: Path, flag: str) -> dict[str, Path]:
     """
     found: dict[str, Path] = {}
     for p in sorted(folder.rglob("*")):
-        if p.suffix.lower() not in AUDIO_SUFFIXES or not p.is_file() or any(s.startswith(".") for s in p.parts):
-            continue
-        name = p.relative_to(folder).with_suffix("").as_posix()
+        rel = p.relative_to(folder)
+        if p.suffix.lower() not in AUDIO_SUFFIXES or any(s.startswith(".") for s in rel.parts) or not p.is_file():
+            continue  # hidden files and folders (and our temporary files) are not clips
+        name = rel.with_suffix("").as_posix()
         if name in found:
             raise InputError(f"{flag}: {found[name].name} and {p.name} share the name {name!r}")
         found[name] = p

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from audiox.evaluation.benchmarks import BenchItem
-from audiox.pipeline.jobs import Job, check_jobs, parse_job, prepare_outputs, run_jobs
-from audiox.pipeline.source import ModelSource
+from audiox.pipeline.jobs import Job, parse_job, prepare_outputs, run_jobs
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +69,16 @@ def is_done(job: Job) -> bool:
     return got == want
 
 
-def generate(pipe_factory: Any, jobs: list[Job], source: ModelSource) -> tuple[int, int]:
-    """Generate the jobs that are not done, with a bar over them.
+def generate(pipe_factory: Any, jobs: list[Job]) -> tuple[int, int]:
+    """Generate the jobs that are not done (:func:`is_done`), with a bar over them.
 
     Args:
         pipe_factory: ``() -> AudioXPipeline``, called only when a job is left to do.
-        jobs: all the benchmark's jobs.
-        source: the checked model (for :func:`check_jobs`).
+        jobs: all the benchmark's jobs, checked by :func:`audiox.pipeline.jobs.check_jobs`.
 
     Returns:
         ``(done before, generated now)``.
     """
-    check_jobs(jobs, source)
     prepare_outputs(jobs)  # finish or remove what a killed run left
     todo = [j for j in jobs if not is_done(j)]
     done = len(jobs) - len(todo)

@@ -77,3 +77,13 @@ def test_benchmark_bad_steps_before_reading(folders: Path) -> None:
     argv = ["evaluate", "benchmark", "musiccaps", "--data", str(folders / "bench"), "--out", str(folders / "out"),
             "--steps", "0"]
     assert_refused(argv, "--steps", folders)
+
+
+def test_benchmark_bad_video_refused_before_anything_is_created(folders: Path) -> None:
+    bench = folders / "bench"
+    (bench / "vggsound.csv").write_text("yt1,5,dog barking,test\n")
+    (bench / "video").mkdir()
+    (bench / "video" / "yt1_000005.mp4").write_bytes(b"not a video")
+    argv = ["evaluate", "benchmark", "vggsound", "--data", str(bench), "--out", str(folders / "out" / "run"),
+            "--steps", "2"]
+    assert_refused(argv, "yt1_000005.mp4", folders)
