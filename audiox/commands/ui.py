@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queue", type=int, default=16,
                    help="requests that may wait; more are refused with 'Queue is full' (default 16)")
     p.add_argument("--concurrency", type=int, default=1, help="generations that run at once (default 1)")
+    p.add_argument("--lora", action="append", default=None, metavar="DIR[:SCALE]",
+                   help="LoRA adapter folder from `audiox train --lora`, optionally scaled (repeatable); the page "
+                        "names it")
     p.add_argument("--fast", action="store_true",
                    help="the few-step sampler preset and bf16 where the CPU/GPU supports it (docs/fast_inference.md)")
 
@@ -38,6 +41,9 @@ def check_args(args: argparse.Namespace):
     parse_host(checks.text("--host", args.host))
     if args.t5_path is not None:
         checks.input_folder("--t5-path", args.t5_path)
+    from audiox.commands.generate import _lora_specs
+
+    args.lora_specs = _lora_specs(args.lora)
     source = inspect_model(args.model, text_encoder_path=args.t5_path)
     return source, check_listen(args.host, args.port)
 
@@ -47,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from audiox.pipeline import AudioXPipeline
     from audiox.ui.server import serve
 
-    pipe = AudioXPipeline.from_pretrained(source, text_encoder_path=args.t5_path, few_step_bf16=args.fast)
+    pipe = AudioXPipeline.from_pretrained(source, text_encoder_path=args.t5_path, few_step_bf16=args.fast,
+                                          lora=[(s.folder, s.scale) for s in args.lora_specs])
     from audiox.ui.app import example_folders
 
     print(f"serving {source.path} on {address.url} (queue {args.max_queue}, {args.concurrency} at once); "

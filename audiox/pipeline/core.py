@@ -92,6 +92,7 @@ class AudioXPipeline:
         self.ids: ConditionerIds = conditioner_ids(model)
         check_geometry(model, self.geometry)
         self.source = source
+        self.lora: tuple = ()  # the LoRA adapters applied to the DiT (audiox.checkpoint.lora.LoraSpec)
         self.overlap_seconds = min(2.0, self.geometry.window_seconds / 4)
 
     @classmethod
@@ -140,7 +141,9 @@ class AudioXPipeline:
                      for x in lora]
             load_adapters(model, specs, flag="lora")
             name += "".join(f" + LoRA {s.folder} x {s.scale:g}" for s in specs)
-        return cls(model, device=dev, defaults=defaults, source=name, options=options)
+        pipe = cls(model, device=dev, defaults=defaults, source=name, options=options)
+        pipe.lora = tuple(specs) if lora else ()
+        return pipe
 
     # ----------------------------------------------------------------------------------------------
     def __call__(

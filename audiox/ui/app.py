@@ -181,6 +181,9 @@ def build_app(pipe: Any, *, max_queue: int = 16, concurrency: int = 1, source: A
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
+        if getattr(pipe, "lora", ()):  # audiox ui --lora: the adapters every request uses
+            gr.Textbox(label="LoRA adapters", interactive=False,
+                       value=", ".join(f"{s.folder.name or s.folder} x {s.scale:g}" for s in pipe.lora))
         with gr.Row():
             with gr.Column(scale=1):
                 text = gr.Textbox(label="Text", lines=2, placeholder="e.g. Heavy rain falls while a siren wails.")

@@ -231,3 +231,17 @@ def test_base_probe_survives_casts_and_tells_bases_apart() -> None:
     assert probe_mismatch(probe, base_probe(build_model("debug", seed=1))) is not None
     assert parse_spec("runs/x/export/lora:0.5") == parse_spec("runs/x/export/lora:.5")
     assert parse_spec("runs/x/export/lora:0.5").scale == 0.5 and parse_spec("a:b").folder == Path("a:b")
+
+
+def test_page_names_the_adapters(debug_model_dir: Path, tmp_path: Path) -> None:
+    """``audiox ui --lora`` builds its pipeline with the adapters; the page shows them in a read-only field."""
+    import gradio as gr
+
+    from audiox.pipeline import AudioXPipeline
+    from audiox.ui.app import build_app
+
+    adapter = _random_adapter(debug_model_dir, tmp_path / "adapter")
+    pipe = AudioXPipeline.from_pretrained(debug_model_dir, device="cpu", lora=[(adapter, 0.5)])
+    demo = build_app(pipe)
+    boxes = [b for b in demo.blocks.values() if isinstance(b, gr.Textbox) and b.label == "LoRA adapters"]
+    assert len(boxes) == 1 and boxes[0].value == "adapter x 0.5" and not boxes[0].interactive
