@@ -46,7 +46,10 @@ def cnn14_dir(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("panns")
     v = VARIANTS["panns-cnn14-16k"]
-    torch.save({"model": random_state(published_layout(v)), "iteration": 0}, d / v.published.file)
+    state = random_state(published_layout(v))
+    # the stored mel filters as the published file has them: librosa's Slaney filters, (bins, 64)
+    state["logmel_extractor.melW"] = mel_filterbank(512, 16000, 64, 50.0, 8000.0, norm="slaney", htk=False).T.clone()
+    torch.save({"model": state, "iteration": 0}, d / v.published.file)
     return d
 
 
@@ -82,6 +85,7 @@ def test_cnn14_front_end_frames_bins_and_tone():
 
 def test_cnn14_loads_published_layout_and_outputs_published_dims(cnn14_dir):
     emb = load_embedder("panns-cnn14-16k", cnn14_dir)
+    assert emb.front_end_matches  # stored filters = computed ones
     assert (emb.sample_rate, emb.dims, emb.classes) == (16000, 2048, 527)
     assert len(emb.weights_hash) == 16
     out = emb.run(torch.randn(2, 16000, generator=torch.Generator().manual_seed(1)) * 0.1)
@@ -103,6 +107,16 @@ def test_cnn14_refusals(tmp_path, cnn14_dir):
                                               r"\(257, 1, 512\), expected \(513, 1, 1024\)") as e:
         load_embedder("panns-cnn14", cnn14_dir / VARIANTS["panns-cnn14-16k"].published.file)
     assert "\n" not in str(e.value)
+
+
+def test_cnn14_warns_when_stored_filters_differ(tmp_path, caplog):
+    from audiox.evaluation.embedders.panns import VARIANTS, check_mel_filters
+
+    v = VARIANTS["panns-cnn14-16k"]
+    htk = mel_filterbank(512, 16000, 64, 50.0, 8000.0, norm="slaney", htk=True).T  # the other mel scale
+    with caplog.at_level("WARNING"):
+        assert not check_mel_filters(htk, v, tmp_path / "x.pth")
+    assert "mel filters differ" in caplog.text
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -11,11 +11,13 @@ mean over time; ``fc1`` (2048 -> 2048, ReLU) is the embedding; ``fc_audioset`` (
 published model applies a sigmoid to them). Dropout is inactive at evaluation and left out.
 
 The checkpoint (``{"model": state_dict, ...}``) also stores the front end as tensors (the STFT as convolution
-kernels, ``logmel_extractor.melW``); their shapes are checked, and the front end is computed here instead.
+kernels, ``logmel_extractor.melW``); their shapes are checked, the stored mel filters are compared with the ones
+computed here (a warning when they differ), and the front end is computed here.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from audiox.evaluation.embedders import (
     weights_file,
 )
 from audiox.evaluation.features import mel_filterbank
+
+log = logging.getLogger(__name__)
 
 N_MELS = 64
 F_MIN = 50.0
@@ -139,6 +143,25 @@ def published_layout(variant: Cnn14Variant) -> dict[str, tuple[int, ...]]:
     return {**front_end_layout(variant), **net}
 
 
+MEL_TOLERANCE = 1e-4  # relative to the largest weight: float32 rounding of librosa's filters is ~1e-7
+
+
+def check_mel_filters(mel_w: torch.Tensor, variant: Cnn14Variant, path: Path) -> bool:
+    """Compare the checkpoint's stored mel filters (``(bins, 64)``) with the ones computed here; a warning if they
+    differ (a published checkpoint stores librosa's filters, which :func:`cnn14_log_mel` reproduces).
+
+    Returns:
+        Whether they agree within :data:`MEL_TOLERANCE`.
+    """
+    ours = mel_filterbank(variant.n_fft, variant.sample_rate, N_MELS, F_MIN, variant.f_max, norm="slaney", htk=False)
+    diff = float((mel_w.float().T - ours).abs().max())
+    ok = diff <= MEL_TOLERANCE * float(ours.abs().max())
+    if not ok:
+        log.warning("%s: the checkpoint's mel filters differ from the front end computed here (max |diff| %.3g); "
+                    "it was trained on another front end, or is not the published file", path, diff)
+    return ok
+
+
 class Cnn14Embedder(Embedder):
     """PANNs CNN14: one 2048-d frame per clip, and 527 logits.
 
@@ -161,6 +184,7 @@ class Cnn14Embedder(Embedder):
         path = weights_file(weights, self.variant.published, f"{variant} weights")
         state = state_dict_of(safe_load(path, name=f"{what} checkpoint"), path, what)
         check_layout(state, published_layout(self.variant), path, what)
+        self.front_end_matches = check_mel_filters(state["logmel_extractor.melW"], self.variant, path)
         self.net = Cnn14()
         self.net.load_state_dict({k: v for k, v in state.items() if k not in front_end_layout(self.variant)})
         self.net.eval()
