@@ -79,6 +79,7 @@ def _check_common(args: argparse.Namespace, proto: Any) -> dict[str, Any]:
 def _run_folder(args: argparse.Namespace) -> int:
     from audiox.errors import InputError
     from audiox.evaluation.folders import score_folders, write_report
+    from audiox.evaluation.protocols import protocol
     from audiox.evaluation.scoring import check_pairs, list_audio, read_captions
     from audiox.utils import checks
 
@@ -87,8 +88,6 @@ def _run_folder(args: argparse.Namespace) -> int:
     real, gen = list_audio(real_dir, "--real"), list_audio(gen_dir, "--generated")
     out = (checks.output_folder("--out", args.out, inputs={"--real": real_dir, "--generated": gen_dir})
            if args.out is not None else None)
-    from audiox.evaluation.protocols import protocol
-
     proto = protocol(checks.text("--protocol", args.protocol))
     check_pairs(real, gen, proto)
     captions = None
@@ -114,12 +113,10 @@ def _print(result: dict[str, Any]) -> None:
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
-    from audiox.errors import InputError
     from audiox.evaluation.benchmarks import read_benchmark
     from audiox.evaluation.folders import score_folders, write_report
     from audiox.evaluation.protocols import protocol
-    from audiox.evaluation.scoring import list_audio
-    from audiox.pipeline.benchmark import GENERATED, benchmark_jobs, generate
+    from audiox.pipeline.benchmark import benchmark_jobs, generate
     from audiox.pipeline.jobs import check_jobs
     from audiox.pipeline.source import inspect_model
     from audiox.utils import checks
@@ -150,10 +147,8 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     before, now = generate(pipe, jobs)
     print(f"{args.benchmark}: {len(jobs)} items ({bench.missing} left out for a missing file); "
           f"{before} already generated, {now} generated now")
-    gen = list_audio(out / GENERATED, "--out")
     real = {i.name: i.reference for i in bench.items}
-    if set(gen) != set(real):
-        raise InputError(f"--out: {out / GENERATED} does not hold exactly the benchmark's outputs")
+    gen = {i.name: job.out for i, job in zip(bench.items, jobs, strict=True)}  # other files there are not scored
     captions = {i.name: i.text for i in bench.items} if proto.needs_text else None
     result = score_folders(proto, real, gen, c["embedders"], captions=captions, cache_dir=c["cache"],
                            progress=not args.no_progress)
