@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 KEY_PREFIX = "base_model.model."  # PeftModel's key prefix: the DiT is the base model
 META_PROBE = "audiox.base_probe"
 META_FINGERPRINT = "audiox.base_fingerprint"
+GENERATION_DEFAULTS = "generation.json"  # a model folder's sampler defaults, beside its weights
 PROBE_VALUES = 4  # first values of each base tensor kept in the probe
 # A probe value read from a copy of the base cast to bf16 (8 significant bits, relative rounding <= 2^-8) or fp16
 # differs from the fp32 one by at most 2^-8 relative; 2^-7 leaves room for a second rounding (fp32 -> fp16 ->
@@ -348,8 +350,14 @@ def write_merged(src: str | os.PathLike, dst: str | os.PathLike, specs: Sequence
     n = merge_adapters(model.dit)
     log.info("merged %d adapter(s) into %d linears", len(specs), n)
     if to == "native" and dtype is None:
-        return save_native(model, out, force=force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.merge.") as tmp:
-        save_native(model, Path(tmp) / "native", force=True)
-        return convert(Path(tmp) / "native", out, to=to, dtype=dtype, force=force)
+        path = save_native(model, out, force=force)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.merge.") as tmp:
+            save_native(model, Path(tmp) / "native", force=True)
+            path = convert(Path(tmp) / "native", out, to=to, dtype=dtype, force=force)
+    # the model's sampler defaults (audiox.pipeline.settings reads them) belong to the merged model too
+    defaults = (Path(src) if Path(src).is_dir() else Path(src).parent) / GENERATION_DEFAULTS
+    if defaults.is_file():
+        shutil.copyfile(defaults, out / GENERATION_DEFAULTS)
+    return path
