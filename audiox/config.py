@@ -88,7 +88,9 @@ class EncoderConfig:
 class IstftDecoderParams:
     """A spectral decoder (ours, not in the official release): ConvNeXt blocks, then an inverse STFT.
 
-    ``upsample`` STFT frames per latent frame; the STFT hop is ``downsampling_ratio / upsample``.
+    ``upsample`` STFT frames per latent frame; the STFT hop is ``downsampling_ratio / upsample``. ``phase``:
+    ``"free"`` predicts each frame's phase; ``"integrate"`` predicts each bin's phase advance per hop (its
+    instantaneous frequency) and sums it over frames, so a steady partial keeps a continuous phase.
     """
 
     out_channels: int
@@ -98,10 +100,13 @@ class IstftDecoderParams:
     post_blocks: int = 5
     upsample: int = 4
     n_fft: int = 1024
+    phase: str = "free"
 
     def validate(self, path: str) -> None:
         _positive(path, out_channels=self.out_channels, latent_dim=self.latent_dim, channels=self.channels,
                   upsample=self.upsample, n_fft=self.n_fft)
+        if self.phase not in ("free", "integrate"):
+            raise ConfigError(f"{path}.phase: expected 'free' or 'integrate', got {self.phase!r}")
         for key in ("pre_blocks", "post_blocks"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{path}.{key}: must be >= 0, got {getattr(self, key)}")

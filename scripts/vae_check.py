@@ -1,15 +1,19 @@
-"""Held-out reconstruction scores of trained VAE files for a preset (how docs/builtin.md measures its VAEs).
+"""Held-out reconstruction scores of trained VAEs (how docs/builtin.md measures its VAEs; issue 25's checks).
 
-    python scripts/vae_check.py CORPUS VAE.safetensors [VAE2.safetensors ...] [--preset builtin] [--n 24]
+    python scripts/vae_check.py CORPUS VAE [VAE2 ...] [--preset builtin] [--n 24] [--no-latents]
 
-For the first ``--n`` clips of the corpus's test split (padded to the model window) it prints, per VAE (of
-any decoder type: each file's own config builds it), one JSON
-line with:
+Each VAE is a ``vae.safetensors`` (``audiox train-vae``) or a model folder (``audiox/assets/builtin``), of any
+decoder type and hop (its own config builds it). For the first ``--n`` clips of the corpus's test split (padded to
+the model window) it prints one JSON line per VAE with:
 
 - ``stft``: the training loss's multi-resolution STFT term (spectral convergence + log-magnitude L1);
 - ``logmel_l1``: mean absolute log-mel difference (the SynthBench classifier's features);
 - ``tone_band``: for the pitched held-out clips (a labelled beep), the share of the clip's spectral energy within
-  3 % of the beep's frequency, real vs reconstructed, and the strongest reconstructed frequency.
+  3 % of the beep's frequency, real vs reconstructed, and the strongest reconstructed frequency;
+- ``tones``: the pure-tone round trip of :mod:`audiox.evaluation.vae_check` (pitch within 50 cents and at least
+  half the energy within 3 %, at 220 / 440 / 880 Hz), with ``passed``;
+- ``latents`` (unless ``--no-latents``): per-channel mean and std of the posterior means, the global std and the
+  mean posterior std (:func:`audiox.evaluation.vae_check.latent_stats`).
 """
 
 from __future__ import annotations
@@ -22,17 +26,10 @@ import torch
 from audiox.data.manifest import read_manifest
 from audiox.evaluation.features import log_mel, to_mono
 from audiox.evaluation.synthbench import SynthBench
+from audiox.evaluation.vae_check import band_share, latent_stats, tone_report
 from audiox.media import fit_length, load_audio
 from audiox.models.presets import config_from
 from audiox.training.autoencoder import VAETrainConfig, stft_loss, vae_from_file
-
-
-def band_share(x: torch.Tensor, sample_rate: int, hz: float) -> tuple[float, float]:
-    """(share of the energy of mono ``x`` (T,) within 3 % of ``hz``, frequency of its strongest bin)."""
-    mag = torch.fft.rfft(x).abs().pow(2)
-    freqs = torch.fft.rfftfreq(x.shape[-1], 1 / sample_rate)
-    band = (freqs > hz * 0.97) & (freqs < hz * 1.03)
-    return float(mag[band].sum() / mag.sum().clamp_min(1e-12)), float(freqs[mag.argmax()])
 
 
 def main() -> None:
@@ -41,7 +38,12 @@ def main() -> None:
     p.add_argument("vaes", nargs="+")
     p.add_argument("--preset", default="builtin")
     p.add_argument("--n", type=int, default=24)
+    p.add_argument("--tone-seconds", type=float, default=2.048, help="length of each pure tone")
+    p.add_argument("--no-latents", action="store_true")
+    p.add_argument("--threads", type=int, default=None)
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     cfg = config_from(a.preset)
     entries = [e for e in read_manifest(f"{a.corpus}/manifest.jsonl") if e.split == "test"]
     window = cfg.sample_size
@@ -54,7 +56,9 @@ def main() -> None:
     pitched = [(e, hz) for e in entries if (hz := SynthBench.pitched_target(e))][:4]
     tones = torch.stack([load(e) for e, _ in pitched]) if pitched else None
     for path in a.vaes:
-        vae, _ = vae_from_file(path)  # any decoder type: the file's own config
+        vae, pre = vae_from_file(path)  # any decoder type: the file's own config
+        vae.eval()
+        hop = pre.config.downsampling_ratio
         with torch.no_grad():
             rec = torch.cat([vae.decode(vae.encode(clips[i:i + 4]))[..., :window] for i in range(0, len(clips), 4)])
             rec_tones = vae.decode(vae.encode(tones))[..., :window] if tones is not None else None
@@ -67,6 +71,10 @@ def main() -> None:
             got, peak = band_share(to_mono(rec_tones[i]), cfg.sample_rate, hz)
             row["tone_band"].append({"id": e.id, "hz": hz, "real": round(real, 3), "recon": round(got, 3),
                                      "recon_peak_hz": round(peak, 2)})
+        length = round(a.tone_seconds * cfg.sample_rate) // hop * hop
+        row["tones"] = tone_report(vae, cfg.sample_rate, length, channels=pre.config.io_channels)
+        if not a.no_latents:
+            row["latents"] = latent_stats(vae, clips)
         print(json.dumps(row), flush=True)
 
 

@@ -101,18 +101,16 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
         checks.number("--latent-noise", args.latent_noise, lo=0, hi=1e3)
     checks.number("--segment-seconds", args.segment_seconds, lo=0, lo_open=True, hi=MAX_SECONDS)
     cfg = _model_config(args.model)
-    if args.crop is not None:
-        hop = cfg.downsampling_ratio
-        checks.integer("--crop", args.crop, lo=max(hop, 256), hi=round(MAX_SECONDS * cfg.sample_rate))
     tcfg = _train_config(args)
-    hop = cfg.downsampling_ratio
+    from audiox.training.autoencoder import training_pretransform
+
+    pre = training_pretransform(cfg.model.pretransform, tcfg)  # a decoder section fits the latents and hop
+    hop = pre.config.downsampling_ratio
+    if args.crop is not None:
+        checks.integer("--crop", args.crop, lo=max(hop, 256), hi=round(MAX_SECONDS * cfg.sample_rate))
     if tcfg.crop % hop:
         where = "--crop" if args.crop is not None else f"{args.config}: crop"
         raise InputError(f"{where}: must be a multiple of the VAE hop ({hop} samples), got {tcfg.crop}")
-    if tcfg.decoder is not None:
-        from audiox.training.autoencoder import with_decoder
-
-        with_decoder(cfg.model.pretransform, tcfg.decoder)  # the section fits the model's latents and hop
     if round(args.segment_seconds * cfg.sample_rate) < 1:
         raise InputError(f"--segment-seconds: shorter than one sample, got {args.segment_seconds}")
     init = checks.input_file("--init", args.init) if args.init is not None else None

@@ -9,9 +9,19 @@ so it can replace one under a frozen encoder (and a trained DiT).
 Layout: ``proj`` (conv k7, latents -> width) -> ``pre`` ConvNeXt blocks at the latent rate -> ``up`` (transposed
 conv, x ``upsample``) -> ``post`` ConvNeXt blocks at the STFT frame rate -> ``norm`` -> ``head`` (linear to
 ``2 * (n_fft // 2 + 1)``: log-magnitudes, then phases) -> ``torch.istft`` (Hann window, hop ``ratio / upsample``).
+
+Phase (``phase`` in the config). ``"free"``: the head's second half is each frame's phase. A steady partial then
+needs a phase that grows with absolute time, which blocks of local convolutions cannot know: trained without an
+adversarial loss, this decoder emitted waveforms periodic at the STFT frame rate (issue 25). ``"integrate"``: the
+head gives each bin's phase advance per hop, as a deviation ``pi * tanh(h)`` from the advance of the bin's centre
+frequency, and the phase is ``pi * k`` plus the advances summed over the earlier frames (a phase vocoder's
+synthesis; ``pi * k`` is the phase a Hann-windowed sinusoid has in bin ``k`` of a centred STFT). A steady partial is
+then one constant deviation, whatever its frequency, so the decoder can hold a tone.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -52,6 +62,7 @@ class IstftDecoder(nn.Module):
         if ratio % p.upsample:
             raise ValueError(f"downsampling ratio {ratio} is not a multiple of upsample {p.upsample}")
         self.hop, self.n_fft, self.out_channels = ratio // p.upsample, p.n_fft, p.out_channels
+        self.integrate = p.phase == "integrate"
         c = p.channels
         self.proj = nn.Conv1d(p.latent_dim, c, 7, padding=3)
         self.pre = nn.Sequential(*[ConvNeXtBlock(c) for _ in range(p.pre_blocks)])
@@ -69,8 +80,19 @@ class IstftDecoder(nn.Module):
         b, frames, _ = h.shape
         h = h.reshape(b, frames, self.out_channels, 2, -1).permute(0, 2, 3, 4, 1)  # (B, out, 2, bins, frames)
         mag = h[:, :, 0].clamp(max=MAX_LOG_MAG).exp()
-        phase = h[:, :, 1]
+        phase = self._integrated_phase(h[:, :, 1]) if self.integrate else h[:, :, 1]
         return torch.polar(mag, phase).reshape(b * self.out_channels, -1, frames)
+
+    def _integrated_phase(self, h: torch.Tensor) -> torch.Tensor:
+        """Phase (..., bins, frames) from the head's advance deviations ``h``: ``pi k + sum_{s<t} advance_k(s)``."""
+        bins, frames = h.shape[-2:]
+        k = torch.arange(bins, device=h.device, dtype=torch.float64)
+        t = torch.arange(frames, device=h.device, dtype=torch.float64)
+        # the centre frequencies' part, k * hop / n_fft turns per hop, summed exactly (float64, mod 2 pi)
+        centre = torch.remainder(math.pi * k[:, None] + 2 * math.pi * torch.remainder(
+            k[:, None] * t * self.hop / self.n_fft, 1.0), 2 * math.pi).to(h.dtype)
+        dev = math.pi * torch.tanh(h)
+        return centre + torch.cumsum(dev, dim=-1) - dev  # the deviations of the earlier frames
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         spec = self.spectrum(z)

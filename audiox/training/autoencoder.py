@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from audiox.config import DecoderConfig, PretransformConfig, from_dict, to_dict
+from audiox.config import AutoencoderConfig, DecoderConfig, PretransformConfig, from_dict, to_dict
 from audiox.errors import CheckpointError, ConfigError
 from audiox.models.autoencoder import AutoencoderPretransform
 
@@ -45,6 +45,9 @@ class VAETrainConfig:
         train_encoder: False trains the decoder only (encodings made earlier stay valid).
         decoder: a decoder section (official JSON layout) replacing the model's VAE decoder, e.g. a spectral
             ``{"type": "istft", ...}``; None keeps the model's.
+        autoencoder: a whole VAE (the pretransform's ``config`` section: encoder strides, hence the hop, latent
+            channels, decoder) replacing the model's: a candidate VAE, trained from scratch (its latent scale is
+            1 until measured); None keeps the model's. ``decoder``, if also set, replaces its decoder.
         latent_noise: std of the Gaussian noise added to stored latents (decoder training on latents only).
         grad_clip: gradient-norm clipping (0 = off).
     """
@@ -61,6 +64,7 @@ class VAETrainConfig:
     seed: int = 0
     train_encoder: bool = True
     decoder: DecoderConfig | None = None
+    autoencoder: AutoencoderConfig | None = None
     latent_noise: float = 0.0
     grad_clip: float = 0.0
 
@@ -248,6 +252,13 @@ def save_vae(path: str | os.PathLike, vae: torch.nn.Module, pretransform: Pretra
     return write_safetensors(path, sd, {VAE_CONFIG_META: json.dumps(to_dict(pretransform))})
 
 
+def training_pretransform(pretransform: PretransformConfig, tcfg: VAETrainConfig) -> PretransformConfig:
+    """The VAE that ``tcfg`` trains: the model's, or ``tcfg.autoencoder`` (scale 1), with ``tcfg.decoder`` if set."""
+    if tcfg.autoencoder is not None:
+        pretransform = dataclasses.replace(pretransform, config=tcfg.autoencoder, scale=1.0)
+    return with_decoder(pretransform, tcfg.decoder) if tcfg.decoder is not None else pretransform
+
+
 def with_decoder(pretransform: PretransformConfig, decoder: DecoderConfig) -> PretransformConfig:
     """``pretransform`` with its VAE decoder replaced (checked: latent size, hop)."""
     ae = dataclasses.replace(pretransform.config, decoder=decoder)
@@ -289,10 +300,21 @@ def load_vae_weights(vae: torch.nn.Module, path: str | os.PathLike, expected: Pr
 
 
 def vae_from_file(path: str | os.PathLike) -> tuple[torch.nn.Module, PretransformConfig]:
-    """Build the :class:`AudioAutoencoder` a :func:`save_vae` file describes and load it: ``(vae, its config)``."""
+    """Build the :class:`AudioAutoencoder` a :func:`save_vae` file describes and load it: ``(vae, its config)``.
+
+    ``path`` may also be a model folder (``config.json`` + ``model.safetensors``, e.g. ``audiox/assets/builtin``):
+    its VAE is loaded.
+    """
     from audiox.checkpoint.io import read_state_dict
     from audiox.models.autoencoder import AudioAutoencoder
 
+    if Path(path).is_dir():
+        from audiox.config import load_config
+
+        cfg = load_config(Path(path) / "config.json").model.pretransform
+        vae = AudioAutoencoder(cfg.config, iterate_batch=cfg.iterate_batch)
+        load_vae_weights(vae, Path(path) / "model.safetensors", cfg)
+        return vae, cfg
     _, meta = read_state_dict(path)
     if VAE_CONFIG_META not in meta:
         raise CheckpointError(f"{path}: no VAE config in the metadata (not written by `audiox train-vae`)")

@@ -132,7 +132,7 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
         VAETrainingModule,
         load_vae_weights,
         save_vae,
-        with_decoder,
+        training_pretransform,
     )
     from audiox.training.callbacks import LAST, AtomicCheckpointIO, PeriodicCheckpoint, fit, sweep_temporaries
     from audiox.training.checks import check_resume_state, check_run_folder
@@ -145,7 +145,7 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
         raise ConfigError("training a decoder on stored latents needs init: the VAE whose encoder made them")
     if latents:
         tcfg = dataclasses.replace(tcfg, train_encoder=False)  # the encoder does not run
-    pre = with_decoder(pretransform, tcfg.decoder) if tcfg.decoder is not None else pretransform
+    pre = training_pretransform(pretransform, tcfg)
     with torch.random.fork_rng(devices=[]):  # a seeded initialisation that leaves the global RNG alone
         torch.manual_seed(tcfg.seed)
         module = VAETrainingModule(pre, tcfg)
