@@ -24,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--demo-every", type=int, default=None, help="steps between demos (0 = off)")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes (SLURM/torchrun set the rest)")
-    p.add_argument("--strategy", default="auto", help="auto, ddp, fsdp, deepspeed (if installed), ...")
+    p.add_argument("--strategy", default="auto",
+                   help="auto, ddp, fsdp (FSDP2: the DiT sharded per block, sharded checkpoints; CPU or GPU), "
+                        "deepspeed (if installed), ...")
     p.add_argument("--init-seed", type=int, default=0, help="weight-init seed for a preset --model")
     p.add_argument("--vae", default=None, help="VAE weights from `audiox train-vae` to install in --model")
     p.add_argument("--init", default=None,
@@ -127,6 +129,12 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
               "--init": init.folder if init else None}
     out = checks.output_folder("--out", args.out, inputs=inputs)
     train_checks.check_run_folder(out, args.resume, extra_keys=("audiox",))  # loaded safely, nothing touched yet
+    if strategy == "fsdp":
+        from audiox.training.sharded import fsdp_strategy
+
+        if getattr(cfg, "lora_rank", 0):
+            raise InputError("--strategy fsdp: not with --lora (the adapters are small; use ddp)")
+        fsdp_strategy(lightning["accelerator"], lightning["devices"], args.num_nodes)  # accelerator and devices
     return {"cfg": cfg, **lightning, "strategy": strategy}
 
 

@@ -155,6 +155,27 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     atomic_write(dst, write, parents=True)
 
 
+def _link_folder(src: Path, dst: Path) -> None:
+    """Make ``dst`` a copy of the flat folder ``src`` (hard links when possible): built beside it as
+    ``.NAME.partial``, then swapped in by two renames (the old one goes via ``.NAME.old``)."""
+    tmp, old = dst.with_name(f".{dst.name}.partial"), dst.with_name(f".{dst.name}.old")
+    for p in (tmp, old):
+        if p.exists():
+            shutil.rmtree(p)
+    tmp.mkdir()
+    for f in src.iterdir():
+        try:
+            os.link(f, tmp / f.name)
+        except OSError:
+            shutil.copyfile(f, tmp / f.name)
+    if dst.is_dir():
+        os.rename(dst, old)
+    elif dst.exists():
+        dst.unlink()
+    os.rename(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 class PeriodicCheckpoint(pl.Callback):
     """Every ``every`` optimizer steps: ``step-XXXXXXXX.ckpt`` and ``last.ckpt``; keeps the newest ``keep`` step files.
 
@@ -180,6 +201,8 @@ class PeriodicCheckpoint(pl.Callback):
         if trainer.is_global_zero:
             if single_file:
                 _link_or_copy(path, self.dirpath / LAST)
+            else:  # a sharded checkpoint is complete once every rank passed the barrier
+                _link_folder(path, self.dirpath / LAST)
             old = sorted(self.dirpath.glob("step-*.ckpt"))
             for p in old[: max(len(old) - self.keep, 0)] if self.keep else old:
                 if p.is_dir():
@@ -187,8 +210,7 @@ class PeriodicCheckpoint(pl.Callback):
                 else:
                     p.unlink()
             log.info("checkpoint at step %d: %s", step, path)
-        if not single_file:  # sharded (folder) checkpoints: every rank saves last separately
-            trainer.save_checkpoint(self.dirpath / LAST)
+        trainer.strategy.barrier("audiox_last")
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -224,13 +246,16 @@ class DemoCallback(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         step = trainer.global_step
-        if step > 0 and step % self.every == 0 and trainer.is_global_zero and getattr(self, "_done", -1) != step:
+        # a sharded DiT runs only when every rank runs it: then all generate and rank 0 writes
+        everyone = getattr(pl_module, "_sharded", False)
+        if step > 0 and step % self.every == 0 and (trainer.is_global_zero or everyone) \
+                and getattr(self, "_done", -1) != step:
             self._done = step
-            self.generate(pl_module, self.dirpath / f"step-{step:08d}")
+            self.generate(pl_module, self.dirpath / f"step-{step:08d}", write=trainer.is_global_zero)
 
     @torch.no_grad()
-    def generate(self, module: Any, folder: Path) -> list[Path]:
-        """Generate and write the demos; returns the written wav paths."""
+    def generate(self, module: Any, folder: Path, *, write: bool = True) -> list[Path]:
+        """Generate and (``write``) write the demos; returns the written wav paths."""
         from audiox.media import save_audio, save_spectrogram
         from audiox.models.diffusion import make_denoiser
         from audiox.sampling.samplers import sample_euler
@@ -255,6 +280,8 @@ class DemoCallback(pl.Callback):
         finally:
             module.train(was_training)
         sr = module.model.config.sample_rate
+        if not write:
+            return []
         paths = []
         for i, a in enumerate(audio):
             wav = folder / f"{i}.wav"

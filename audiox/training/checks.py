@@ -162,8 +162,10 @@ def check_strategy(value: Any, name: str = "--strategy") -> str:
 def check_resume(out: str | os.PathLike, *, extra_keys: tuple[str, ...] = (), name: str = "--resume") -> dict[str, Any]:
     """``OUT/checkpoints/last.ckpt``, loaded safely and checked, before anything in ``out`` is touched.
 
-    It must be one file (a sharded checkpoint, a folder, would be unpickled by DeepSpeed or
-    ``torch.distributed.checkpoint`` without the weights-only check, so it is not resumed), readable by
+    It must be one file (a DeepSpeed folder would be unpickled without the weights-only check, so it is not
+    resumed) or the sharded folder of ``--strategy fsdp``, whose pickles are checked first
+    (:func:`audiox.training.sharded.check_sharded`; its ``state_dict`` then holds meta tensors of the stored
+    shapes). A single file must be readable by
     :func:`audiox.checkpoint.safe_load.safe_load` (not truncated, no object but tensors and plain values) and hold
     :data:`RESUME_KEYS` (plus ``extra_keys``): a non-negative integer step and a state dict of tensors. The file
     is memory-mapped, so the check reads little more than its object layout.
@@ -186,9 +188,19 @@ def check_resume(out: str | os.PathLike, *, extra_keys: tuple[str, ...] = (), na
     last = Path(out) / "checkpoints" / LAST
     if not last.exists() and not last.is_symlink():
         raise ConfigError(f"{name}: {last} not found")
+    if last.is_dir() and not last.is_symlink():
+        from audiox.training.sharded import is_sharded, sharded_resume_record
+
+        if is_sharded(last):  # --strategy fsdp: every pickle its loaders read is checked first
+            ckpt = sharded_resume_record(last, name)
+            missing = [k for k in extra_keys if k not in ckpt]
+            if missing:
+                raise ConfigError(f"{last}: {name} checkpoint lacks {', '.join(missing)} (not written by this run's "
+                                  "training)")
+            return ckpt
     if last.is_dir():
-        raise ConfigError(f"{last}: {name} checkpoint is a folder (a sharded DeepSpeed/FSDP checkpoint, whose loaders "
-                          "unpickle without the weights-only check); only single-file checkpoints are resumed")
+        raise ConfigError(f"{last}: {name} checkpoint is a folder but not a --strategy fsdp checkpoint (DeepSpeed's "
+                          "loaders unpickle without the weights-only check); it is not resumed")
     ckpt = safe_load(last, name=f"{name} checkpoint", mmap=True)
     if not isinstance(ckpt, dict):
         raise ConfigError(f"{last}: {name} checkpoint is a {type(ckpt).__name__}, not a Lightning checkpoint")

@@ -302,6 +302,35 @@ class AudioXTrainingModule(pl.LightningModule):
         self.log("train/skipped", float(self.skipped_total), batch_size=b)
         return loss
 
+    # ------------------------------------------------------------------------------------- sharding (FSDP2)
+    def configure_model(self) -> None:
+        """Under ``ModelParallelStrategy`` (``--strategy fsdp``): shard the DiT and its EMA per block
+        (:func:`audiox.training.sharded.shard_dit`); otherwise nothing."""
+        if self.device_mesh is None or getattr(self, "_sharded", False):
+            return
+        from audiox.training.sharded import shard_dit
+
+        mesh = self.device_mesh["data_parallel"]
+        shard_dit(self.model.dit, mesh)
+        if self.ema is not None:
+            shard_dit(self.ema.ema_model, mesh)
+        self._sharded = True
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        if getattr(self, "_sharded", False):  # the whole (unsharded) trainable parameters: DDP's average
+            from audiox.training.sharded import average_replicated_grads
+
+            average_replicated_grads([p for p in self.model.parameters() if p.requires_grad])
+
+    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None,
+                                    gradient_clip_algorithm: Any = None) -> None:
+        if getattr(self, "_sharded", False) and gradient_clip_val:
+            from audiox.training.sharded import clip_grad_norm
+
+            clip_grad_norm([p for p in self.model.parameters() if p.requires_grad], float(gradient_clip_val))
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """The optimizer step, then the EMA update (before any end-of-batch hook can save a checkpoint)."""
         super().optimizer_step(*args, **kwargs)

@@ -195,7 +195,8 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
 
         callbacks.append(BenchCallback(bench, out, cfg.bench_every))
     plugins = [] if str(strategy).startswith(("deepspeed", "fsdp")) else [AtomicCheckpointIO()]
-    trainer = pl.Trainer(
+    sharded = strategy == "fsdp"  # FSDP2 per DiT block (audiox.training.sharded): folder checkpoints
+    trainer = lightning_trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy, precision=cfg.precision,
         max_steps=cfg.max_steps, max_time=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
@@ -211,7 +212,13 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     # the frozen encoders stay in eval mode on purpose (AudioXTrainingModule.train)
     fit(trainer, module, _Data(), str(last) if resume else None, ignore_warnings=(r".*module\(s\) in eval mode.*",))
     loss = trainer.callback_metrics.get("train/loss")
-    if export and trainer.is_global_zero:
+    if export and sharded:  # the weights are spread over the ranks: rank 0 exports the last checkpoint
+        trainer.strategy.barrier("audiox_export")
+        if trainer.is_global_zero:
+            from audiox.training.sharded import load_sharded_model
+
+            export_model(load_sharded_model(last), out / "export", official=cfg.export_official)
+    elif export and trainer.is_global_zero:
         if cfg.lora_rank:
             module.export_adapter(out / "export" / "lora")
             log.info("exported the LoRA adapter (EMA values) to %s", out / "export" / "lora")
@@ -220,6 +227,24 @@ def train(model: Any, data: str, out: str | Path, cfg: Any, *, accelerator: str 
     return {"steps": trainer.global_step, "loss": float(loss) if loss is not None else None,
             "skipped": module.skipped_total, "out": str(out), "rank": trainer.global_rank,
             "trainable": module.trainable_count, "parameters": module.total_count}
+
+
+def lightning_trainer(*, accelerator: str, devices: Any, num_nodes: int, strategy: str, **kw: Any) -> Any:
+    """``pl.Trainer`` with ``strategy`` (``fsdp``: :func:`audiox.training.sharded.fsdp_strategy`); a strategy that
+    cannot run on ``accelerator`` is one :class:`ConfigError` line, raised before anything is written."""
+    import pytorch_lightning as pl
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    if strategy == "fsdp":
+        from audiox.training.sharded import fsdp_strategy
+
+        strategy = fsdp_strategy(accelerator, devices, num_nodes)
+    try:
+        return pl.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy, **kw)
+    except (MisconfigurationException, ValueError, RuntimeError, ImportError) as e:
+        name = strategy if isinstance(strategy, str) else "fsdp"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"--strategy {name} with --accelerator {accelerator}: {first}") from None
 
 
 def held_out_batch(data: str, geometry: Any, cfg: Any) -> dict[str, Any]:
@@ -243,10 +268,15 @@ def export_run(module: Any, folder: Path, *, official: bool = False) -> Path:
     Returns:
         The native folder.
     """
+    return export_model(module.export_model(use_ema=True), folder, official=official)
+
+
+def export_model(model: Any, folder: Path, *, official: bool = False) -> Path:
+    """Write ``model`` as ``folder/native`` (and ``folder/official``); returns the native folder."""
     from audiox.checkpoint.native import convert, save_native
 
     native = folder / "native"
-    save_native(module.export_model(use_ema=True), native, force=True)
+    save_native(model, native, force=True)
     if official:
         convert(native, folder / "official", to="official", force=True)
     log.info("exported the EMA model to %s", folder)

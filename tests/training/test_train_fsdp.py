@@ -1,0 +1,177 @@
+"""Acceptance: ``--strategy fsdp`` (FSDP2 per DiT block on Lightning's ModelParallelStrategy) on 2 CPU ranks (gloo,
+launched by torchrun): the same losses and weights as DDP, sharded checkpoints that resume exactly (also on another
+number of ranks) and convert to one model file; an unsupported strategy and accelerator pair is one error line."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from test_train_utils import make_corpus, read_losses
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from harness import assert_refused, run_cli  # noqa: E402
+
+STEPS = 4  # checkpoints every 2 steps; the interrupted run stops at 2 and resumes to 4
+# Tolerance 0: with 2 ranks, DDP's bucketed all-reduce and FSDP2's reduce-scatter both add the same two gradients
+# (a + b == b + a exactly) and halve them (exact in binary); FSDP2's all-gather restores the exact weights and AdamW
+# is elementwise, so every loss, weight and moment is bitwise equal. A resumed run repeats the same arithmetic.
+TOL = 0.0
+
+_SCRIPT = textwrap.dedent("""
+    import sys, torch
+    torch.set_num_threads(1)
+    sys.path.insert(0, sys.argv[3])
+    from test_train_utils import train_config
+    from audiox.training.run import train
+    from audiox.models.presets import build_model
+
+    data, root, steps = sys.argv[1], sys.argv[2], int(sys.argv[4])
+
+    def run(name, strategy, n, resume=False, export=False):
+        cfg = train_config(max_steps=n, lr=1e-3, ema_update_after_step=0, ema_beta=0.5, checkpoint_every=2)
+        train(build_model("debug", seed=0), data, f"{root}/{name}", cfg, accelerator="cpu", devices=2,
+              strategy=strategy, progress=False, export=export, resume=resume)
+
+    run("ddp", "ddp", steps)
+    run("fsdp", "fsdp", steps, export=True)
+    run("cut", "fsdp", steps // 2)
+    run("cut", "fsdp", steps, resume=True)
+""")
+
+_ONE_RANK = textwrap.dedent("""
+    import sys, torch
+    torch.set_num_threads(1)
+    sys.path.insert(0, sys.argv[3])
+    from test_train_utils import train_config
+    from audiox.training.run import train
+    from audiox.models.presets import build_model
+
+    cfg = train_config(max_steps=int(sys.argv[4]), lr=1e-3, ema_update_after_step=0, ema_beta=0.5, checkpoint_every=2)
+    train(build_model("debug", seed=0), sys.argv[1], sys.argv[2], cfg, accelerator="cpu", devices=1, strategy="fsdp",
+          progress=False, export=False, resume=True)
+""")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
+    return {**env, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path]:
+    """The runs of one torchrun launch (2 ranks) and the training data."""
+    tmp = tmp_path_factory.mktemp("fsdp")
+    manifest = make_corpus(tmp / "data", n_text=4, long_clip=True)
+    script = tmp / "train_runs.py"
+    script.write_text(_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+           str(manifest), str(tmp / "runs"), str(Path(__file__).parent), str(STEPS)]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "runs", manifest
+
+
+def _sharded(path: Path) -> dict[str, torch.Tensor]:
+    from audiox.training.sharded import load_sharded_state
+
+    return load_sharded_state(path)[0]
+
+
+def _assert_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert (a[k].float() - b[k].float()).abs().max().item() <= TOL, k
+
+
+def test_fsdp_equals_ddp_and_resumes_exactly(runs):
+    root, _ = runs
+    ddp = torch.load(root / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)
+    last = root / "fsdp" / "checkpoints" / "last.ckpt"
+    assert last.is_dir() and sorted(p.name for p in last.iterdir()) == [".metadata", "__0_0.distcp", "__1_0.distcp",
+                                                                        "meta.pt"]
+    losses = read_losses(root / "ddp")
+    assert len(losses) == STEPS and read_losses(root / "fsdp") == losses  # TOL = 0
+    fsdp = _sharded(last)
+    _assert_equal(fsdp, ddp["state_dict"])  # weights, EMA and its counter
+    from audiox.models.presets import build_model
+
+    init = build_model("debug", seed=0).dit.state_dict()
+    assert any(not torch.equal(v, fsdp["ema.ema_model." + k]) for k, v in init.items())  # it trained
+    # stopped at step 2 and resumed: the same losses and the same state at step 4
+    assert read_losses(root / "cut") == losses
+    _assert_equal(_sharded(root / "cut" / "checkpoints" / "last.ckpt"), fsdp)
+    assert sorted(p.name for p in (root / "cut" / "checkpoints").iterdir()) == [
+        "last.ckpt", "step-00000002.ckpt", "step-00000004.ckpt"]
+
+
+def test_sharded_checkpoint_converts_to_one_file(runs, tmp_path):
+    """sharded -> native (the EMA model, what the run exported) -> official -> native: the same tensors."""
+    from safetensors.torch import load_file
+
+    root, _ = runs
+    last = root / "fsdp" / "checkpoints" / "last.ckpt"
+    res = run_cli(["convert", str(last), str(tmp_path / "native")])
+    assert res.code == 0, res.stderr
+    native = load_file(tmp_path / "native" / "model.safetensors")
+    _assert_equal(native, load_file(root / "fsdp" / "export" / "native" / "model.safetensors"))
+    ema = {k.removeprefix("ema.ema_model."): v for k, v in _sharded(last).items() if k.startswith("ema.ema_model.")}
+    assert ema and all(torch.equal(native["model.model." + k], v) for k, v in ema.items())
+    assert run_cli(["convert", str(last), str(tmp_path / "official"), "--to", "official"]).code == 0
+    assert run_cli(["convert", str(tmp_path / "official"), str(tmp_path / "back"), "--to", "native"]).code == 0
+    _assert_equal(load_file(tmp_path / "back" / "model.safetensors"), native)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "native", "official"]  # no staging left
+
+
+def test_resume_on_another_number_of_ranks(runs, tmp_path):
+    """The 2-rank checkpoint of step 4 resumes on 1 rank (the reader reassembles the shards) and trains on; the
+    data stream is split by rank, so the continuation is not the 2-rank one."""
+    root, manifest = runs
+    out = tmp_path / "one"
+    shutil.copytree(root / "cut", out)
+    script = tmp_path / "one_rank.py"
+    script.write_text(_ONE_RANK)
+    proc = subprocess.run([sys.executable, str(script), str(manifest), str(out), str(Path(__file__).parent),
+                           str(STEPS + 1)], env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    losses = read_losses(out)
+    assert losses[:STEPS] == read_losses(root / "cut") and len(losses) == STEPS + 1
+    state = _sharded(out / "checkpoints" / "last.ckpt")
+    assert sorted(p.name for p in (out / "checkpoints" / "last.ckpt").iterdir()) == [".metadata", "__0_0.distcp",
+                                                                                     "meta.pt"]
+    assert int(state["ema.step"]) == STEPS + 1
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_sharded_checkpoint_pickles_are_checked(runs, tmp_path):
+    """A layout file that would run code, or a checkpoint whose writing did not finish, is refused in one line
+    before any loader reads it."""
+    root, _ = runs
+    bad = tmp_path / "bad.ckpt"
+    shutil.copytree(root / "fsdp" / "checkpoints" / "last.ckpt", bad)
+    (bad / ".metadata").write_bytes(pickle.dumps(_Boom()))
+    assert_refused(["convert", str(bad), str(tmp_path / "o")], "is not part of a checkpoint layout", tmp_path)
+    (bad / ".metadata").write_bytes((root / "fsdp" / "checkpoints" / "last.ckpt" / ".metadata").read_bytes())
+    (bad / "meta.pt").unlink()
+    assert_refused(["convert", str(bad), str(tmp_path / "o")], "its writing did not finish", tmp_path)
+
+
+def test_unsupported_strategy_and_accelerator_is_one_line(runs, tmp_path):
+    """FSDP1's CPU-offload strategy on CPU (Lightning refuses it) and --strategy fsdp with LoRA: one error line,
+    exit 2, nothing written."""
+    _, manifest = runs
+    base = ["train", "--model", "debug", "--data", str(manifest), "--out", str(tmp_path / "run"), "--max-steps", "1",
+            "--accelerator", "cpu", "--devices", "2", "--no-progress", "--no-export"]
+    assert_refused([*base, "--strategy", "fsdp_cpu_offload"], "--strategy fsdp_cpu_offload with --accelerator cpu",
+                   tmp_path)
