@@ -129,6 +129,10 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
               "--init": init.folder if init else None}
     out = checks.output_folder("--out", args.out, inputs=inputs)
     train_checks.check_run_folder(out, args.resume, extra_keys=("audiox",))  # loaded safely, nothing touched yet
+    cpu = lightning["accelerator"] == "cpu" or (lightning["accelerator"] == "auto" and not _cuda())
+    if strategy.startswith("deepspeed") and cpu:
+        raise InputError(f"--strategy {strategy}: Lightning runs DeepSpeed on CUDA GPUs only; on CPU use --strategy "
+                         "fsdp")
     if strategy == "fsdp":
         from audiox.training.sharded import fsdp_strategy
 
@@ -136,6 +140,12 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError("--strategy fsdp: not with --lora (the adapters are small; use ddp)")
         fsdp_strategy(lightning["accelerator"], lightning["devices"], args.num_nodes)  # accelerator and devices
     return {"cfg": cfg, **lightning, "strategy": strategy}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -279,6 +279,10 @@ class DemoCallback(pl.Callback):
             audio = module.model.decode(sample_euler(denoise, x, sigmas)).cpu()
         finally:
             module.train(was_training)
+            if getattr(module, "_sharded", False):  # FSDP2 leaves a root it ran gathered; averaging needs shards
+                from audiox.training.sharded import reshard
+
+                reshard(module.ema.ema_model if module.ema is not None else module.model.dit)
         sr = module.model.config.sample_rate
         if not write:
             return []

@@ -244,7 +244,7 @@ def lightning_trainer(*, accelerator: str, devices: Any, num_nodes: int, strateg
     except (MisconfigurationException, ValueError, RuntimeError, ImportError) as e:
         name = strategy if isinstance(strategy, str) else "fsdp"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"--strategy {name} with --accelerator {accelerator}: {first}") from None
+        raise ConfigError(f"--strategy {name}, --accelerator {accelerator}, --devices {devices}: {first}") from None
 
 
 def held_out_batch(data: str, geometry: Any, cfg: Any) -> dict[str, Any]:

@@ -71,18 +71,30 @@ def fsdp_strategy(accelerator: str, devices: Any, num_nodes: int) -> Any:
 
 def shard_dit(dit: nn.Module, mesh: Any) -> None:
     """Apply ``fully_shard`` to each DiT block, to each block's context projection (it runs before the block, once
-    per forward: :meth:`DiT.context_kv`) and to the DiT itself (its remaining weights), in place.
+    per forward: :meth:`DiT.context_kv`) and to the DiT itself (its remaining weights), in place; ``context_kv``
+    gathers the DiT's own weights like ``forward`` (samplers call it on its own).
 
     Args:
         dit: the DiT (or its EMA copy, sharded the same way so that averaging stays shard-local).
         mesh: the data-parallel device mesh (1-D).
     """
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
     for blk in dit.transformer.layers:
         fully_shard(blk.cross_attn.to_kv, mesh=mesh)
         fully_shard(blk, mesh=mesh)
     fully_shard(dit, mesh=mesh)
+    register_fsdp_forward_method(dit, "context_kv")  # samplers call it outside forward (demos)
+
+
+def reshard(module: nn.Module) -> None:
+    """Return every FSDP2 unit in ``module`` to its shards (FSDP2 keeps a root that ran outside training
+    gathered)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for m in module.modules():
+        if isinstance(m, FSDPModule):
+            m.reshard()
 
 
 def average_replicated_grads(params: list[nn.Parameter]) -> None:

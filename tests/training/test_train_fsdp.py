@@ -35,13 +35,14 @@ _SCRIPT = textwrap.dedent("""
 
     data, root, steps = sys.argv[1], sys.argv[2], int(sys.argv[4])
 
-    def run(name, strategy, n, resume=False, export=False):
-        cfg = train_config(max_steps=n, lr=1e-3, ema_update_after_step=0, ema_beta=0.5, checkpoint_every=2)
+    def run(name, strategy, n, resume=False, export=False, demo_every=0):
+        cfg = train_config(max_steps=n, lr=1e-3, ema_update_after_step=0, ema_beta=0.5, checkpoint_every=2,
+                           demo_every=demo_every, demo_steps=2)
         train(build_model("debug", seed=0), data, f"{root}/{name}", cfg, accelerator="cpu", devices=2,
               strategy=strategy, progress=False, export=export, resume=resume)
 
     run("ddp", "ddp", steps)
-    run("fsdp", "fsdp", steps, export=True)
+    run("fsdp", "fsdp", steps, export=True, demo_every=2)  # demos: every rank runs the sharded EMA DiT
     run("cut", "fsdp", steps // 2)
     run("cut", "fsdp", steps, resume=True)
 """)
@@ -110,6 +111,9 @@ def test_fsdp_equals_ddp_and_resumes_exactly(runs):
     _assert_equal(_sharded(root / "cut" / "checkpoints" / "last.ckpt"), fsdp)
     assert sorted(p.name for p in (root / "cut" / "checkpoints").iterdir()) == [
         "last.ckpt", "step-00000002.ckpt", "step-00000004.ckpt"]
+    # the demos (rank 0 writes what all ranks generated) left the training arithmetic alone (equal to DDP above)
+    assert sorted(str(p.relative_to(root / "fsdp" / "demos")) for p in (root / "fsdp" / "demos").rglob("*.wav")) == [
+        "step-00000002/0.wav", "step-00000002/1.wav", "step-00000004/0.wav", "step-00000004/1.wav"]
 
 
 def test_sharded_checkpoint_converts_to_one_file(runs, tmp_path):
@@ -173,5 +177,7 @@ def test_unsupported_strategy_and_accelerator_is_one_line(runs, tmp_path):
     _, manifest = runs
     base = ["train", "--model", "debug", "--data", str(manifest), "--out", str(tmp_path / "run"), "--max-steps", "1",
             "--accelerator", "cpu", "--devices", "2", "--no-progress", "--no-export"]
-    assert_refused([*base, "--strategy", "fsdp_cpu_offload"], "--strategy fsdp_cpu_offload with --accelerator cpu",
+    assert_refused([*base, "--strategy", "fsdp", "--lora", "4"], "--strategy fsdp: not with --lora", tmp_path)
+    assert_refused([*base, "--strategy", "fsdp_cpu_offload"],
+                   "--strategy fsdp_cpu_offload, --accelerator cpu, --devices 2: The strategy `fsdp` requires a GPU",
                    tmp_path)
