@@ -1,10 +1,11 @@
 """The ladder's table: one row per rung folder (``runs/ladder/NAME``) from its SynthBench reports and diagnostics.
 
-    python scripts/ladder_table.py runs/ladder [--md OUT.md]
+    python scripts/ladder_table.py runs/ladder [--md OUT.md] [--png CURVES.png]
 
 Columns: text-case accuracy (SFX / music) in corpus wording, held-out wording and the shuffled control; the
 distinct SFX classes predicted in held-out wording; the last diagnostics' condition gaps (null and shuffled) at
-t = 0.5 / 0.9 / 0.97 where the run logged them.
+t = 0.5 / 0.9 / 0.97 where the run logged them. ``--png`` draws every rung's null and shuffled gaps at t = 0.9
+against the training step (the curves the ladder is read from).
 """
 
 from __future__ import annotations
@@ -36,10 +37,25 @@ def _gaps(folder: Path) -> str:
     return f"step {last.get('step')}: {null} \\| {shuffled}"
 
 
+def _curves(root: Path, png: Path) -> None:
+    from audiox.utils.plot import line_plot
+
+    runs = {}
+    for folder in sorted(d for d in root.iterdir() if (d / "train" / "diagnostics.jsonl").is_file()):
+        rows = [json.loads(x) for x in (folder / "train" / "diagnostics.jsonl").read_text().splitlines() if x]
+        runs[folder.name] = {r["step"]: r for r in rows}
+    steps = sorted({s for rows in runs.values() for s in rows})
+    panels = [(f"{title} gap at t = 0.9 (relative v-loss)",
+               {name: [rows.get(s, {}).get(key, float("nan")) for s in steps] for name, rows in runs.items()})
+              for title, key in (("shuffled-condition", "gap_shuffled_t0.9"), ("null-condition", "gap_t0.9"))]
+    line_plot(steps, panels, png, xlabel="step")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("root", type=Path)
     p.add_argument("--md", type=Path, default=None)
+    p.add_argument("--png", type=Path, default=None)
     a = p.parse_args()
     lines = ["| rung | corpus SFX / music | held-out SFX / music | shuffled SFX / music | SFX classes predicted "
              "(held-out) | condition gaps null / shuffled (t) |", "|---|---|---|---|---|---|"]
@@ -52,6 +68,8 @@ def main() -> None:
     print(text)
     if a.md:
         a.md.write_text(text + "\n")
+    if a.png:
+        _curves(a.root, a.png)
 
 
 if __name__ == "__main__":
