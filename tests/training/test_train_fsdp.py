@@ -1,6 +1,7 @@
 """Acceptance: ``--strategy fsdp`` (FSDP2 per DiT block on Lightning's ModelParallelStrategy) on 2 CPU ranks (gloo,
-launched by torchrun): the same losses and weights as DDP, sharded checkpoints that resume exactly (also on another
-number of ranks) and convert to one model file; an unsupported strategy and accelerator pair is one error line."""
+launched by torchrun): the same losses and weights as DDP, sharded checkpoints that resume exactly after a SIGKILL
+(also on another number of ranks) and convert to one model file; an unsupported strategy and accelerator pair is
+one error line."""
 
 from __future__ import annotations
 
@@ -33,18 +34,28 @@ _SCRIPT = textwrap.dedent("""
     from audiox.training.run import train
     from audiox.models.presets import build_model
 
-    data, root, steps = sys.argv[1], sys.argv[2], int(sys.argv[4])
+    import os, signal
+    import pytorch_lightning as pl
 
-    def run(name, strategy, n, resume=False, export=False, demo_every=0):
+    data, root, steps, mode = sys.argv[1], sys.argv[2], int(sys.argv[4]), sys.argv[5]
+
+    class KillAt(pl.Callback):  # SIGKILL both ranks as the step after the last checkpoint begins
+        def on_train_batch_start(self, trainer, *args):
+            if trainer.global_step == steps - 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    def run(name, strategy, n, resume=False, export=False, demo_every=0, callbacks=()):
         cfg = train_config(max_steps=n, lr=1e-3, ema_update_after_step=0, ema_beta=0.5, checkpoint_every=2,
                            demo_every=demo_every, demo_steps=2)
         train(build_model("debug", seed=0), data, f"{root}/{name}", cfg, accelerator="cpu", devices=2,
-              strategy=strategy, progress=False, export=export, resume=resume)
+              strategy=strategy, progress=False, export=export, resume=resume, callbacks=list(callbacks))
 
-    run("ddp", "ddp", steps)
-    run("fsdp", "fsdp", steps, export=True, demo_every=2)  # demos: every rank runs the sharded EMA DiT
-    run("cut", "fsdp", steps // 2)
-    run("cut", "fsdp", steps, resume=True)
+    if mode == "first":
+        run("ddp", "ddp", steps)
+        run("fsdp", "fsdp", steps, export=True, demo_every=2)  # demos: every rank runs the sharded EMA DiT
+        run("cut", "fsdp", steps, callbacks=[KillAt()])
+    else:
+        run("cut", "fsdp", steps, resume=True)
 """)
 
 _ONE_RANK = textwrap.dedent("""
@@ -75,9 +86,20 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
     script.write_text(_SCRIPT)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
            str(manifest), str(tmp / "runs"), str(Path(__file__).parent), str(STEPS)]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=400)
+    killed = subprocess.run([*cmd, "first"], env=_env(), capture_output=True, text=True, timeout=400)
+    assert killed.returncode != 0 and "SIGKILL" in killed.stderr, killed.stderr[-3000:]
+    assert (tmp / "runs" / "fsdp" / "export" / "native").is_dir()  # the runs before the killed one finished
+    proc = subprocess.run([*cmd, "resume"], env=_env(), capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / "runs", manifest
+
+
+def _losses(log: Path) -> list[float]:
+    """The per-step losses one start (or resume) of a run logged."""
+    import csv
+
+    with open(log / "metrics.csv") as f:
+        return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
 
 
 def _sharded(path: Path) -> dict[str, torch.Tensor]:
@@ -106,8 +128,8 @@ def test_fsdp_equals_ddp_and_resumes_exactly(runs):
 
     init = build_model("debug", seed=0).dit.state_dict()
     assert any(not torch.equal(v, fsdp["ema.ema_model." + k]) for k, v in init.items())  # it trained
-    # stopped at step 2 and resumed: the same losses and the same state at step 4
-    assert read_losses(root / "cut") == losses
+    # killed (SIGKILL) during step 4, resumed from the checkpoint of step 2: the same steps 3 and 4, the same state
+    assert _losses(root / "cut" / "logs" / "from-step-00000002") == losses[2:]
     _assert_equal(_sharded(root / "cut" / "checkpoints" / "last.ckpt"), fsdp)
     assert sorted(p.name for p in (root / "cut" / "checkpoints").iterdir()) == [
         "last.ckpt", "step-00000002.ckpt", "step-00000004.ckpt"]
@@ -145,8 +167,7 @@ def test_resume_on_another_number_of_ranks(runs, tmp_path):
     proc = subprocess.run([sys.executable, str(script), str(manifest), str(out), str(Path(__file__).parent),
                            str(STEPS + 1)], env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    losses = read_losses(out)
-    assert losses[:STEPS] == read_losses(root / "cut") and len(losses) == STEPS + 1
+    assert len(_losses(out / "logs" / f"from-step-{STEPS:08d}")) == 1  # one more step, on 1 rank
     state = _sharded(out / "checkpoints" / "last.ckpt")
     assert sorted(p.name for p in (out / "checkpoints" / "last.ckpt").iterdir()) == [".metadata", "__0_0.distcp",
                                                                                      "meta.pt"]
