@@ -175,18 +175,26 @@ def test_resume_on_another_number_of_ranks(runs, tmp_path):
 
 
 class _Boom:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("echo pwned",))
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_sharded_checkpoint_pickles_are_checked(runs, tmp_path):
     """A layout file that would run code, or a checkpoint whose writing did not finish, is refused in one line
-    before any loader reads it."""
-    root, _ = runs
-    bad = tmp_path / "bad.ckpt"
+    before any loader reads it, by `convert` and by `train --resume`."""
+    root, manifest = runs
+    marker = tmp_path.parent / f"{tmp_path.name}-ran"
+    bad = tmp_path / "run" / "checkpoints" / "last.ckpt"
     shutil.copytree(root / "fsdp" / "checkpoints" / "last.ckpt", bad)
-    (bad / ".metadata").write_bytes(pickle.dumps(_Boom()))
+    (bad / ".metadata").write_bytes(pickle.dumps(_Boom(marker)))
     assert_refused(["convert", str(bad), str(tmp_path / "o")], "is not part of a checkpoint layout", tmp_path)
+    assert_refused(["train", "--model", "debug", "--data", str(manifest), "--out", str(tmp_path / "run"), "--resume",
+                    "--strategy", "fsdp", "--accelerator", "cpu", "--devices", "2"],
+                   "is not part of a checkpoint layout", tmp_path)
+    assert not marker.exists()
     (bad / ".metadata").write_bytes((root / "fsdp" / "checkpoints" / "last.ckpt" / ".metadata").read_bytes())
     (bad / "meta.pt").unlink()
     assert_refused(["convert", str(bad), str(tmp_path / "o")], "its writing did not finish", tmp_path)
