@@ -6,7 +6,10 @@ sampler, seed, out, mux, video_start; the flags are the defaults of every line; 
 to ``--out-dir``). Each output gets a ``.json`` sidecar with the settings and seed.
 
 Every job is checked (values, paths, media, work limits) before the model loads; see
-:mod:`audiox.pipeline.jobs`.
+:mod:`audiox.pipeline.jobs`. Under a launcher that sets ``RANK`` and ``WORLD_SIZE`` (``torchrun``), each rank makes
+its share of a batch (job ``i`` on rank ``i % WORLD_SIZE``), and ``--skip-done`` skips the jobs whose outputs are
+complete with these settings, so rerunning the same command finishes a killed run; see
+:mod:`audiox.pipeline.ranks`.
 """
 
 from __future__ import annotations
