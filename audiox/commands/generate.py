@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         jobs = [parse_job({**_flags(args), "out": out, "mux": args.mux}, name=name, **run_kw)]
     source = inspect_model(args.model, text_encoder_path=args.t5_path)
     check_jobs(jobs, source, name=name, batch=checks.input_file("--batch", args.batch) if args.batch else None,
-               folders={"--t5-path": Path(args.t5_path) if args.t5_path else None})
+               folders={"--t5-path": Path(args.t5_path) if args.t5_path else None},
+               mine=ranks.share(jobs) if ranks.world > 1 else None)  # each rank reads its own share's media
     # 2. Work
     if args.batch:
         from audiox.pipeline.ranks import plan

@@ -149,7 +149,7 @@ def read_batch(path: str | os.PathLike, out_dir: Path, defaults: dict[str, Any],
 
 
 def check_jobs(jobs: list[Job], source: ModelSource, *, name: Wording = job_key, batch: Path | None = None,
-               folders: Mapping[str, Path | None] | None = None) -> None:
+               folders: Mapping[str, Path | None] | None = None, mine: list[Job] | None = None) -> None:
     """Check paths, media and the model's defaults for every job, and that no two jobs share an output.
 
     Reads media (audio decoded up to the limit, video demuxed, image decoded) but writes nothing. Each job's
@@ -160,13 +160,18 @@ def check_jobs(jobs: list[Job], source: ModelSource, *, name: Wording = job_key,
         batch: the batch file the jobs come from (no output may replace it).
         folders: more ``{flag: folder}`` no output may go into (e.g. ``{"--t5-path": ...}``); the model's folder
             and the built-in model's always count.
+        mine: a rank's share of ``jobs`` (:mod:`audiox.pipeline.ranks`): only these have their paths, media and
+            defaults checked (each rank checks its own); no two of all ``jobs`` may share an output all the same.
+            None: every job.
     """
     taken: dict[Path, str] = {}
     all_inputs = {_key(p): p for job in jobs for p in job.inputs()}
     keep_out = {"model": source.weights.parent, "built-in model": BUILTIN_DIR, **(folders or {})}
+    checked = {id(j) for j in (jobs if mine is None else mine)}
     for job in jobs:
         try:
-            _check_job(job, source, {"--batch": batch}, keep_out, name)
+            if id(job) in checked:
+                _check_job(job, source, {"--batch": batch}, keep_out, name)
         except AudioXError as e:
             raise worded(e, name, job.where) from None
         out_name = f"{job.where}: {name('out')}" if job.where else name("out")

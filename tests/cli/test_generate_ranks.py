@@ -173,3 +173,26 @@ def test_rank_refusals(debug_model_dir, tmp_path, monkeypatch, env, extra, expec
     else:
         argv = _argv(debug_model_dir, jobs, work / "out", *extra)
     assert_refused(argv, expect, work)
+
+
+def test_each_rank_checks_its_own_share(debug_model_dir, tmp_path, monkeypatch):
+    """Media are read by the rank that owns the job (a missing file in rank 1's job stops rank 1 only, in one line
+    naming its line); an output two jobs share is refused on every rank."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"text": "a", "seed": 1}) + "\n"
+                    + json.dumps({"audio": str(tmp_path / "missing.wav"), "seed": 2}) + "\n")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    work = tmp_path / "w"
+    work.mkdir()
+    assert_refused(_argv(debug_model_dir, jobs, work / "o"), f"{jobs}:2: ", work)
+    monkeypatch.setenv("RANK", "0")
+    res = run_cli(_argv(debug_model_dir, jobs, work / "o"))
+    assert res.code == 0, res.stderr
+    assert sorted(p.name for p in (work / "o").iterdir()) == ["job0000.json", "job0000.wav"]
+    clash = tmp_path / "clash.jsonl"
+    clash.write_text(json.dumps({"text": "a", "out": "x.wav"}) + "\n" + json.dumps({"text": "b", "out": "x.wav"})
+                     + "\n")
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        assert_refused(_argv(debug_model_dir, clash, work / "o2"), "also written by", work)
