@@ -29,14 +29,17 @@ from audiox.pipeline.core import AudioXPipeline, builtin_model_dir
 
 
 def class_corpus(corpus: Path, out: Path, cls: str, clips: int) -> Path:
-    """``out/manifest.jsonl``: the train entries whose only class is ``cls``, text-to-audio, paths absolute."""
+    """``out/manifest.jsonl``: the train entries whose only class is ``cls``, text-to-audio (``out/audio`` links to
+    the corpus's clips)."""
     lines = []
     for line in (corpus / "manifest.jsonl").read_text().splitlines():
         e = json.loads(line)
         if e["split"] == "train" and e["kind"] == "sfx" and {c["class"] for c in e["labels"]["classes"]} == {cls}:
-            e.update(task="t2a", video=None, image=None, audio_prompt=None, audio=str(corpus / e["audio"]))
+            e.update(task="t2a", video=None, image=None, audio_prompt=None)
             lines.append(json.dumps(e))
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / "audio").exists():  # the clips stay where they are
+        (out / "audio").symlink_to((corpus / "audio").resolve())
     path = out / "manifest.jsonl"
     path.write_text("\n".join(lines[:clips]) + "\n")
     return path
