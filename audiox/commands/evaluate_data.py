@@ -2,6 +2,7 @@
 
     audiox evaluate folder --real DIR --generated DIR [--protocol offline] [--out REPORT_DIR] [--weights DIR]
     audiox evaluate benchmark {audiocaps,vggsound,musiccaps,v2m-bench} --data DIR --out DIR [--model MODEL]
+    torchrun --nproc_per_node N -m audiox evaluate benchmark ...   (each rank generates item i % N; rank 0 scores)
 
 Protocols, embedders, weights and benchmark layouts: ``docs/evaluation.md``.
 """
@@ -51,12 +52,18 @@ def add_actions(sub: Any) -> None:
     b.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     b.add_argument("--seconds", type=float, default=None, help="output length (default: the model's window)")
     b.add_argument("--seed", type=int, default=0, help="seed of item 0; item i uses seed + i (default 0)")
-    b.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    b.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available; under a launcher "
+                                                   "cuda:LOCAL_RANK)")
+    b.add_argument("--wait-ranks", type=float, default=3600.0, metavar="SECONDS",
+                   help="under a launcher (RANK, WORLD_SIZE): after its share, rank 0 waits for the other ranks' "
+                        "outputs, then scores; it gives up after SECONDS in which no rank finished an item "
+                        "(default 3600)")
     _common(b)
 
 
-def _check_common(args: argparse.Namespace, proto: Any) -> dict[str, Any]:
-    """Protocol, weights, cache and threads, checked; the embedders are loaded (one line when a file is missing)."""
+def _check_common(args: argparse.Namespace, proto: Any, *, load: bool = True) -> dict[str, Any]:
+    """Protocol, weights, cache and threads, checked; with ``load`` the embedders are loaded (one line when a file
+    is missing)."""
     from audiox.errors import InputError
     from audiox.evaluation.folders import load_embedders
     from audiox.evaluation.scoring import default_cache_dir
@@ -73,7 +80,7 @@ def _check_common(args: argparse.Namespace, proto: Any) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(args.threads)
-    return {"cache": cache, "embedders": load_embedders(proto, weights, clap)}
+    return {"cache": cache, "embedders": load_embedders(proto, weights, clap) if load else None}
 
 
 def _run_folder(args: argparse.Namespace) -> int:
@@ -118,6 +125,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     from audiox.evaluation.protocols import protocol
     from audiox.pipeline.benchmark import benchmark_jobs, generate
     from audiox.pipeline.jobs import check_jobs
+    from audiox.pipeline.ranks import launcher_ranks, rank_device, share_line
     from audiox.pipeline.source import inspect_model
     from audiox.utils import checks
 
@@ -128,25 +136,34 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     if args.seconds is not None:
         checks.number("--seconds", args.seconds, lo=0, lo_open=True)
     checks.seed("--seed", args.seed)
+    checks.number("--wait-ranks", args.wait_ranks, lo=0, lo_open=True)
     device = checks.device(args.device)
+    ranks = launcher_ranks()  # RANK / WORLD_SIZE from torchrun or another launcher
     proto = protocol(checks.text("--protocol", args.protocol))
     data = checks.input_folder("--data", args.data)
     out = checks.output_folder("--out", args.out, inputs={"--data": data})
     bench = read_benchmark(args.benchmark, data, n=args.n)
     source = inspect_model(args.model)
     jobs = benchmark_jobs(bench.items, out, seconds=args.seconds, steps=args.steps, seed=args.seed,
-                          progress=not args.no_progress)
-    check_jobs(jobs, source)  # values, paths, media and limits, before anything is created
-    c = _check_common(args, proto)
+                          progress=not args.no_progress and ranks.world == 1)
+    # values, paths, media and limits, before anything is created; each rank reads its own share's media
+    check_jobs(jobs, source, mine=ranks.share(jobs) if ranks.world > 1 else None)
+    c = _check_common(args, proto, load=ranks.rank == 0)  # only rank 0 scores
 
     def pipe() -> Any:
         from audiox.pipeline import AudioXPipeline
 
-        return AudioXPipeline.from_pretrained(source, device=device)
+        return AudioXPipeline.from_pretrained(source, device=rank_device(device, ranks))
 
-    before, now = generate(pipe, jobs)
+    done = generate(pipe, jobs, ranks, {"model": str(source.path)}, stall=args.wait_ranks, hidden=args.no_progress)
+    line = share_line(done.share, ranks)
+    if ranks.world > 1:
+        print(line)
+    if not done.complete:  # another rank than 0: rank 0 scores
+        return 0
+    now = len(jobs) - done.before
     print(f"{args.benchmark}: {len(jobs)} items ({bench.missing} left out for a missing file); "
-          f"{before} already generated, {now} generated now")
+          f"{done.before} already generated, {now} generated now")
     real = {i.name: i.reference for i in bench.items}
     gen = {i.name: job.out for i, job in zip(bench.items, jobs, strict=True)}  # other files there are not scored
     captions = {i.name: i.text for i in bench.items} if proto.needs_text else None
@@ -154,7 +171,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
                            progress=not args.no_progress)
     meta = {"benchmark": args.benchmark, "data": str(data), "model": str(source.weights.parent),
             "items": len(jobs), "left_out_missing_files": bench.missing, "steps": args.steps, "seed": args.seed,
-            "generated_before": before, "generated_now": now}
+            "generated_before": done.before, "generated_now": now, "ranks": ranks.world}
     _print(result)
     paths = write_report(out, result, meta)
     print(f"report: {paths['md']}")

@@ -17,13 +17,9 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from audiox.errors import InputError
 from audiox.utils.dtypes import DTYPE_NAMES, torch_dtype
-
-if TYPE_CHECKING:
-    from audiox.pipeline.ranks import RankPlan, Ranks
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +105,7 @@ def _lora_specs(values: list[str] | None) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from audiox.pipeline.jobs import check_jobs, parse_job, prepare_outputs, read_batch, run_jobs
-    from audiox.pipeline.ranks import launcher_ranks, rank_device
+    from audiox.pipeline.ranks import launcher_ranks, overall_bar, rank_device, share_line
     from audiox.pipeline.settings import NO_LIMITS, Limits
     from audiox.pipeline.source import inspect_model
     from audiox.utils import checks
@@ -163,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     from audiox.pipeline.settings import RunOptions
 
     if args.batch and not jobs:
-        _report_share(share, ranks)
+        _print_share(share_line(share, ranks))
         return 0
     pipe = AudioXPipeline.from_pretrained(
         source, device=rank_device(device, ranks),
@@ -171,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         vae_dtype=torch_dtype(args.vae_dtype, what="--vae-dtype") if args.vae_dtype else None,
         text_encoder_path=args.t5_path, options=RunOptions(compile=args.compile), few_step_bf16=args.fast,
         lora=[(spec.folder, spec.scale) for spec in lora])
-    overall = _overall_bar(share, ranks, args.no_progress) if args.batch else None
+    overall = overall_bar(share, ranks, args.no_progress) if args.batch else None
     for job, result in run_jobs(pipe, jobs, stamps=share.stamps if args.batch else None, bar=ranks.world == 1):
         print(f"wrote {checks.shown(job.out)} ({result.seconds:.2f} s, seed {result.settings['seed']})"
               + (f" and {checks.shown(job.mux)}" if job.mux else ""))
@@ -181,26 +177,10 @@ def run(args: argparse.Namespace) -> int:
     if overall is not None:
         overall.close()
     if args.batch:
-        _report_share(share, ranks)
+        _print_share(share_line(share, ranks))
     return 0
 
 
-def _overall_bar(share: RankPlan, ranks: Ranks, hidden: bool) -> Any:
-    """Rank 0's one bar over the whole batch (every rank's finished jobs); None elsewhere."""
-    if share.completion is None:
-        return None
-    from tqdm.auto import tqdm
-
-    c = share.completion
-    return tqdm(total=c.total, initial=c.done, desc=f"jobs, {ranks.world} ranks", disable=hidden)
-
-
-def _report_share(share: RankPlan, ranks: Ranks) -> None:
-    """One line per rank of several, or of a run that skipped jobs: what it did; rank 0 adds the whole batch."""
-    skipped = len(share.mine) - len(share.todo)
-    if ranks.world == 1 and not skipped:
-        return
-    line = f"rank {ranks.rank}/{ranks.world}: {len(share.todo)} generated, {skipped} already done"
-    if share.completion is not None:
-        line += f"; {share.completion.refresh()} of {share.completion.total} jobs of the batch done so far"
-    print(line)
+def _print_share(line: str | None) -> None:
+    if line:
+        print(line)

@@ -1,22 +1,31 @@
-"""``audiox evaluate benchmark``: generate from a benchmark's prompts or videos, resumably, then score.
+"""``audiox evaluate benchmark``: generate from a benchmark's prompts or videos, resumably and across ranks, then
+score.
 
-Generation goes through the ``generate --batch`` job machinery (:mod:`audiox.pipeline.jobs`): one job per item,
-written to ``OUT/generated/<name>.wav`` with its ``.json`` sidecar as one unit, so a killed run leaves each job
-done or not started. A job is done when its audio and sidecar both exist and the sidecar records the same request
-(prompt, video, seconds, steps, seed); done jobs are kept and skipped. Item ``i`` uses seed ``seed + i``, so an
-output does not depend on which items were already done.
+Generation is ``generate --batch --skip-done``'s (:mod:`audiox.pipeline.jobs`, :mod:`audiox.pipeline.ranks`): one
+job per item, written to ``OUT/generated/<name>.wav`` with its ``.json`` sidecar as one unit, so a killed run
+leaves each job done or not started; a job is done when both files exist and the sidecar carries the job's stamp
+(its request and the model), and done jobs are kept and skipped. Under a launcher (``RANK``, ``WORLD_SIZE``) item
+``i`` is made by rank ``i % WORLD_SIZE``. Item ``i`` uses seed ``seed + i``, so an output depends neither on which
+items were already done nor on the number of ranks.
+
+Scoring happens once, on rank 0: after its own share it waits for the other ranks' outputs
+(:meth:`audiox.pipeline.ranks.Completion.wait`) and gives up, with one error line and no report, when none
+finishes for ``stall`` seconds; rerunning the same command (on any number of ranks) then makes what is missing and
+scores.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiox.errors import AudioXError
 from audiox.evaluation.benchmarks import BenchItem
-from audiox.pipeline.jobs import Job, parse_job, prepare_outputs, run_jobs
+from audiox.pipeline.jobs import Job, parse_job, run_jobs
+from audiox.pipeline.ranks import RankPlan, Ranks, overall_bar, plan
 
 log = logging.getLogger(__name__)
 
@@ -48,45 +57,61 @@ def benchmark_jobs(items: Sequence[BenchItem], out_dir: Path, *, seconds: float 
     return jobs
 
 
-def is_done(job: Job) -> bool:
-    """The job's audio and sidecar exist and the sidecar records the job's prompt, video and seed (and its steps,
-    when the job sets them): a finished output of other settings is generated again."""
-    if not (job.out.is_file() and job.sidecar.is_file()):
-        return False
-    try:
-        meta = json.loads(job.sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(meta, dict):
-        return False
-    req = job.request
-    text = meta.get("text")
-    want: dict[str, Any] = {"text": req.text, "seed": req.seed, "video": req.video is not None}
-    got: dict[str, Any] = {"text": text[0] if isinstance(text, list) and len(text) == 1 else text,
-                           "seed": meta.get("seed"), "video": meta.get("video") is not None}
-    if req.steps is not None:
-        want["steps"], got["steps"] = req.steps, meta.get("steps")
-    return got == want
+class RanksStalled(AudioXError):
+    """Rank 0 waited for the other ranks' outputs and none came (see the module doc)."""
 
 
-def generate(pipe_factory: Any, jobs: list[Job]) -> tuple[int, int]:
-    """Generate the jobs that are not done (:func:`is_done`), with a bar over them.
+@dataclass
+class Generated:
+    """What a rank's generation found and did.
+
+    Attributes:
+        share: this rank's plan (its jobs, those it made, the batch's completion on rank 0 of several).
+        before: jobs of the whole batch done when this rank planned (one rank: its share; rank 0 of several: every
+            rank's, as found then; other ranks: their own share's).
+        complete: every job of the batch is done (one rank, or rank 0 after waiting); False on the other ranks.
+    """
+
+    share: RankPlan
+    before: int
+    complete: bool
+
+
+def generate(pipe_factory: Callable[[], Any], jobs: list[Job], ranks: Ranks, run: Mapping[str, Any], *,
+             stall: float, hidden: bool = False) -> Generated:
+    """Generate this rank's jobs that are not done; rank 0 of several then waits for the other ranks' jobs.
 
     Args:
-        pipe_factory: ``() -> AudioXPipeline``, called only when a job is left to do.
-        jobs: all the benchmark's jobs, checked by :func:`audiox.pipeline.jobs.check_jobs`.
+        pipe_factory: ``() -> AudioXPipeline``, called only when a job is left to do on this rank.
+        jobs: all the benchmark's jobs (every rank's), checked by :func:`audiox.pipeline.jobs.check_jobs`.
+        ranks: this process's place (:func:`audiox.pipeline.ranks.launcher_ranks`).
+        run: the run's values that change outputs (:func:`audiox.pipeline.ranks.job_stamp`).
+        stall: seconds rank 0 waits without another rank finishing a job before it gives up.
+        hidden: hide rank 0's bar over the whole batch (one rank: each job's requests decide its bars).
 
-    Returns:
-        ``(done before, generated now)``.
+    Raises:
+        RanksStalled: rank 0 of several gave up waiting.
     """
-    prepare_outputs(jobs)  # finish or remove what a killed run left
-    todo = [j for j in jobs if not is_done(j)]
-    done = len(jobs) - len(todo)
-    if done:
-        log.info("%d of %d outputs already done; skipped", done, len(jobs))
-    if not todo:
-        return done, 0
-    pipe = pipe_factory()
-    for _ in run_jobs(pipe, todo):
-        pass
-    return done, len(todo)
+    share = plan(jobs, ranks, run, skip_done=True)  # finishes or removes what a killed run left of this share
+    c = share.completion
+    before = c.done if c is not None else len(share.mine) - len(share.todo)
+    if before:
+        log.info("%d of %d outputs already done; skipped", before, len(jobs) if c is not None else len(share.mine))
+    bar = overall_bar(share, ranks, hidden)
+    if share.todo:
+        pipe = pipe_factory()
+        for _ in run_jobs(pipe, share.todo, stamps=share.stamps, bar=ranks.world == 1):
+            if bar is not None:
+                bar.n = c.refresh()
+                bar.refresh()
+    complete = ranks.world == 1
+    if c is not None:
+        complete = c.wait(stall, bar=bar)
+        if bar is not None:
+            bar.close()
+        if not complete:
+            raise RanksStalled(
+                f"rank 0/{ranks.world}: {c.total - c.done} of {c.total} items still missing after {stall:g} s in "
+                "which no rank finished one (did a rank stop?); the finished ones are kept: rerun the same command "
+                "(on any number of ranks) to make the rest and score")
+    return Generated(share, before, complete)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -137,6 +138,32 @@ class Completion:
         self._pending = [(j, s) for j, s in self._pending if not is_done(j, s)]
         return self.done
 
+    def wait(self, stall: float, *, poll: float = 1.0, bar: Any = None,
+             clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> bool:
+        """Wait until every job is done (the other ranks' included); give up after ``stall`` seconds in which no
+        job finished (a rank that stopped never finishes its share; one that works finishes a job now and then).
+
+        Args:
+            stall: seconds without a newly finished job before giving up (> 0).
+            poll: seconds between looks.
+            bar: a tqdm bar kept at :attr:`done`, or None.
+
+        Returns:
+            True when every job is done, False when it gave up.
+        """
+        last, since = self.refresh(), clock()
+        while last < self.total:
+            if clock() - since >= stall:
+                return False
+            sleep(min(poll, max(stall - (clock() - since), 0.0)))
+            now = self.refresh()
+            if now != last:
+                last, since = now, clock()
+                if bar is not None:
+                    bar.n = now
+                    bar.refresh()
+        return True
+
 
 @dataclass
 class RankPlan:
@@ -176,3 +203,25 @@ def plan(jobs: Sequence[Job], ranks: Ranks, run: Mapping[str, Any], *, skip_done
     if ranks.world > 1 and ranks.rank == 0:
         completion = Completion(jobs, [stamps[j.out] for j in jobs])
     return RankPlan(mine, todo, stamps, completion)
+
+
+def overall_bar(share: RankPlan, ranks: Ranks, hidden: bool) -> Any:
+    """Rank 0's one bar over the whole batch (every rank's finished jobs) when several ranks run; None elsewhere."""
+    if share.completion is None:
+        return None
+    from tqdm.auto import tqdm
+
+    c = share.completion
+    return tqdm(total=c.total, initial=c.done, desc=f"jobs, {ranks.world} ranks", disable=hidden)
+
+
+def share_line(share: RankPlan, ranks: Ranks) -> str | None:
+    """What this rank did, for one rank of several or a run that skipped jobs (None otherwise): ``rank R/W: N
+    generated, M already done``; rank 0 of several adds the whole batch's completion."""
+    skipped = len(share.mine) - len(share.todo)
+    if ranks.world == 1 and not skipped:
+        return None
+    line = f"rank {ranks.rank}/{ranks.world}: {len(share.todo)} generated, {skipped} already done"
+    if share.completion is not None:
+        line += f"; {share.completion.refresh()} of {share.completion.total} jobs of the batch done so far"
+    return line
