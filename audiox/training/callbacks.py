@@ -155,27 +155,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     atomic_write(dst, write, parents=True)
 
 
-def _link_folder(src: Path, dst: Path) -> None:
-    """Make ``dst`` a copy of the flat folder ``src`` (hard links when possible): built beside it as
-    ``.NAME.partial``, then swapped in by two renames (the old one goes via ``.NAME.old``)."""
-    tmp, old = dst.with_name(f".{dst.name}.partial"), dst.with_name(f".{dst.name}.old")
-    for p in (tmp, old):
-        if p.exists():
-            shutil.rmtree(p)
-    tmp.mkdir()
-    for f in src.iterdir():
-        try:
-            os.link(f, tmp / f.name)
-        except OSError:
-            shutil.copyfile(f, tmp / f.name)
-    if dst.is_dir():
-        os.rename(dst, old)
-    elif dst.exists():
-        dst.unlink()
-    os.rename(tmp, dst)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 class PeriodicCheckpoint(pl.Callback):
     """Every ``every`` optimizer steps: ``step-XXXXXXXX.ckpt`` and ``last.ckpt``; keeps the newest ``keep`` step files.
 
@@ -202,7 +181,9 @@ class PeriodicCheckpoint(pl.Callback):
             if single_file:
                 _link_or_copy(path, self.dirpath / LAST)
             else:  # a sharded checkpoint is complete once every rank passed the barrier
-                _link_folder(path, self.dirpath / LAST)
+                from audiox.training.sharded import link_folder
+
+                link_folder(path, self.dirpath / LAST)
             old = sorted(self.dirpath.glob("step-*.ckpt"))
             for p in old[: max(len(old) - self.keep, 0)] if self.keep else old:
                 if p.is_dir():

@@ -184,9 +184,10 @@ def check_resume(out: str | os.PathLike, *, extra_keys: tuple[str, ...] = (), na
     import torch
 
     from audiox.checkpoint.safe_load import safe_load
+    from audiox.training.sharded import recover_last
 
     last = Path(out) / "checkpoints" / LAST
-    if not last.exists() and not last.is_symlink():
+    if not recover_last(last, name):  # a --strategy fsdp swap of last.ckpt killed between its renames
         raise ConfigError(f"{name}: {last} not found")
     if last.is_dir() and not last.is_symlink():
         from audiox.training.sharded import is_sharded, sharded_resume_record
@@ -232,9 +233,12 @@ def check_run_folder(out: str | os.PathLike, resume: bool, *,
     """
     if resume:
         return check_resume(out, extra_keys=extra_keys)
+    from audiox.training.sharded import swap_names
+
     last = Path(out) / "checkpoints" / LAST
-    if last.exists():
-        raise ConfigError(f"{out} already holds a run ({last}); pass --resume or choose another --out")
+    for p in (last, *swap_names(last)):  # a killed swap of last.ckpt still holds a run
+        if p.exists():
+            raise ConfigError(f"{out} already holds a run ({p}); pass --resume or choose another --out")
     return None
 
 

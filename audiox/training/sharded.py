@@ -10,6 +10,9 @@ small and stays whole on every rank; its trainable gradients are averaged like D
 
 A checkpoint is a folder (``torch.distributed.checkpoint``): one ``__R_0.distcp`` per rank with that rank's
 shards, ``.metadata`` (the layout) and ``meta.pt`` (step, loops, the ``audiox`` record), written by rank 0 last.
+``last.ckpt`` is swapped in by :func:`link_folder`; a kill between its two renames leaves no ``last.ckpt`` but a
+complete ``.last.ckpt.partial`` (and the previous one as ``.last.ckpt.old``): :func:`recover_last` finishes the
+swap before ``--resume`` reads it.
 Its loaders unpickle ``.metadata`` and the small non-tensor entries without the weights-only check, so
 :func:`check_sharded` reads every pickle they will read with a restricted loader first. Such a folder can be
 resumed on any number of ranks (the reader reassembles the shards). :func:`load_sharded_model` rebuilds the
@@ -19,15 +22,19 @@ model (EMA weights by default) in one process, for ``audiox convert`` and the ex
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from audiox.errors import CheckpointError, ConfigError
+from audiox.errors import AudioXError, CheckpointError, ConfigError
+
+log = logging.getLogger(__name__)
 
 META = "meta.pt"  # Lightning's non-tensor part of a sharded checkpoint
 LAYOUT = ".metadata"  # torch.distributed.checkpoint's layout file
@@ -150,6 +157,54 @@ class _LayoutUnpickler(pickle.Unpickler):
         if (module, name) in _PLAIN:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"{module}.{name} is not part of a checkpoint layout")
+
+
+def swap_names(dst: Path) -> tuple[Path, Path]:
+    """The folders :func:`link_folder` swaps ``dst`` through: ``(.NAME.partial, .NAME.old)`` beside it."""
+    return dst.with_name(f".{dst.name}.partial"), dst.with_name(f".{dst.name}.old")
+
+
+def link_folder(src: Path, dst: Path) -> None:
+    """Make ``dst`` a copy of the flat folder ``src`` (hard links when possible): built beside it as
+    ``.NAME.partial``, then swapped in by two renames (the old one goes via ``.NAME.old``). A kill between the
+    renames leaves no ``dst``: :func:`recover_last` finishes the swap."""
+    tmp, old = swap_names(dst)
+    for p in (tmp, old):
+        if p.exists():
+            shutil.rmtree(p)
+    tmp.mkdir()
+    for f in src.iterdir():
+        try:
+            os.link(f, tmp / f.name)
+        except OSError:
+            shutil.copyfile(f, tmp / f.name)
+    if dst.is_dir():
+        os.rename(dst, old)
+    elif dst.exists():
+        dst.unlink()
+    os.rename(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_last(last: Path, name: str = "--resume") -> bool:
+    """Finish a :func:`link_folder` swap of ``last`` that a kill interrupted between its two renames: with no
+    ``last``, the complete (:func:`check_sharded`) ``.NAME.partial`` (the newer) or else ``.NAME.old`` is renamed to
+    ``last``. Every rank may call it at once: a rename onto a folder another rank already moved there fails and
+    is ignored. Returns whether ``last`` exists now."""
+    if last.exists() or last.is_symlink():
+        return True
+    for cand in swap_names(last):
+        if cand.is_symlink() or not is_sharded(cand):
+            continue
+        try:
+            check_sharded(cand, name)
+            os.rename(cand, last)
+            log.warning("%s: its swap was interrupted; the complete %s is the last checkpoint again", last, cand.name)
+        except (AudioXError, OSError):  # incomplete, or moved (or replaced) by another rank meanwhile
+            pass
+        if last.exists():
+            return True
+    return False
 
 
 def check_sharded(path: str | os.PathLike, name: str = "--resume") -> dict[str, Any]:

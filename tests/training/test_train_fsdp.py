@@ -20,6 +20,8 @@ from test_train_utils import make_corpus, read_losses
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from harness import assert_refused, run_cli  # noqa: E402
 
+from audiox.errors import ConfigError  # noqa: E402
+
 STEPS = 4  # checkpoints every 2 steps; the interrupted run stops at 2 and resumes to 4
 # Tolerance 0: with 2 ranks, DDP's bucketed all-reduce and FSDP2's reduce-scatter both add the same two gradients
 # (a + b == b + a exactly) and halve them (exact in binary); FSDP2's all-gather restores the exact weights and AdamW
@@ -236,3 +238,64 @@ def _with_grad(grad: torch.Tensor) -> torch.nn.Parameter:
     p = torch.nn.Parameter(torch.zeros(grad.shape))
     p.grad = grad  # clip_grad_norm_ scales this tensor in place
     return p
+
+
+def _sharded_checkpoint(folder: Path, step: int) -> None:
+    """A small torch.distributed.checkpoint folder laid out like the training's (one process, no group)."""
+    import warnings
+
+    import torch.distributed.checkpoint as dcp
+
+    with warnings.catch_warnings():  # "torch.distributed is ... uninitialized, assuming ... a single process": yes
+        warnings.filterwarnings("ignore", "torch.distributed is disabled", UserWarning)
+        dcp.save({"state_dict": {"model.w": torch.full((3,), float(step))},
+                  "optimizer_states": {"0": {"exp_avg": torch.zeros(3)}}}, checkpoint_id=str(folder), no_dist=True)
+    torch.save({"global_step": step, "audiox": {}}, folder / "meta.pt")
+
+
+_KILL_BETWEEN_RENAMES = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from audiox.training.sharded import link_folder
+
+    renames, rename = [], os.rename
+    def killing_rename(a, b):
+        if renames:  # the second rename: partial -> last.ckpt
+            os.kill(os.getpid(), signal.SIGKILL)
+        renames.append(a)
+        rename(a, b)
+    os.rename = killing_rename
+    link_folder(Path(sys.argv[1]), Path(sys.argv[2]))
+""")
+
+
+def test_resume_finishes_a_last_ckpt_swap_killed_between_its_renames(tmp_path):
+    """SIGKILL between the two renames that swap a sharded last.ckpt (old one moved aside, new one not yet in
+    place): no last.ckpt is left. A new run still refuses the folder; --resume's check renames the complete
+    .last.ckpt.partial (step 4) into place and reads it; with that one incomplete, the previous one (step 2)."""
+    from audiox.training.checks import check_run_folder
+    from audiox.training.sharded import link_folder, load_sharded_state
+
+    ckpts = tmp_path / "run" / "checkpoints"
+    for step in (2, 4):
+        _sharded_checkpoint(ckpts / f"step-{step:08d}.ckpt", step)
+    last = ckpts / "last.ckpt"
+    link_folder(ckpts / "step-00000002.ckpt", last)
+    script = tmp_path / "kill.py"
+    script.write_text(_KILL_BETWEEN_RENAMES)
+    proc = subprocess.run([sys.executable, str(script), str(ckpts / "step-00000004.ckpt"), str(last)], env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    names = sorted(p.name for p in ckpts.iterdir())
+    assert names == [".last.ckpt.old", ".last.ckpt.partial", "step-00000002.ckpt", "step-00000004.ckpt"]
+    shutil.copytree(tmp_path / "run", tmp_path / "run2")
+
+    with pytest.raises(ConfigError, match="already holds a run"):
+        check_run_folder(tmp_path / "run", False)
+    assert check_run_folder(tmp_path / "run", True)["global_step"] == 4
+    assert sorted(p.name for p in ckpts.iterdir()) == [".last.ckpt.old", "last.ckpt", "step-00000002.ckpt",
+                                                       "step-00000004.ckpt"]
+    assert torch.equal(load_sharded_state(last)[0]["model.w"], torch.full((3,), 4.0))
+
+    (tmp_path / "run2" / "checkpoints" / ".last.ckpt.partial" / "meta.pt").unlink()  # incomplete: the old one
+    assert check_run_folder(tmp_path / "run2", True)["global_step"] == 2
