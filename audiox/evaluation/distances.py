@@ -1,8 +1,9 @@
 """Metric math on embeddings and classifier outputs, independent of any network.
 
-Fréchet distance, kernel distance (KAD / MMD^2), paired KL divergence, Inception Score, CLAP-style cosine score and
-onset average precision. Inputs are ``(N, D)`` arrays or tensors (numpy or torch); everything is computed in
-float64 and returned as plain floats. scipy is imported only by the ``"sqrtm"`` route of the Fréchet distance.
+Fréchet distance, kernel distance (KAD / MMD^2), paired KL divergence, Inception Score, CLAP-style cosine score,
+onset average precision and the beat alignment score. Inputs are ``(N, D)`` arrays or tensors (numpy or torch);
+everything is computed in float64 and returned as plain floats. scipy is imported only by the ``"sqrtm"`` route of
+the Fréchet distance.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from audiox.errors import InputError
 
 ArrayLike = torch.Tensor | np.ndarray
 KL_EPS = 1e-6  # added to the generated probability inside the log, as AudioLDM-eval does
+BEAT_ALIGN_SIGMA_S = 0.05  # 3 frames at 60 fps, the dance-to-music papers' sigma (Bailando's BA: 2 sigma^2 = 18)
 
 
 def _f64(x: ArrayLike | Sequence[float], name: str, dims: int) -> np.ndarray:
@@ -357,3 +359,31 @@ def onset_average_precision(est: Sequence[float], strength: Sequence[float], ref
             hits += 1
             total += hits / rank
     return total / len(ref)
+
+
+def beat_align_score(ref: Sequence[float], gen: Sequence[float], sigma: float = BEAT_ALIGN_SIGMA_S) -> float:
+    """Beat alignment score (BAS / "Beat Align Score" of the dance-to-music literature).
+
+    ``BAS = mean over reference beats r of exp(-min_g (g - r)^2 / (2 sigma^2))``: each reference beat is scored by
+    its nearest generated beat (many reference beats may share one), so missing beats lower the score and extra
+    generated beats do not. Bailando's ``BA`` (``utils/beat_align_score.py``) takes this direction: the mean over
+    the music beats of the Gaussian of the distance to the nearest motion beat, with ``2 sigma^2 = 18`` frames^2 at
+    60 fps, i.e. sigma = 3 frames = 0.05 s. AI Choreographer's released ``alignment_score`` (google-research/mint,
+    ``tools/calculate_beat_scores.py``, same sigma) averages the other way, over the motion beats: swap the
+    arguments for that variant. Here the real clip's beats are the reference and the generated clip's the candidates.
+
+    Args:
+        ref: reference beat times (s), e.g. the real clip's.
+        gen: candidate beat times (s), e.g. the generated clip's.
+        sigma: Gaussian width (s).
+
+    Returns:
+        BAS in ``[0, 1]``; 1 when both lists are empty, 0 when only one is.
+    """
+    if not sigma > 0:
+        raise InputError(f"sigma: must be > 0 s, got {sigma}")
+    r, g = _f64(list(ref), "ref", 1), _f64(list(gen), "gen", 1)
+    if r.size == 0 or g.size == 0:
+        return float(r.size == 0 and g.size == 0)
+    nearest = np.min(np.abs(r[:, None] - g[None, :]), axis=1)
+    return float(np.mean(np.exp(-(nearest ** 2) / (2.0 * sigma ** 2))))

@@ -69,16 +69,23 @@ def score_folders(proto: Protocol, real: Mapping[str, Path], generated: Mapping[
     from audiox.evaluation.scoring import features
 
     t0 = time.perf_counter()
-    total = (len(real) + len(generated)) * len(proto.embedders)
-    with tqdm(total=total, desc=f"embedding ({proto.name})", unit="clip", disable=not progress) as bar:
-        real_fs, real_how = features(proto, embedders, real, cache_dir=cache_dir, progress=bar.update)
-        gen_fs, gen_how = features(proto, embedders, generated, cache_dir=cache_dir, progress=bar.update)
-    text = None
-    if proto.needs_text:
-        names = gen_fs.names
-        emb = embedders["clap"].embed_text([captions[n] for n in names])  # type: ignore[index]
-        text = {n: np.asarray(e, dtype=np.float64) for n, e in zip(names, emb.numpy(), strict=True)}
-    metrics, per_clip = score(proto, real_fs, gen_fs, text=text)
+    if proto.signal:  # onsets and beats of the decoded audio: nothing to embed or cache
+        from audiox.evaluation.sync import sync_scores
+
+        with tqdm(total=len(generated), desc=f"pairs ({proto.name})", unit="pair", disable=not progress) as bar:
+            metrics, per_clip = sync_scores(real, generated, proto.seconds, proto.metrics[0][1], progress=bar.update)
+        real_how = gen_how = "not used (no embedder)"
+    else:
+        total = (len(real) + len(generated)) * len(proto.embedders)
+        with tqdm(total=total, desc=f"embedding ({proto.name})", unit="clip", disable=not progress) as bar:
+            real_fs, real_how = features(proto, embedders, real, cache_dir=cache_dir, progress=bar.update)
+            gen_fs, gen_how = features(proto, embedders, generated, cache_dir=cache_dir, progress=bar.update)
+        text = None
+        if proto.needs_text:
+            names = gen_fs.names
+            emb = embedders["clap"].embed_text([captions[n] for n in names])  # type: ignore[index]
+            text = {n: np.asarray(e, dtype=np.float64) for n, e in zip(names, emb.numpy(), strict=True)}
+        metrics, per_clip = score(proto, real_fs, gen_fs, text=text)
     return {"protocol": proto.name, "about": proto.about, "seconds_per_clip": proto.seconds,
             "paired": proto.paired, "n_real": len(real), "n_generated": len(generated), "metrics": metrics,
             "embedders": {k: e.describe() for k, e in embedders.items()}, "versions": versions(),

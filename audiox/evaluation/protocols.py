@@ -6,11 +6,12 @@
 | ``audioldm-eval`` | CNN14 16 kHz, VGGish | first 10 s | FD, KL soft/sigmoid, IS, FAD | yes | no |
 | ``audioldm-eval-32k`` | PANNs CNN14 32 kHz, VGGish | first 10 s | as ``audioldm-eval`` | yes | no |
 | ``clap`` | LAION-CLAP (48 kHz) | first 10 s | CLAP score (generated audio against its caption) | no | yes |
+| ``sync`` | none (spectral flux, 22.05 kHz) | first 10 s | onset AP, onset F1, beat alignment per pair | yes | no |
 
 FD (PANNs) is on the 2048-d ``fc1`` output; IS (10 splits, or N when fewer) on the generated clips' softmax of
 the 527 logits; FAD pools every 0.96 s VGGish frame of a set. Every clip is decoded at the embedder's rate, mixed
 to mono, cut to its first ``seconds`` and zero-padded to exactly ``seconds``, so all clips of a set are embedded
-as one length. The metric math is :mod:`audiox.evaluation.distances`.
+as one length. The metric math is :mod:`audiox.evaluation.distances`; ``sync`` is :mod:`audiox.evaluation.sync`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from audiox.errors import InputError
 
 PROTOCOL_VERSION = 1  # bump when a protocol's audio handling changes: old cache entries stop matching
 KL_EPS = 1e-6
+SIGNAL = "spectral-flux"  # the "embedder" of the sync protocol's metric keys: the onset detector's front end
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,14 @@ class Protocol:
 
     Attributes:
         name: its name.
-        embedders: the embedders it runs (:data:`audiox.evaluation.embedders.EMBEDDERS`).
+        embedders: the embedders it runs (:data:`audiox.evaluation.embedders.EMBEDDERS`); none for ``sync``.
         seconds: clip length in seconds (first ``seconds``, zero-padded).
         metrics: ``(metric, embedder)`` pairs: ``fd`` / ``kad`` on clip-mean embeddings, ``fad`` on all frames,
-            ``kl_softmax`` / ``kl_sigmoid`` (paired by name), ``is`` (softmax of the logits), ``clap`` (text).
+            ``kl_softmax`` / ``kl_sigmoid`` (paired by name), ``is`` (softmax of the logits), ``clap`` (text);
+            ``onset_ap`` / ``onset_f1`` / ``beat_align`` with :data:`SIGNAL` (paired, :mod:`audiox.evaluation.sync`).
         paired: the two folders must hold the same file names.
         needs_text: a caption per generated file is needed.
+        signal: the metrics come from the decoded audio itself (:mod:`audiox.evaluation.sync`), no embedder.
         about: one line for reports.
     """
 
@@ -48,6 +52,7 @@ class Protocol:
     metrics: tuple[tuple[str, str], ...]
     paired: bool = False
     needs_text: bool = False
+    signal: bool = False
     about: str = ""
 
 
@@ -64,10 +69,15 @@ PROTOCOLS: dict[str, Protocol] = {
     "audioldm-eval-32k": _audioldm("audioldm-eval-32k", "panns-cnn14", "32 kHz"),
     "clap": Protocol("clap", ("clap",), 10.0, (("clap", "clap"),), needs_text=True,
                      about="LAION-CLAP score: cosine of each generated clip with its caption"),
+    "sync": Protocol("sync", (), 10.0, tuple((m, SIGNAL) for m in ("onset_ap", "onset_f1", "beat_align")),
+                     paired=True, signal=True,
+                     about="onset and beat synchronisation of each generated clip with its same-named real clip: "
+                           "onset AP and F1 (0.1 s tolerance), beat alignment score (sigma 0.05 s); no network"),
 }
 METRIC_LABELS = {"fd": "FD", "kad": "KAD (MMD^2, RBF, pooled median bandwidth)", "fad": "FAD",
                  "kl_softmax": "KL (softmax, paired)", "kl_sigmoid": "KL (sigmoid, paired)", "is": "IS",
-                 "clap": "CLAP score"}
+                 "clap": "CLAP score", "onset_ap": "onset AP (0.1 s)", "onset_f1": "onset F1 (0.1 s)",
+                 "beat_align": "beat alignment score (sigma 0.05 s)"}
 LOWER_IS_BETTER = {"fd", "kad", "fad", "kl_softmax", "kl_sigmoid"}
 
 

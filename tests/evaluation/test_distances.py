@@ -275,3 +275,23 @@ def test_inception_score_matches_torchmetrics():
     ref_mean, _ = metric.compute()
     ours, _ = d.inception_score(torch.softmax(logits.double(), 1).numpy(), splits=1)
     assert ours == pytest.approx(float(ref_mean), rel=1e-5)
+
+
+# ---- beat alignment score ----------------------------------------------------------------------------------------
+# BAS = mean over reference beats of exp(-min_g (g - r)^2 / (2 sigma^2)); sigma = 0.05 s.
+def test_beat_align_score_closed_form():
+    ref = [0.5, 1.0, 1.5, 2.0]
+    assert d.beat_align_score(ref, ref) == 1.0
+    # every beat 0.03 s late: each term is exp(-0.03^2 / (2 * 0.05^2)) = exp(-0.18)
+    assert d.beat_align_score(ref, [t + 0.03 for t in ref]) == pytest.approx(math.exp(-0.18), rel=1e-12)
+    # one generated beat at 0.6: nearest distances 0.1, 0.4, 0.9, 1.4 (sigma^2 = 0.0025)
+    expected = sum(math.exp(-x * x / 0.005) for x in (0.1, 0.4, 0.9, 1.4)) / 4
+    assert d.beat_align_score(ref, [0.6]) == pytest.approx(expected, rel=1e-12)
+    # direction: extra generated beats cost nothing, missing ones do
+    assert d.beat_align_score([1.0], [0.2, 1.0, 3.7]) == 1.0
+    assert d.beat_align_score([0.2, 1.0], [1.0]) == pytest.approx((math.exp(-0.64 / 0.005) + 1) / 2, rel=1e-12)
+    assert d.beat_align_score(ref, [t + 0.05 for t in ref], sigma=0.1) == pytest.approx(math.exp(-0.125))
+    assert d.beat_align_score([], []) == 1.0 and d.beat_align_score(ref, []) == 0.0
+    assert d.beat_align_score([], ref) == 0.0
+    with pytest.raises(InputError, match="sigma"):
+        d.beat_align_score(ref, ref, sigma=0.0)

@@ -119,3 +119,66 @@ def test_folder_offline_report_and_cache(two_folders: Path, monkeypatch, capsys)
     assert json.loads((root / "report" / "report.json").read_text())["cache"] == {"real": "cache hit",
                                                                                 "generated": "computed"}
     assert "offline: 3 generated vs 3 real" in capsys.readouterr().out
+
+
+# ---- the sync protocol: click trains with known shifts --------------------------------------------------------------
+SYNC_SR = 22050
+HOP_S = 220 / SYNC_SR  # the onset envelope's hop (10 ms rounded to 220 samples at 22.05 kHz)
+
+
+def _clicks(shift_frames: int) -> np.ndarray:
+    """10 s at 22.05 kHz: a 10 ms noise burst every 0.5 s from 0.25 s (loud and soft alternating), delayed by a whole
+    number of envelope hops, so the flux envelope, and every onset and beat, shift by exactly that many frames."""
+    g = np.random.default_rng(0)
+    burst = g.standard_normal(220) * np.exp(-np.arange(220) / 40)
+    x = np.zeros(10 * SYNC_SR)
+    for k in range(19):
+        start = int(round((0.25 + 0.5 * k) * SYNC_SR)) + shift_frames * 220
+        x[start:start + 220] += burst * (1.0 if k % 2 == 0 else 0.6)
+    return x.astype(np.float32)
+
+
+def test_sync_protocol_identical_shifted_and_unpaired(tmp_path: Path, capsys):
+    import math
+
+    import soundfile as sf
+
+    from audiox.cli import main
+
+    shifts = {"near": 3, "far": 15}  # 0.030 s: within the 0.1 s onset tolerance; 0.150 s: beyond it
+    for side in ("real", "same", "shifted"):
+        (tmp_path / side).mkdir()
+        for name, frames in shifts.items():
+            sf.write(tmp_path / side / f"{name}.wav", _clicks(frames if side == "shifted" else 0), SYNC_SR,
+                     subtype="FLOAT")
+    base = ["evaluate", "folder", "--protocol", "sync", "--real", str(tmp_path / "real"), "--no-progress",
+            "--threads", "1"]
+    assert main([*base, "--generated", str(tmp_path / "same"), "--out", str(tmp_path / "r1")]) == 0
+    same = json.loads((tmp_path / "r1" / "report.json").read_text())
+    assert same["metrics"] == {"onset_ap:spectral-flux": 1.0, "onset_f1:spectral-flux": 1.0,
+                               "beat_align:spectral-flux": 1.0}
+    assert main([*base, "--generated", str(tmp_path / "shifted"), "--out", str(tmp_path / "r2")]) == 0
+    report = json.loads((tmp_path / "r2" / "report.json").read_text())
+    per = {k.split(":")[0]: v["generated"] for k, v in report["per_clip"].items()}
+    # near: every onset within tolerance (AP 1, F1 1); far: every onset 0.15 s away from the nearest real one (0.35 s
+    # from the other neighbour), so nothing matches
+    assert per["onset_ap"] == {"near": 1.0, "far": 0.0} and per["onset_f1"] == {"near": 1.0, "far": 0.0}
+    for name, frames in shifts.items():
+        s = frames * HOP_S  # every real beat's nearest generated beat is s later: BAS = exp(-s^2 / (2 sigma^2))
+        # beat times are rounded to 1e-4 s, so the distance is off by up to 2e-4 s: relative error of the Gaussian
+        # up to s * 2e-4 / sigma^2 (0.0024 near, 0.012 far)
+        assert per["beat_align"][name] == pytest.approx(math.exp(-s * s / (2 * 0.05 ** 2)), rel=s * 2e-4 / 0.05 ** 2)
+    metrics = report["metrics"]
+    assert metrics["onset_ap:spectral-flux"] == 0.5 and metrics["onset_f1:spectral-flux"] == 0.5
+    assert metrics["beat_align:spectral-flux"] == pytest.approx(sum(per["beat_align"].values()) / 2, rel=1e-12)
+    assert report["embedders"] == {} and report["cache"]["real"] == "not used (no embedder)"
+    for key in ("onset_ap", "onset_f1", "beat_align"):
+        assert (tmp_path / "r2" / f"clips_{key}_spectral-flux.png").read_bytes()[:4] == b"\x89PNG"
+    assert "beat alignment score (sigma 0.05 s)" in (tmp_path / "r2" / "report.md").read_text()
+    (tmp_path / "same" / "extra.wav").write_bytes((tmp_path / "same" / "near.wav").read_bytes())
+    capsys.readouterr()
+    assert main([*base, "--generated", str(tmp_path / "same"), "--out", str(tmp_path / "r3")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --protocol sync pairs files by name: 'extra' is only in --generated "
+                   "(0 only in --real, 1 only in --generated)"]
+    assert not (tmp_path / "r3").exists()
