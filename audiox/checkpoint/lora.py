@@ -34,7 +34,6 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 KEY_PREFIX = "base_model.model."  # PeftModel's key prefix: the DiT is the base model
 META_PROBE = "audiox.base_probe"
 META_FINGERPRINT = "audiox.base_fingerprint"
-GENERATION_DEFAULTS = "generation.json"  # a model folder's sampler defaults, beside its weights
 PROBE_VALUES = 4  # first values of each base tensor kept in the probe
 # A probe value read from a copy of the base cast to bf16 (8 significant bits, relative rounding <= 2^-8) or fp16
 # differs from the fp32 one by at most 2^-8 relative; 2^-7 leaves room for a second rounding (fp32 -> fp16 ->
@@ -340,11 +339,14 @@ def write_merged(src: str | os.PathLike, dst: str | os.PathLike, specs: Sequence
     """
     import tempfile
 
-    from audiox.checkpoint.native import _check_out, convert, save_native
+    from audiox.checkpoint.native import GENERATION_DEFAULTS, _check_out, convert, save_native
     from audiox.checkpoint.official import load_model
 
     out = Path(dst)
-    _check_out(out, ["config.json", "model.safetensors" if to == "native" else "model.ckpt"], force)
+    # the model's sampler defaults belong to the merged model too
+    defaults = (Path(src) if Path(src).is_dir() else Path(src).parent) / GENERATION_DEFAULTS
+    _check_out(out, ["config.json", "model.safetensors" if to == "native" else "model.ckpt"]
+               + [GENERATION_DEFAULTS] * defaults.is_file(), force)
     model = load_model(src, config=config)
     load_adapters(model, specs, flag=flag)
     n = merge_adapters(model.dit)
@@ -356,8 +358,6 @@ def write_merged(src: str | os.PathLike, dst: str | os.PathLike, specs: Sequence
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.merge.") as tmp:
             save_native(model, Path(tmp) / "native", force=True)
             path = convert(Path(tmp) / "native", out, to=to, dtype=dtype, force=force)
-    # the model's sampler defaults (audiox.pipeline.settings reads them) belong to the merged model too
-    defaults = (Path(src) if Path(src).is_dir() else Path(src).parent) / GENERATION_DEFAULTS
     if defaults.is_file():
         shutil.copyfile(defaults, out / GENERATION_DEFAULTS)
     return path

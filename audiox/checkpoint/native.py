@@ -37,6 +37,7 @@ from audiox.utils.dtypes import torch_dtype
 
 FORMAT_META = "format"
 NATIVE_FORMAT = "audiox-native"
+GENERATION_DEFAULTS = "generation.json"  # a model folder's sampler defaults, beside its weights
 
 
 def _source_files(src: Path, config: Path | None) -> tuple[Path, Path]:
@@ -92,7 +93,11 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
     weights, cfg_path = _source_files(Path(src), Path(config) if config else None)
     out = Path(dst)
     names = ["config.json", "model.safetensors" if to == "native" else "model.ckpt"]
-    _check_out(out, names, force, source=weights.parent, keep=cfg_path)  # before any weights are read
+    # the model's sampler defaults (audiox.pipeline.settings.read_defaults) travel with it: without them a
+    # converted model would sample with the generic defaults (e.g. sigma_max 500 instead of the built-in 80)
+    defaults = weights.parent / GENERATION_DEFAULTS
+    carry = defaults.is_file() and defaults.resolve() != (out / GENERATION_DEFAULTS).resolve()
+    _check_out(out, names + [GENERATION_DEFAULTS] * carry, force, source=weights.parent, keep=cfg_path)
     cfg = load_config(cfg_path)
     decoder = cfg.model.pretransform.config.decoder.type
     if to == "official" and decoder != "oobleck":
@@ -115,6 +120,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, to: Literal["nati
             write_ckpt(stage / name, sd)
         if cfg_path.resolve() != (out / "config.json").resolve():
             shutil.copyfile(cfg_path, stage / "config.json")
+        if carry:
+            shutil.copyfile(defaults, stage / GENERATION_DEFAULTS)
     return out / name
 
 

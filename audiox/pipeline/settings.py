@@ -172,9 +172,10 @@ def check_seconds(name: str, seconds: Any, limits: Limits = DEFAULT_LIMITS, *, w
 
 def read_defaults(folder: Path) -> SamplerSettings:
     """Sampler defaults of a model folder: its optional ``generation.json`` over :class:`SamplerSettings`."""
+    from audiox.checkpoint.native import GENERATION_DEFAULTS
     from audiox.config import from_dict
 
-    p = folder / "generation.json"
+    p = folder / GENERATION_DEFAULTS
     if not p.is_file():
         return SamplerSettings()
     try:

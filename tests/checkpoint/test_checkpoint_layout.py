@@ -217,3 +217,21 @@ def test_cli_convert_and_errors(official, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1 and "not found" in bad.stderr
     assert not (tmp_path / "x" / "model.safetensors").exists()
+
+
+def test_convert_keeps_the_models_sampler_defaults(tmp_path):
+    """A converted model samples as its source did: generation.json (e.g. the built-in sigma_max 80) travels with
+    it; a destination that already holds one is refused like its other files."""
+    from audiox.checkpoint.native import GENERATION_DEFAULTS
+    from audiox.pipeline.settings import read_defaults
+
+    src = Path(__file__).resolve().parents[2] / "audiox" / "assets" / "builtin"
+    convert(src, tmp_path / "fp32", to="native", dtype="fp32")
+    assert (tmp_path / "fp32" / GENERATION_DEFAULTS).read_bytes() == (src / GENERATION_DEFAULTS).read_bytes()
+    assert read_defaults(tmp_path / "fp32") == read_defaults(src)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / GENERATION_DEFAULTS).write_text("{}")
+    with pytest.raises(InputError, match=GENERATION_DEFAULTS):
+        convert(src, other, to="native")
+    assert (other / GENERATION_DEFAULTS).read_text() == "{}" and not (other / "model.safetensors").exists()
