@@ -162,7 +162,8 @@ def test_masking_only_in_training_and_cfg_dropout_zeroes_context(tmp_path: Path)
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("builtin_*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("builtin_*.json")) + sorted(CONFIG_DIR.glob("ladder/*.json")),
+                         ids=lambda p: p.name)
 def test_shipped_training_configs_load(path: Path) -> None:
     """Every recipe config in configs/ parses; the no-mask ablations differ from their recipe only in masking."""
     cfg = TrainConfig.load(path)
