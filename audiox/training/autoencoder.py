@@ -1,4 +1,5 @@
-"""Training the VAE (Oobleck or spectral decoder): multi-resolution STFT + waveform L1 + KL, a Lightning module.
+"""Training the VAE (Oobleck or spectral decoder): multi-resolution STFT + waveform L1 + KL, a Lightning module;
+optionally adversarial (``adversarial_weight`` > 0: :mod:`audiox.models.discriminators`, hinge + feature matching).
 
 Two kinds of batches: audio crops (the encoder runs; KL on its posterior) or, to train a decoder alone, pairs of
 stored latents and their audio (:class:`LatentCropDataset`: the frozen encoder's posterior means from a packed
@@ -27,6 +28,7 @@ from torch.utils.data import Dataset
 from audiox.config import AutoencoderConfig, DecoderConfig, PretransformConfig, from_dict, to_dict
 from audiox.errors import CheckpointError, ConfigError
 from audiox.models.autoencoder import AutoencoderPretransform
+from audiox.models.discriminators import DiscriminatorConfig, MultiDiscriminator
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,13 @@ class VAETrainConfig:
             1 until measured); None keeps the model's. ``decoder``, if also set, replaces its decoder.
         latent_noise: std of the Gaussian noise added to stored latents (decoder training on latents only).
         grad_clip: gradient-norm clipping (0 = off).
+        adversarial_weight: weight of the hinge GAN loss of the decoded audio; 0 (default) builds no
+            discriminator (automatic optimization, as without these keys); > 0 adds ``discriminator`` and trains it
+            with its own AdamW (``disc_lr``) by manual optimization, one global step per batch.
+        feature_matching_weight: weight of the L1 feature-matching loss (discriminator features of real vs decoded).
+        disc_lr: the discriminator's learning rate.
+        disc_start_step: the discriminator and the adversarial terms are switched on from this global step.
+        discriminator: periods, STFT sizes and width (:class:`DiscriminatorConfig`).
     """
 
     crop: int = 32768
@@ -67,18 +76,33 @@ class VAETrainConfig:
     autoencoder: AutoencoderConfig | None = None
     latent_noise: float = 0.0
     grad_clip: float = 0.0
+    adversarial_weight: float = 0.0
+    feature_matching_weight: float = 5.0
+    disc_lr: float = 3e-4
+    disc_start_step: int = 0
+    discriminator: DiscriminatorConfig = DiscriminatorConfig()
+
+    @property
+    def adversarial(self) -> bool:
+        return self.adversarial_weight > 0
 
     def validate(self, path: str) -> None:
         for key in ("crop", "batch_size", "max_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{path}.{key}: must be >= 1, got {getattr(self, key)}".lstrip("."))
-        for key in ("lr", "weight_decay", "kl_weight", "l1_weight", "stft_weight", "latent_noise", "grad_clip"):
+        for key in ("lr", "weight_decay", "kl_weight", "l1_weight", "stft_weight", "latent_noise", "grad_clip",
+                    "adversarial_weight", "feature_matching_weight", "disc_lr", "disc_start_step"):
             value = getattr(self, key)
-            if not 0 <= value < float("inf") or (key == "lr" and value == 0):
-                raise ConfigError(f"{path}.{key}: must be a finite number {'> 0' if key == 'lr' else '>= 0'}, "
+            positive = key in ("lr", "disc_lr")
+            if not 0 <= value < float("inf") or (positive and value == 0):
+                raise ConfigError(f"{path}.{key}: must be a finite number {'> 0' if positive else '>= 0'}, "
                                   f"got {value}".lstrip("."))
         if not self.fft_sizes or min(self.fft_sizes) < 4:
             raise ConfigError(f"{path}.fft_sizes: expected STFT sizes >= 4, got {list(self.fft_sizes)}".lstrip("."))
+        self.discriminator.validate(f"{path}.discriminator".lstrip("."))
+        if self.adversarial and max(self.discriminator.fft_sizes, default=0) >= self.crop:
+            raise ConfigError(f"{path}.discriminator.fft_sizes: each must be shorter than the crop ({self.crop}), "
+                              f"got {list(self.discriminator.fft_sizes)}".lstrip("."))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> VAETrainConfig:
@@ -203,6 +227,9 @@ class VAETrainingModule(pl.LightningModule):
         self.pretransform_cfg = pretransform
         self.cfg = cfg
         self.vae = AutoencoderPretransform(pretransform).model
+        if cfg.adversarial:  # built after the VAE: its seeded initialisation is that of a run without it
+            self.discriminator = MultiDiscriminator(cfg.discriminator)
+            self.automatic_optimization = False
         self.save_path: Path | None = None  # when set, vae.safetensors is rewritten every save_every steps
         self.save_every = 0
 
@@ -212,11 +239,11 @@ class VAETrainingModule(pl.LightningModule):
             save_vae(self.save_path, self.vae, self.pretransform_cfg)
 
     def decoder_losses(self, z: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Weighted L1 + STFT loss of decoding latents ``z`` (B, D, N) against ``audio`` (B, C, T)."""
+        """Weighted L1 + STFT loss of decoding ``z`` (B, D, N) against ``audio`` (B, C, T); ``rec``: the decoding."""
         rec = self.vae.decode(z)[..., : audio.shape[-1]].float()
         l1 = F.l1_loss(rec, audio)
         spec = stft_loss(rec, audio, self.cfg.fft_sizes)
-        return {"loss": self.cfg.l1_weight * l1 + self.cfg.stft_weight * spec, "l1": l1, "stft": spec}
+        return {"loss": self.cfg.l1_weight * l1 + self.cfg.stft_weight * spec, "l1": l1, "stft": spec, "rec": rec}
 
     def losses(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Encode ``audio`` (B, C, T), sample the posterior with ``generator``, decode: L1 + STFT + KL."""
@@ -235,13 +262,54 @@ class VAETrainingModule(pl.LightningModule):
         else:
             g = torch.Generator(device=batch.device).manual_seed(self.cfg.seed * 7919 + self.global_step)
             out = self.losses(batch, g)
+        audio = batch[1] if isinstance(batch, (list, tuple)) else batch
+        rec = out.pop("rec")
+        if self.cfg.adversarial:
+            out = self.adversarial_step(audio, rec, out)
         self.log_dict({f"train/{k}": v for k, v in out.items()}, prog_bar=True, on_step=True)
         return out["loss"]
 
+    def adversarial_step(self, audio: torch.Tensor, rec: torch.Tensor, out: dict[str, torch.Tensor],
+                         ) -> dict[str, torch.Tensor]:
+        """Manual optimization: the discriminator's step on ``audio`` vs the detached ``rec`` (B, C, T), then the
+        VAE's on its losses ``out`` + hinge adversarial + feature matching (both only from ``disc_start_step``).
+
+        Only the VAE's step goes through Lightning's counting wrapper: ``global_step`` (max_steps, resume, data
+        position) advances once per batch; the discriminator's goes to the strategy (same precision, not counted).
+        """
+        from audiox.models.discriminators import feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss
+
+        cfg = self.cfg
+        vae_opt, disc_opt = self.optimizers()
+        if self.global_step >= cfg.disc_start_step:
+            disc_opt.zero_grad()
+            d_loss = hinge_discriminator_loss(self.discriminator(audio), self.discriminator(rec.detach()))
+            self.manual_backward(d_loss)
+            self._clip(disc_opt)
+            self.trainer.strategy.optimizer_step(disc_opt.optimizer, closure=lambda: None)
+            with torch.no_grad():
+                real = self.discriminator(audio)
+            fake = self.discriminator(rec)
+            adv, fm = hinge_generator_loss(fake), feature_matching_loss(real, fake)
+            out = {**out, "loss": out["loss"] + cfg.adversarial_weight * adv + cfg.feature_matching_weight * fm,
+                   "adv": adv, "fm": fm, "disc": d_loss}
+        vae_opt.zero_grad()
+        self.manual_backward(out["loss"])
+        self._clip(vae_opt)
+        vae_opt.step()
+        return out
+
+    def _clip(self, opt) -> None:
+        if self.cfg.grad_clip:  # the Trainer's clipping applies to automatic optimization only
+            self.clip_gradients(opt, gradient_clip_val=self.cfg.grad_clip, gradient_clip_algorithm="norm")
+
     def configure_optimizers(self):
         params = self.vae.parameters() if self.cfg.train_encoder else self.vae.decoder.parameters()
-        return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
-                                 betas=(0.8, 0.99))
+        opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, betas=(0.8, 0.99))
+        if not self.cfg.adversarial:
+            return opt
+        return [opt, torch.optim.AdamW(self.discriminator.parameters(), lr=self.cfg.disc_lr,
+                                       weight_decay=self.cfg.weight_decay, betas=(0.8, 0.99))]
 
 
 def save_vae(path: str | os.PathLike, vae: torch.nn.Module, pretransform: PretransformConfig) -> Path:

@@ -170,7 +170,8 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
     trainer = pl.Trainer(
         max_steps=tcfg.max_steps, max_time=timedelta(minutes=max_minutes) if max_minutes else None,
         accelerator=accelerator, devices=devices, precision=precision,
-        gradient_clip_val=tcfg.grad_clip or None, logger=CSVLogger(str(out), name="logs"), log_every_n_steps=10,
+        gradient_clip_val=None if tcfg.adversarial else tcfg.grad_clip or None,  # manual optimization: the module's
+        logger=CSVLogger(str(out), name="logs"), log_every_n_steps=10,
         enable_checkpointing=False, callbacks=[PeriodicCheckpoint(out / "checkpoints", every=save_every, keep=1)],
         plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, enable_model_summary=progress,
         num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=str(out))
