@@ -22,6 +22,7 @@ import torch
 from audiox.errors import InputError
 from audiox.evaluation.embedders import Embedder
 from audiox.evaluation.protocols import PROTOCOL_VERSION, FeatureSet, Protocol
+from audiox.utils.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +93,6 @@ def read_captions(path: Path, names: Sequence[str], flag: str = "--captions") ->
     if missing:
         raise InputError(f"{flag}: no caption for {missing[0]!r} ({len(missing)} of {len(names)} clips lack one)")
     return {n: table[n] for n in names}
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cache_key(proto: Protocol, embedders: Mapping[str, Embedder], files: Mapping[str, Path]) -> str:

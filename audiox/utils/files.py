@@ -19,6 +19,7 @@ before, it removes the temporary files. Either way the folder then holds the old
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -334,3 +335,13 @@ def recover(folder: str | os.PathLike, names: Collection[str] | None = None) -> 
         log.warning("%s: left alone %d journal(s) this program did not write: %s", shown(folder), len(foreign),
                     shown("; ".join(foreign)))
     return touched
+
+
+def file_sha256(*paths: str | os.PathLike) -> str:
+    """Hex SHA-256 over the bytes of ``paths``, in order, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()

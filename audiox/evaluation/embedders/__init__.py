@@ -14,7 +14,6 @@ Nothing is downloaded: a missing file is one line naming the published file and 
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from audiox.errors import CheckpointError, InputError
+from audiox.utils.files import file_sha256
 
 HASH_CHARS = 16  # hex digits of the weights hash kept in reports and cache keys
 
@@ -108,12 +108,7 @@ def check_audio(audio: torch.Tensor, name: str) -> torch.Tensor:
 
 def file_hash(*paths: Path) -> str:
     """The first :data:`HASH_CHARS` hex digits of the SHA-256 over the bytes of ``paths`` (in order)."""
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:HASH_CHARS]
+    return file_sha256(*paths)[:HASH_CHARS]
 
 
 def weights_file(path: str | Path | None, published: Published, what: str) -> Path:
