@@ -208,7 +208,13 @@ def recover_last(last: Path, name: str = "--resume") -> bool:
 
 
 def check_sharded(path: str | os.PathLike, name: str = "--resume") -> dict[str, Any]:
-    """Check a sharded checkpoint folder before any loader unpickles it; returns its ``meta.pt`` record.
+    """Check a sharded checkpoint folder before any loader unpickles it; returns its ``meta.pt`` record
+    (:func:`_checked_layout` does the work)."""
+    return _checked_layout(path, name)[0]
+
+
+def _checked_layout(path: str | os.PathLike, name: str) -> tuple[dict[str, Any], Any]:
+    """:func:`check_sharded`'s checks; returns the ``meta.pt`` record and the checked ``.metadata`` layout.
 
     Reads ``.metadata`` with a loader that builds only layout records, ``meta.pt`` and every non-tensor entry
     (the bytes the checkpoint reader would ``torch.load``) with the weights-only loader, and checks that every
@@ -249,7 +255,7 @@ def check_sharded(path: str | os.PathLike, name: str = "--resume") -> dict[str, 
     meta = safe_load(p / META, name=f"{name} checkpoint")
     if not isinstance(meta, dict) or "global_step" not in meta:
         raise ConfigError(f"{where}: {META} is not a Lightning checkpoint record")
-    return meta
+    return meta, layout
 
 
 def sharded_resume_record(path: str | os.PathLike, name: str = "--resume") -> dict[str, Any]:
@@ -258,9 +264,7 @@ def sharded_resume_record(path: str | os.PathLike, name: str = "--resume") -> di
     ``optimizer_states`` (the names of the stored optimizer entries)."""
     from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
-    meta = check_sharded(path, name)
-    with open(Path(path) / LAYOUT, "rb") as f:
-        layout = _LayoutUnpickler(f).load()
+    meta, layout = _checked_layout(path, name)
     sd = {k.removeprefix("state_dict."): torch.empty(tuple(v.size), device="meta")
           for k, v in layout.state_dict_metadata.items()
           if k.startswith("state_dict.") and isinstance(v, TensorStorageMetadata)}
@@ -282,9 +286,7 @@ def load_sharded_state(path: str | os.PathLike, name: str = "--resume") -> tuple
     from torch.distributed.checkpoint.metadata import TensorStorageMetadata
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
-    meta = check_sharded(path, name)
-    with open(Path(path) / LAYOUT, "rb") as f:
-        layout = _LayoutUnpickler(f).load()
+    meta, layout = _checked_layout(path, name)
     keys = {k for k, v in layout.state_dict_metadata.items()
             if k.startswith("state_dict.") and isinstance(v, TensorStorageMetadata)}
     loaded: dict[str, Any] = {}  # read here alone, even where a process group exists (rank 0 exporting)
