@@ -168,13 +168,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg, data = ok["cfg"], ok["data"]
+    cfg, data, tcfg = ok["cfg"], ok["data"], ok["tcfg"]
+    tones = {"tone_clips": 0 if args.write_segments else tcfg.tone_clips, "seed": tcfg.seed}
     if ok["latents"] is not None:
         source = load_latent_pairs(ok["latents"], data, ok["init"], sample_rate=cfg.sample_rate,
-                                   channels=cfg.audio_channels)
+                                   channels=cfg.audio_channels, **tones)
         log.info("training the VAE decoder on %d stored latents", len(source.latents))
     else:
-        source = load_clips(data, sample_rate=cfg.sample_rate, channels=cfg.audio_channels)
+        source = load_clips(data, sample_rate=cfg.sample_rate, channels=cfg.audio_channels, **tones)
         if args.write_segments:
             from audiox.data.segments import write_segments
 

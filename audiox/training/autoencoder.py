@@ -59,6 +59,8 @@ class VAETrainConfig:
         disc_lr: the discriminator's learning rate.
         disc_start_step: the discriminator and the adversarial terms are switched on from this global step.
         discriminator: periods, STFT sizes and width (:class:`DiscriminatorConfig`).
+        tone_clips: synthetic note clips (:mod:`audiox.training.tone_clips`, seeded by ``seed``) added to the
+            training data; on stored latents they are encoded by the ``init`` encoder.
     """
 
     crop: int = 32768
@@ -81,12 +83,15 @@ class VAETrainConfig:
     disc_lr: float = 3e-4
     disc_start_step: int = 0
     discriminator: DiscriminatorConfig = DiscriminatorConfig()
+    tone_clips: int = 0
 
     @property
     def adversarial(self) -> bool:
         return self.adversarial_weight > 0
 
     def validate(self, path: str) -> None:
+        if self.tone_clips < 0:
+            raise ConfigError(f"{path}.tone_clips: must be >= 0, got {self.tone_clips}".lstrip("."))
         for key in ("crop", "batch_size", "max_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{path}.{key}: must be >= 1, got {getattr(self, key)}".lstrip("."))

@@ -33,24 +33,40 @@ SEGMENTS_SUFFIX = ".mulaw.xz"
 CONFIG_NAME = "vae_train_config.json"
 
 
-def load_clips(data: str | os.PathLike, *, sample_rate: int, channels: int) -> list[torch.Tensor]:
+TONE_CLIP_SECONDS = 10.0  # length of the note clips added to training clips (latents: the packed window)
+
+
+def _tones(n: int, length: int, sample_rate: int, channels: int, seed: int) -> torch.Tensor:
+    from audiox.training.tone_clips import note_clips
+
+    log.info("adding %d synthetic note clips to the training data", n)
+    return note_clips(n, length, sample_rate, seed).expand(-1, channels, -1).contiguous()
+
+
+def load_clips(data: str | os.PathLike, *, sample_rate: int, channels: int, tone_clips: int = 0, seed: int = 0,
+               ) -> list[torch.Tensor]:
     """The training clips (C, T) of a corpus manifest (``train`` split) or of a segments file (``.mulaw.xz``).
 
     Args:
         data: ``manifest.jsonl`` or a file written by :func:`audiox.data.segments.write_segments`.
         sample_rate / channels: the model's; clips are decoded and resampled to them.
+        tone_clips / seed: this many 10-s note clips (:mod:`audiox.training.tone_clips`, seeded) are appended.
     """
     if str(data).endswith(SEGMENTS_SUFFIX):
         from audiox.data.segments import read_segments
 
-        return read_segments(data, sample_rate=sample_rate, channels=channels)
-    from audiox.training.autoencoder import load_corpus_audio
+        clips = read_segments(data, sample_rate=sample_rate, channels=channels)
+    else:
+        from audiox.training.autoencoder import load_corpus_audio
 
-    return load_corpus_audio(data, sample_rate, channels)
+        clips = load_corpus_audio(data, sample_rate, channels)
+    if tone_clips:
+        clips += list(_tones(tone_clips, round(TONE_CLIP_SECONDS * sample_rate), sample_rate, channels, seed))
+    return clips
 
 
 def load_latent_pairs(packed: str | os.PathLike, manifest: str | os.PathLike, init: str | os.PathLike, *,
-                      sample_rate: int, channels: int) -> LatentPairs:
+                      sample_rate: int, channels: int, tone_clips: int = 0, seed: int = 0) -> LatentPairs:
     """The stored latents of a packed folder and the corpus clips they encode, fitted to the folder's window.
 
     Args:
@@ -58,6 +74,9 @@ def load_latent_pairs(packed: str | os.PathLike, manifest: str | os.PathLike, in
         manifest: the corpus manifest it was packed from (its items are found by id).
         init: the VAE file whose encoder made the latents (refused otherwise, before any audio is read).
         sample_rate / channels: the model's; the folder must have been packed at them.
+        tone_clips / seed: this many note clips of the folder's window (:mod:`audiox.training.tone_clips`,
+            seeded) are appended with their latents: posterior means of ``init``'s encoder, rounded to fp16 as the
+            stored ones are.
 
     Raises:
         ConfigError: not a packed folder, another geometry or encoder, or items missing from the manifest.
@@ -90,6 +109,13 @@ def load_latent_pairs(packed: str | os.PathLike, manifest: str | os.PathLike, in
     root = Path(manifest).parent
     audio = torch.stack([fit_length(load_audio(root / by_id[it["id"]].audio, sample_rate=sample_rate,
                                                channels=channels), geo["sample_size"]) for it in meta["items"]])
+    if tone_clips:
+        tones = _tones(tone_clips, geo["sample_size"], sample_rate, channels, seed)
+        vae.eval()
+        with torch.inference_mode():
+            z = torch.cat([vae.encode(tones[i:i + 8]) for i in range(0, tone_clips, 8)])
+        latents = torch.cat([latents.float(), z.half().float()]).to(latents.dtype)
+        audio = torch.cat([audio, tones])
     return LatentPairs(latents=latents, audio=audio, hop=geo["hop"])
 
 
