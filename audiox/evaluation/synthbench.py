@@ -241,7 +241,9 @@ class SynthBench:
         row["peak_dbfs"] = 20.0 * math.log10(max(peak, 1e-10))
         row["near_silent"] = float(row["peak_dbfs"] < NEAR_SILENT_DBFS)
         if target_hz is not None and a.pitch is not None:
-            err = _cents(a.pitch, target_hz)
+            from audiox.evaluation.pitch import cents_error
+
+            err = cents_error(a.pitch, target_hz)
             row.update(pitch_hz=a.pitch, target_hz=target_hz, pitch_cents=err,
                        pitch_within_50c=float(err <= 50.0) if math.isfinite(err) else 0.0)
         if entry.kind == "music" and a.tempo is not None:
@@ -306,10 +308,6 @@ class SynthBench:
 
 
 NEAR_SILENT_DBFS = -35.0  # an output whose raw peak stays below this is near-silent (the demo's acceptance rule)
-
-
-def _cents(est: float, true: float) -> float:
-    return abs(1200.0 * math.log2(est / true)) if math.isfinite(est) and est > 0 else float("nan")
 
 
 def chance_accuracy(entries: list[ManifestEntry]) -> dict[str, float | None]:
