@@ -24,12 +24,13 @@ import json
 import torch
 
 from audiox.data.manifest import read_manifest
-from audiox.evaluation.features import log_mel, to_mono
+from audiox.evaluation.features import to_mono
 from audiox.evaluation.synthbench import SynthBench
 from audiox.evaluation.vae_check import band_share, latent_stats, tone_report
 from audiox.media import fit_length, load_audio
 from audiox.models.presets import config_from
-from audiox.training.autoencoder import VAETrainConfig, stft_loss, vae_from_file
+from audiox.training.autoencoder import vae_from_file
+from audiox.training.vae_heldout import reconstruction_distances
 
 
 def main() -> None:
@@ -59,13 +60,10 @@ def main() -> None:
         vae, pre = vae_from_file(path)  # any decoder type: the file's own config
         vae.eval()
         hop = pre.config.downsampling_ratio
+        _, dist = reconstruction_distances(vae, clips, cfg.sample_rate)
         with torch.no_grad():
-            rec = torch.cat([vae.decode(vae.encode(clips[i:i + 4]))[..., :window] for i in range(0, len(clips), 4)])
             rec_tones = vae.decode(vae.encode(tones))[..., :window] if tones is not None else None
-        mel = sum((log_mel(r, cfg.sample_rate) - log_mel(c, cfg.sample_rate)).abs().mean().item()
-                  for r, c in zip(rec, clips)) / len(clips)
-        row = {"vae": path, "n": len(clips), "stft": round(stft_loss(rec, clips, VAETrainConfig().fft_sizes).item(), 4),
-               "logmel_l1": round(mel, 4), "tone_band": []}
+        row = {"vae": path, "n": len(clips), **{k: round(v, 4) for k, v in dist.items()}, "tone_band": []}
         for i, (e, hz) in enumerate(pitched):
             real, _ = band_share(to_mono(tones[i]), cfg.sample_rate, hz)
             got, peak = band_share(to_mono(rec_tones[i]), cfg.sample_rate, hz)

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=int, default=None, help="samples per training crop (default 32768)")
     p.add_argument("--save-every", type=int, default=200,
                    help="checkpoint and rewrite OUT/vae.safetensors every N steps (atomic)")
+    p.add_argument("--eval-every", type=int, default=None,
+                   help="every N steps, reconstruct held-out clips (the corpus's test split) and pure tones: "
+                        "OUT/losses.jsonl, OUT/losses.png, OUT/heldout/step-*/ (default: --save-every; 0: never)")
     p.add_argument("--init", default=None, help="start from these VAE weights (a vae.safetensors)")
     p.add_argument("--decoder-only", action="store_true",
                    help="freeze the encoder (latents already encoded with this VAE stay valid)")
@@ -97,6 +100,8 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
 
     lightning = check_run_arguments(args)
     checks.integer("--save-every", args.save_every, lo=1, hi=MAX_STEPS)
+    if args.eval_every is not None:
+        checks.integer("--eval-every", args.eval_every, lo=0, hi=MAX_STEPS)
     if args.latent_noise is not None:
         checks.number("--latent-noise", args.latent_noise, lo=0, hi=1e3)
     checks.number("--segment-seconds", args.segment_seconds, lo=0, lo_open=True, hi=MAX_SECONDS)
@@ -135,7 +140,8 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(f"--out {out}: its vae.safetensors is the --init file, which training would overwrite")
     if args.write_segments is None:
         train_checks.check_run_folder(out, args.resume)  # loaded safely, nothing touched yet
-    return {"cfg": cfg, "tcfg": tcfg, "data": data, "out": out, "init": init, "latents": latents, **lightning}
+    return {"cfg": cfg, "tcfg": tcfg, "data": data, "out": out, "init": init, "latents": latents, "hop": hop,
+            **lightning}
 
 
 def _check_latents(args: argparse.Namespace, data: Path, init: Path | None) -> Path:
@@ -162,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from audiox.training.callbacks import quiet_lightning
-    from audiox.training.vae_run import load_clips, load_latent_pairs, train_vae
+    from audiox.training.vae_run import SEGMENTS_SUFFIX, load_clips, load_latent_pairs, train_vae
 
     quiet_lightning(getattr(args, "verbose", False))
 
@@ -185,7 +191,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {len(source)} segments of {length} samples to {path}")
             return 0
         log.info("training the VAE on %d clips", len(source))
+    every = args.save_every if args.eval_every is None else args.eval_every
+    heldout = None
+    if every:
+        from audiox.training.vae_heldout import heldout_set
+
+        manifest = None if data.name.endswith(SEGMENTS_SUFFIX) else data
+        heldout = heldout_set(manifest, cfg.sample_rate, cfg.audio_channels, ok["hop"])
     summary = train_vae(cfg.model.pretransform, source, ok["out"], ok["tcfg"], init=ok["init"], resume=args.resume,
+                        heldout=heldout, eval_every=every,
                         save_every=args.save_every, max_minutes=args.max_minutes, precision=args.precision,
                         accelerator=ok["accelerator"], devices=ok["devices"], workers=args.num_workers,
                         progress=not args.no_progress)

@@ -318,6 +318,7 @@ TRAIN_VAE = [
     ("seed-negative", ["--seed", "-1"], "--seed: must be >= 0"),
     ("workers-negative", ["--num-workers=-1"], "--num-workers: must be >= 0"),  # one name with `audiox train`
     ("save-every-zero", ["--save-every", "0"], "--save-every: must be >= 1"),
+    ("eval-every-negative", ["--eval-every", "-1"], "--eval-every: must be >= 0"),
     ("max-minutes-negative", ["--max-minutes=-1"], "--max-minutes: must be >= 0"),
     ("segment-seconds-zero", ["--segment-seconds", "0"], "--segment-seconds: must be > 0"),
     ("segment-seconds-nan", ["--segment-seconds", "nan"], "--segment-seconds: must be a finite number"),
