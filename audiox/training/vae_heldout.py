@@ -1,7 +1,8 @@
 """Held-out measurements of a VAE while ``audiox train-vae`` trains it: a PNG of the losses and reconstructions.
 
-Every ``every`` steps, on rank 0, :class:`VAEHeldoutCallback` puts fixed held-out clips (the corpus's test split)
-and pure tones through the VAE being trained (in eval mode, without gradients) and writes under the run folder:
+At step 1 and every ``every`` steps, on rank 0, :class:`VAEHeldoutCallback` puts fixed held-out clips (the
+corpus's test split) and pure tones through the VAE being trained (in eval mode, without gradients) and writes
+under the run folder:
 
 - ``losses.jsonl``: one line per measurement: the means of the training losses since the previous one
   (``train_*``), the held-out multi-resolution STFT distance and log-mel L1 (:func:`reconstruction_distances`),
@@ -82,7 +83,8 @@ def reconstruction_distances(vae: Any, clips: torch.Tensor, sample_rate: int, *,
 
 
 class VAEHeldoutCallback(_Periodic):
-    """Measures the VAE of a :class:`~audiox.training.autoencoder.VAETrainingModule` every ``every`` steps.
+    """Measures the VAE of a :class:`~audiox.training.autoencoder.VAETrainingModule` at step 1 and every ``every``
+    steps.
 
     Args:
         heldout: the fixed held-out clips and the sample rate.
@@ -94,7 +96,7 @@ class VAEHeldoutCallback(_Periodic):
     prefix = "heldout"
 
     def __init__(self, heldout: HeldoutSet, folder: str | Path, every: int) -> None:
-        super().__init__(folder, every)
+        super().__init__(folder, every, first=True)
         self.heldout = heldout
         self._sums: dict[str, float] = {}
         self._count = 0

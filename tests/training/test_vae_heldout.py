@@ -37,12 +37,12 @@ def test_heldout_measurements_are_the_saved_vaes_and_leave_training_unchanged(tm
     assert not (tmp_path / "b" / "losses.jsonl").exists()
 
     rows = [json.loads(x) for x in (tmp_path / "a" / "losses.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [2, 4]
+    assert [r["step"] for r in rows] == [1, 2, 4]
     for r in rows:
         assert r["train_loss"] > 0 and r["train_stft"] > 0 and 0 <= r["tones_passed"] <= 3
         assert all(0 <= r[f"tone_{hz}_share"] <= 1 for hz in (220, 440, 880))
-    assert rows[0]["train_loss"] != rows[1]["train_loss"]  # means over each period, not one running value
-    # the step-4 row is the final VAE's: recompute it from the saved file (the same float32 computation on the
+    assert rows[1]["train_loss"] != rows[2]["train_loss"]  # means over each period, not one running value
+    # the last row (step 4) is the final VAE's: recompute it from the saved file (the same float32 computation on the
     # same thread count; the bound allows for nothing but the order of the summed terms)
     cfg = config_from("debug")
     vae, pre = vae_from_file(tmp_path / "a" / "vae.safetensors")
@@ -50,8 +50,8 @@ def test_heldout_measurements_are_the_saved_vaes_and_leave_training_unchanged(tm
     held = heldout_set(manifest, cfg.sample_rate, cfg.audio_channels, pre.config.downsampling_ratio)
     assert held.clips.shape[0] == 2
     rec, dist = reconstruction_distances(vae, held.clips, cfg.sample_rate)
-    assert abs(rows[1]["heldout_stft"] - dist["stft"]) <= 1e-6 * dist["stft"]
-    assert abs(rows[1]["heldout_logmel_l1"] - dist["logmel_l1"]) <= 1e-6 * dist["logmel_l1"]
+    assert abs(rows[2]["heldout_stft"] - dist["stft"]) <= 1e-6 * dist["stft"]
+    assert abs(rows[2]["heldout_logmel_l1"] - dist["logmel_l1"]) <= 1e-6 * dist["logmel_l1"]
     wav = tmp_path / "a" / "heldout" / "step-00000004" / "0.wav"
     written, sr = sf.read(wav, dtype="float32")
     assert sr == cfg.sample_rate and written.shape[0] == rec.shape[-1]
