@@ -26,11 +26,10 @@ import torch
 from audiox.data.manifest import read_manifest
 from audiox.evaluation.features import to_mono
 from audiox.evaluation.synthbench import SynthBench
-from audiox.evaluation.vae_check import band_share, latent_stats, tone_report
+from audiox.evaluation.vae_check import band_share, latent_stats, reconstruction_distances, tone_report
 from audiox.media import fit_length, load_audio
 from audiox.models.presets import config_from
 from audiox.training.autoencoder import vae_from_file
-from audiox.training.vae_heldout import reconstruction_distances
 
 
 def main() -> None:

@@ -192,14 +192,21 @@ def run(args: argparse.Namespace) -> int:
             return 0
         log.info("training the VAE on %d clips", len(source))
     every = args.save_every if args.eval_every is None else args.eval_every
-    heldout = None
+    measure = None
     if every:
-        from audiox.training.vae_heldout import heldout_set
+        import functools
+        import math
+
+        from audiox.evaluation.vae_check import heldout_values
+        from audiox.training.vae_heldout import TONE_SECONDS, heldout_set
 
         manifest = None if data.name.endswith(SEGMENTS_SUFFIX) else data
-        heldout = heldout_set(manifest, cfg.sample_rate, cfg.audio_channels, ok["hop"])
+        held = heldout_set(manifest, cfg.sample_rate, cfg.audio_channels, ok["hop"])
+        tone_length = math.ceil(TONE_SECONDS * cfg.sample_rate / ok["hop"]) * ok["hop"]
+        measure = functools.partial(heldout_values, clips=held.clips, sample_rate=cfg.sample_rate,
+                                    tone_length=tone_length)
     summary = train_vae(cfg.model.pretransform, source, ok["out"], ok["tcfg"], init=ok["init"], resume=args.resume,
-                        heldout=heldout, eval_every=every,
+                        measure=measure, eval_every=every, sample_rate=cfg.sample_rate,
                         save_every=args.save_every, max_minutes=args.max_minutes, precision=args.precision,
                         accelerator=ok["accelerator"], devices=ok["devices"], workers=args.num_workers,
                         progress=not args.no_progress)

@@ -146,3 +146,44 @@ def latent_stats(vae: Any, clips: torch.Tensor, batch: int = 4) -> dict[str, Any
             "channel_std": [round(float(v), 3) for v in m.std(dim=1)],
             "global_std": round(glob, 4), "posterior_std": round(post, 4),
             "mean_to_posterior": round(glob / post, 2)}
+
+
+@torch.no_grad()
+def reconstruction_distances(vae: Any, clips: torch.Tensor, sample_rate: int, *, batch: int = 4,
+                             ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Encode and decode ``clips`` (n, C, T) with ``vae`` (posterior means): ``(reconstructions, distances)``.
+
+    Distances: ``stft``, the multi-resolution STFT term of the VAE training loss at its default sizes (2048, 512,
+    128; spectral convergence + log-magnitude L1), and ``logmel_l1``, the mean absolute log-mel difference of the
+    SynthBench classifier's features, averaged over the clips.
+    """
+    from audiox.evaluation.features import log_mel
+    from audiox.nn.losses import DEFAULT_FFT_SIZES, stft_loss
+
+    length = clips.shape[-1]
+    rec = torch.cat([vae.decode(vae.encode(clips[i:i + batch]))[..., :length].float()
+                     for i in range(0, len(clips), batch)])
+    mel = sum(float((log_mel(r, sample_rate) - log_mel(c, sample_rate)).abs().mean()) for r, c in zip(rec, clips))
+    return rec, {"stft": float(stft_loss(rec, clips, DEFAULT_FFT_SIZES)), "logmel_l1": mel / len(clips)}
+
+
+def heldout_values(vae: Any, clips: torch.Tensor, sample_rate: int, tone_length: int,
+                   ) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """What ``audiox train-vae --eval-every`` logs: ``(reconstructions or None, flat values)``.
+
+    Values: ``heldout_stft`` and ``heldout_logmel_l1`` (:func:`reconstruction_distances`, when there are clips),
+    ``tone_{hz}_share`` / ``tone_{hz}_cents`` for each of ``TONE_FREQS`` (:func:`tone_report` on ``tone_length``
+    samples) and ``tones_passed``, how many pass.
+    """
+    out: dict[str, float] = {}
+    rec = None
+    if len(clips):
+        rec, dist = reconstruction_distances(vae, clips, sample_rate)
+        out.update({f"heldout_{k}": v for k, v in dist.items()})
+    tones = tone_report(vae, sample_rate, tone_length, channels=clips.shape[1])["tones"]
+    for t in tones:
+        out[f"tone_{t['hz']:g}_share"] = t["share"]
+        out[f"tone_{t['hz']:g}_cents"] = t["cents"]
+    out["tones_passed"] = float(sum(t["passed"] for t in tones))
+    return rec, out
+

@@ -29,6 +29,7 @@ from audiox.config import AutoencoderConfig, DecoderConfig, PretransformConfig, 
 from audiox.errors import CheckpointError, ConfigError
 from audiox.models.autoencoder import AutoencoderPretransform
 from audiox.models.discriminators import DiscriminatorConfig, MultiDiscriminator
+from audiox.nn.losses import DEFAULT_FFT_SIZES, stft_loss
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class VAETrainConfig:
     kl_weight: float = 1e-4
     l1_weight: float = 1.0
     stft_weight: float = 1.0
-    fft_sizes: tuple[int, ...] = (2048, 512, 128)
+    fft_sizes: tuple[int, ...] = DEFAULT_FFT_SIZES
     max_steps: int = 2000
     seed: int = 0
     train_encoder: bool = True
@@ -121,22 +122,6 @@ class VAETrainConfig:
             return from_dict(cls, data, "")
         except ConfigError as e:
             raise ConfigError(f"{p}: {e}") from None
-
-
-def stft_loss(x: torch.Tensor, y: torch.Tensor, fft_sizes: tuple[int, ...]) -> torch.Tensor:
-    """Multi-resolution STFT loss (spectral convergence + log-magnitude L1) between (B, C, T) signals."""
-    total = x.new_zeros(())
-    xf, yf = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
-    sizes = [n for n in fft_sizes if n < x.shape[-1]]
-    if not sizes:
-        raise ConfigError(f"crop of {x.shape[-1]} samples is shorter than every STFT size {fft_sizes}")
-    for n in sizes:
-        win = torch.hann_window(n, device=x.device, dtype=x.dtype)
-        sx = torch.stft(xf, n, n // 4, window=win, return_complex=True).abs() + 1e-5
-        sy = torch.stft(yf, n, n // 4, window=win, return_complex=True).abs() + 1e-5
-        sc = torch.linalg.norm(sy - sx) / torch.linalg.norm(sy)
-        total = total + sc + F.l1_loss(sx.log(), sy.log())
-    return total / len(sizes)
 
 
 class CropDataset(Dataset):

@@ -5,9 +5,9 @@ corpus's test split) and pure tones through the VAE being trained (in eval mode,
 under the run folder:
 
 - ``losses.jsonl``: one line per measurement: the means of the training losses since the previous one
-  (``train_*``), the held-out multi-resolution STFT distance and log-mel L1 (:func:`reconstruction_distances`),
-  and the pure-tone round trip at 220 / 440 / 880 Hz (:mod:`audiox.evaluation.vae_check`: ``tone_{hz}_share``,
-  ``tone_{hz}_cents`` and ``tones_passed``, how many pass);
+  (``train_*``), the held-out multi-resolution STFT distance and log-mel L1, and the pure-tone round trip at
+  220 / 440 / 880 Hz (``tone_{hz}_share``, ``tone_{hz}_cents`` and ``tones_passed``, how many pass), as
+  :func:`audiox.evaluation.vae_check.heldout_values` measures them (the command passes it in);
 - ``losses.png``: those three groups against the step;
 - ``heldout/step-XXXXXXXX/{i}.wav`` and ``{i}.png`` (spectrogram): the first clips' reconstructions.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from audiox.utils.plot import line_plot
 HELDOUT_CLIPS = 4  # held-out clips measured
 HELDOUT_SECONDS = 4.0  # each cut to this length (rounded up to the hop)
 WRITTEN_CLIPS = 2  # reconstructions written as wav + spectrogram
-TONE_SECONDS = 2.048
+TONE_SECONDS = 2.048  # pure tones of the round trip (rounded up to the hop)
 
 
 @dataclass(frozen=True)
@@ -63,31 +64,14 @@ def heldout_set(manifest: str | os.PathLike | None, sample_rate: int, channels: 
     return HeldoutSet(clips=stacked, sample_rate=sample_rate)
 
 
-@torch.no_grad()
-def reconstruction_distances(vae: Any, clips: torch.Tensor, sample_rate: int, *, batch: int = 4,
-                             ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Encode and decode ``clips`` (n, C, T) with ``vae`` (posterior means): ``(reconstructions, distances)``.
-
-    Distances: ``stft``, the multi-resolution STFT term of the training loss at the default sizes (2048, 512, 128;
-    spectral convergence + log-magnitude L1), and ``logmel_l1``, the mean absolute log-mel difference of the
-    SynthBench classifier's features, averaged over the clips.
-    """
-    from audiox.evaluation.features import log_mel
-    from audiox.training.autoencoder import VAETrainConfig, stft_loss
-
-    length = clips.shape[-1]
-    rec = torch.cat([vae.decode(vae.encode(clips[i:i + batch]))[..., :length].float()
-                     for i in range(0, len(clips), batch)])
-    mel = sum(float((log_mel(r, sample_rate) - log_mel(c, sample_rate)).abs().mean()) for r, c in zip(rec, clips))
-    return rec, {"stft": float(stft_loss(rec, clips, VAETrainConfig().fft_sizes)), "logmel_l1": mel / len(clips)}
-
-
 class VAEHeldoutCallback(_Periodic):
     """Measures the VAE of a :class:`~audiox.training.autoencoder.VAETrainingModule` at step 1 and every ``every``
     steps.
 
     Args:
-        heldout: the fixed held-out clips and the sample rate.
+        measure: VAE (eval mode) -> ``(reconstructions (n, C, T) or None, flat values)``; ``audiox train-vae``
+            passes :func:`audiox.evaluation.vae_check.heldout_values` on a :func:`heldout_set`.
+        sample_rate: Hz, of the reconstructions written.
         folder: the run folder.
         every: optimizer steps between measurements.
     """
@@ -95,9 +79,10 @@ class VAEHeldoutCallback(_Periodic):
     name = "losses"
     prefix = "heldout"
 
-    def __init__(self, heldout: HeldoutSet, folder: str | Path, every: int) -> None:
+    def __init__(self, measure: Callable[[torch.nn.Module], tuple[torch.Tensor | None, dict[str, float]]],
+                 sample_rate: int, folder: str | Path, every: int) -> None:
         super().__init__(folder, every, first=True)
-        self.heldout = heldout
+        self.measure, self.sample_rate = measure, sample_rate
         self._sums: dict[str, float] = {}
         self._count = 0
 
@@ -110,27 +95,20 @@ class VAEHeldoutCallback(_Periodic):
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def values(self, pl_module: pl.LightningModule) -> dict[str, float]:
-        from audiox.evaluation.vae_check import tone_report
         from audiox.media import save_audio, save_spectrogram
 
-        vae, sr, clips = pl_module.vae, self.heldout.sample_rate, self.heldout.clips
+        vae = pl_module.vae
         vae.eval()
         out = {f"train_{k}": v / max(self._count, 1) for k, v in self._sums.items()}
         self._sums, self._count = {}, 0
-        if len(clips):
-            rec, dist = reconstruction_distances(vae, clips, sr)
-            out.update({f"heldout_{k}": v for k, v in dist.items()})
+        rec, values = self.measure(vae)
+        out.update(values)
+        if rec is not None:
             folder = self.folder / "heldout" / f"step-{pl_module.global_step:08d}"
             folder.mkdir(parents=True, exist_ok=True)
             for i, a in enumerate(rec[:WRITTEN_CLIPS]):
-                save_audio(folder / f"{i}.wav", a.clamp(-1, 1), sr)
-                save_spectrogram(folder / f"{i}.png", a, sr)
-        hop = vae.downsampling_ratio
-        tones = tone_report(vae, sr, math.ceil(TONE_SECONDS * sr / hop) * hop, channels=clips.shape[1])["tones"]
-        for t in tones:
-            out[f"tone_{t['hz']:g}_share"] = t["share"]
-            out[f"tone_{t['hz']:g}_cents"] = t["cents"]
-        out["tones_passed"] = float(sum(t["passed"] for t in tones))
+                save_audio(folder / f"{i}.wav", a.clamp(-1, 1), self.sample_rate)
+                save_spectrogram(folder / f"{i}.png", a, self.sample_rate)
         return out
 
     def plot(self, jsonl: Path, png: Path) -> None:

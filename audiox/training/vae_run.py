@@ -18,17 +18,15 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from audiox.config import PretransformConfig
 from audiox.errors import ConfigError
 from audiox.training.autoencoder import LatentPairs, VAETrainConfig
-
-if TYPE_CHECKING:
-    from audiox.training.vae_heldout import HeldoutSet
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +122,8 @@ def load_latent_pairs(packed: str | os.PathLike, manifest: str | os.PathLike, in
 
 def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | LatentPairs, out: str | os.PathLike,
               tcfg: VAETrainConfig, *, init: str | os.PathLike | None = None, resume: bool = False,
-              heldout: HeldoutSet | None = None, eval_every: int = 0,
+              measure: Callable[[torch.nn.Module], tuple[torch.Tensor | None, dict[str, float]]] | None = None,
+              eval_every: int = 0, sample_rate: int = 0,
               save_every: int = 200, max_minutes: float | None = None, precision: str = "32-true",
               accelerator: str = "auto", devices: int | str = "auto", workers: int = 0,
               progress: bool = True) -> dict[str, Any]:
@@ -140,9 +139,9 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
             set and differs from its decoder. Ignored on resume (the checkpoint holds the weights).
         resume: continue from ``out/checkpoints/last.ckpt`` (weights, optimizer, step, data position), checked in
             full before anything under ``out`` changes; the temporary files of a killed run are then removed.
-        heldout / eval_every: measure these held-out clips and pure tones every ``eval_every`` steps
+        measure / eval_every / sample_rate: call ``measure`` on the VAE every ``eval_every`` steps
             (:class:`~audiox.training.vae_heldout.VAEHeldoutCallback`: ``losses.jsonl``, ``losses.png`` and
-            ``heldout/step-*/`` in ``out``); None or 0: never.
+            ``heldout/step-*/`` reconstructions at ``sample_rate`` in ``out``); None or 0: never.
         save_every: steps between checkpoints and rewrites of ``vae.safetensors``.
         max_minutes: also stop after this much training time (None: no limit).
         precision / accelerator / devices: Lightning arguments (e.g. ``bf16-mixed``).
@@ -201,10 +200,10 @@ def train_vae(pretransform: PretransformConfig, data: list[torch.Tensor] | Laten
             return DataLoader(ds, batch_size=tcfg.batch_size, shuffle=False, num_workers=workers)
 
     callbacks: list[Any] = [PeriodicCheckpoint(out / "checkpoints", every=save_every, keep=1)]
-    if heldout is not None and eval_every:
+    if measure is not None and eval_every:
         from audiox.training.vae_heldout import VAEHeldoutCallback
 
-        callbacks.append(VAEHeldoutCallback(heldout, out, eval_every))
+        callbacks.append(VAEHeldoutCallback(measure, sample_rate, out, eval_every))
     trainer = pl.Trainer(
         max_steps=tcfg.max_steps, max_time=timedelta(minutes=max_minutes) if max_minutes else None,
         accelerator=accelerator, devices=devices, precision=precision,

@@ -23,9 +23,10 @@ def _corpus_with_test_clips(folder: Path) -> Path:
 
 def test_heldout_measurements_are_the_saved_vaes_and_leave_training_unchanged(tmp_path: Path, one_thread) -> None:
     from audiox.cli import main
+    from audiox.evaluation.vae_check import reconstruction_distances
     from audiox.models.presets import config_from
     from audiox.training.autoencoder import vae_from_file
-    from audiox.training.vae_heldout import heldout_set, reconstruction_distances
+    from audiox.training.vae_heldout import heldout_set
 
     manifest = _corpus_with_test_clips(tmp_path / "data")
     common = ["train-vae", "--model", "debug", "--data", str(manifest), "--crop", "2048", "--batch-size", "2",
