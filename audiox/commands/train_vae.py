@@ -195,16 +195,13 @@ def run(args: argparse.Namespace) -> int:
     measure = None
     if every:
         import functools
-        import math
 
         from audiox.evaluation.vae_check import heldout_values
-        from audiox.training.vae_heldout import TONE_SECONDS, heldout_set
+        from audiox.training.vae_heldout import heldout_set
 
         manifest = None if data.name.endswith(SEGMENTS_SUFFIX) else data
-        held = heldout_set(manifest, cfg.sample_rate, cfg.audio_channels, ok["hop"])
-        tone_length = math.ceil(TONE_SECONDS * cfg.sample_rate / ok["hop"]) * ok["hop"]
-        measure = functools.partial(heldout_values, clips=held.clips, sample_rate=cfg.sample_rate,
-                                    tone_length=tone_length)
+        clips = heldout_set(manifest, cfg.sample_rate, cfg.audio_channels, ok["hop"])
+        measure = functools.partial(heldout_values, clips=clips, sample_rate=cfg.sample_rate)
     summary = train_vae(cfg.model.pretransform, source, ok["out"], ok["tcfg"], init=ok["init"], resume=args.resume,
                         measure=measure, eval_every=every, sample_rate=cfg.sample_rate,
                         save_every=args.save_every, max_minutes=args.max_minutes, precision=args.precision,

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 TONE_BAND = 0.03  # relative half-width of the band around the tone
+HELDOUT_TONE_SECONDS = 2.048  # tones measured during VAE training (heldout_values)
 TONE_CENTS = 50.0  # largest pitch error of a passing round trip
 TONE_SHARE = 0.5  # smallest band share of a passing round trip
 TONE_FREQS = (220.0, 440.0, 880.0)  # the issue's range, one per octave
@@ -167,19 +168,21 @@ def reconstruction_distances(vae: Any, clips: torch.Tensor, sample_rate: int, *,
     return rec, {"stft": float(stft_loss(rec, clips, DEFAULT_FFT_SIZES)), "logmel_l1": mel / len(clips)}
 
 
-def heldout_values(vae: Any, clips: torch.Tensor, sample_rate: int, tone_length: int,
+def heldout_values(vae: Any, clips: torch.Tensor, sample_rate: int, tone_seconds: float = HELDOUT_TONE_SECONDS,
                    ) -> tuple[torch.Tensor | None, dict[str, float]]:
     """What ``audiox train-vae --eval-every`` logs: ``(reconstructions or None, flat values)``.
 
     Values: ``heldout_stft`` and ``heldout_logmel_l1`` (:func:`reconstruction_distances`, when there are clips),
-    ``tone_{hz}_share`` / ``tone_{hz}_cents`` for each of ``TONE_FREQS`` (:func:`tone_report` on ``tone_length``
-    samples) and ``tones_passed``, how many pass.
+    ``tone_{hz}_share`` / ``tone_{hz}_cents`` for each of ``TONE_FREQS`` (:func:`tone_report` on ``tone_seconds``
+    rounded up to the VAE hop) and ``tones_passed``, how many pass.
     """
     out: dict[str, float] = {}
     rec = None
     if len(clips):
         rec, dist = reconstruction_distances(vae, clips, sample_rate)
         out.update({f"heldout_{k}": v for k, v in dist.items()})
+    hop = vae.downsampling_ratio
+    tone_length = math.ceil(tone_seconds * sample_rate / hop) * hop
     tones = tone_report(vae, sample_rate, tone_length, channels=clips.shape[1])["tones"]
     for t in tones:
         out[f"tone_{t['hz']:g}_share"] = t["share"]

@@ -20,7 +20,6 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,35 +32,21 @@ from audiox.utils.plot import line_plot
 HELDOUT_CLIPS = 4  # held-out clips measured
 HELDOUT_SECONDS = 4.0  # each cut to this length (rounded up to the hop)
 WRITTEN_CLIPS = 2  # reconstructions written as wav + spectrogram
-TONE_SECONDS = 2.048  # pure tones of the round trip (rounded up to the hop)
-
-
-@dataclass(frozen=True)
-class HeldoutSet:
-    """Fixed held-out audio for :class:`VAEHeldoutCallback`.
-
-    Args:
-        clips: (n, C, T) at the model rate, ``T`` a multiple of the VAE hop (n may be 0: tones only).
-        sample_rate: Hz.
-    """
-
-    clips: torch.Tensor
-    sample_rate: int
 
 
 def heldout_set(manifest: str | os.PathLike | None, sample_rate: int, channels: int, hop: int, *,
-                n: int = HELDOUT_CLIPS, seconds: float = HELDOUT_SECONDS) -> HeldoutSet:
-    """The first ``n`` clips of ``manifest``'s test split, cut or padded to ``seconds`` (rounded up to ``hop``).
+                n: int = HELDOUT_CLIPS, seconds: float = HELDOUT_SECONDS) -> torch.Tensor:
+    """The first ``n`` clips (n, C, T) of ``manifest``'s test split at the model rate, cut or padded to ``seconds``
+    (rounded up to ``hop``).
 
-    ``manifest`` None (e.g. a segments file as the training data) or no test clips: an empty set (tones only).
+    ``manifest`` None (e.g. a segments file as the training data) or no test clips: no clips (tones only).
     """
     from audiox.media import fit_length
     from audiox.training.autoencoder import load_corpus_audio
 
     length = math.ceil(seconds * sample_rate / hop) * hop
     clips = load_corpus_audio(manifest, sample_rate, channels, split="test")[:n] if manifest is not None else []
-    stacked = torch.stack([fit_length(c, length) for c in clips]) if clips else torch.zeros(0, channels, length)
-    return HeldoutSet(clips=stacked, sample_rate=sample_rate)
+    return torch.stack([fit_length(c, length) for c in clips]) if clips else torch.zeros(0, channels, length)
 
 
 class VAEHeldoutCallback(_Periodic):
